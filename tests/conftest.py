@@ -1,0 +1,88 @@
+"""Shared fixtures: a tiny random Llama for fast tests, the real default model for slow ones."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir():
+    """The embedded SmolLM2 converted to safetensors (converted once per machine, then cached)."""
+    from workbench import models
+
+    return models.ensure_embedded_converted()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_model_dir):
+    """A randomly initialised 2-layer Llama with the default model's tokenizer: fast to load."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    out = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def session(tmp_path, tiny_model_dir):
+    """A fresh Session on the tiny model, closed after the test."""
+    import workbench as wb
+
+    s = wb.Session.open(tmp_path / "ws")
+    s.set_model(str(tiny_model_dir))
+    yield s
+    s.close()
+
+
+CHAT_ROWS = [
+    {
+        "messages": [
+            {"role": "user", "content": "Sort: pear, apple"},
+            {"role": "assistant", "content": "apple, pear"},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "user", "content": "What is 2+3?"},
+            {"role": "assistant", "content": "5"},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Reverse: a, b, c"},
+            {"role": "assistant", "content": "c, b, a"},
+        ]
+    },
+]
+
+
+@pytest.fixture
+def chat_rows():
+    """Three small rows in canonical chat form."""
+    import copy
+
+    return copy.deepcopy(CHAT_ROWS)

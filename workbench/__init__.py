@@ -1,0 +1,30 @@
+"""Headless core of the tuning workbench: Session, data, templates, models, generation.
+
+import workbench as wb
+s = wb.Session.open("workspace")
+"""
+
+from . import models
+from .data import DatasetLoadError, InstructionDataset
+from .generate import GenerationSettings
+from .preferences import PreferenceRecord
+from .session import Change, Session
+from .templates import Template, TemplateError
+from .workspace import ReadOnlyError, WorkspaceError, WorkspaceLockedError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Change",
+    "DatasetLoadError",
+    "GenerationSettings",
+    "InstructionDataset",
+    "PreferenceRecord",
+    "ReadOnlyError",
+    "Session",
+    "Template",
+    "TemplateError",
+    "WorkspaceError",
+    "WorkspaceLockedError",
+    "models",
+]

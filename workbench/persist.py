@@ -1,0 +1,143 @@
+"""Crash-safe files: atomic state writes and append-only JSONL logs.
+
+Every piece of workspace state goes through these functions. A state file is replaced whole
+(temp file, fsync, rename), so a crash leaves either the old or the new version. A log only
+ever grows by whole lines; a torn last line, left by a power cut, is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class TornLogWarning(UserWarning):
+    """A JSONL log ended in a partial line (the writer was interrupted); the line was skipped."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically replace a text file (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically replace a JSON file with `obj`, pretty-printed for people who open it."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a broken one raises ValueError naming the file and the position."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})."
+        ) from e
+
+
+def append_jsonl(path: str | os.PathLike, record: Any) -> None:
+    """Append one record as one line and fsync it, so an acknowledged record survives a crash."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with open(path, "ab") as f:
+        _drop_torn_tail(f, Path(path))
+        f.write(line.encode("utf-8"))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """All complete records of a JSONL log; a torn last line is skipped with a TornLogWarning."""
+    return list(iter_jsonl(path))
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[Any]:
+    """Yield the records of a JSONL log; a missing file has none.
+
+    Only the last line may be torn (an interrupted append). A broken line elsewhere means the
+    file was edited by hand; that is an error naming the line, since skipping it silently would
+    lose a record.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    last = len(lines) - 1
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if number - 1 == last:  # no newline after it: an interrupted append
+                warnings.warn(
+                    f"{path}: skipped a torn last line ({len(raw)} bytes), left by an "
+                    "interrupted write; every complete record was read.",
+                    TornLogWarning,
+                    stacklevel=2,
+                )
+                return
+            raise ValueError(
+                f"{path}, line {number}: not a JSON record ({e}). Fix or delete that line."
+            ) from e
+
+
+def _drop_torn_tail(f, path: Path) -> None:
+    """Cut a partial last line (never acknowledged to anyone) so the next record starts clean."""
+    size = f.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    with open(path, "rb") as r:
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            r.seek(pos - step)
+            chunk = r.read(step)
+            if pos == size and chunk.endswith(b"\n"):
+                return
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                pos = pos - step + cut + 1
+                break
+            pos -= step
+    warnings.warn(
+        f"{path}: dropped a torn last line ({size - pos} bytes) left by an interrupted write.",
+        TornLogWarning,
+        stacklevel=3,
+    )
+    f.truncate(pos)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,60 @@
+"""Preference records: people's votes between two answers, the data of feedback (DPO) tuning."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Verdict = Literal["chosen", "tie", "both_bad"]
+VERDICTS = ("chosen", "tie", "both_bad")
+
+
+@dataclass(frozen=True)
+class PreferenceRecord:
+    """One vote: the prompt (as messages), the preferred and the other answer, and who gave them.
+
+    `verdict` is "chosen" when `chosen` won; for "tie" and "both_bad" the two answers are kept
+    in the order shown, and DPO skips the record unless asked.
+    """
+
+    prompt: list[dict]
+    chosen: str
+    rejected: str
+    verdict: Verdict = "chosen"
+    chosen_model: str | None = None
+    rejected_model: str | None = None
+    comment: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    time: float = 0.0
+    id: str = ""
+
+    @classmethod
+    def create(
+        cls, prompt: str | list[dict], chosen: str, rejected: str, **details: Any
+    ) -> PreferenceRecord:
+        """A validated record stamped with the time and an id."""
+        if isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        if not isinstance(prompt, list) or not all(isinstance(m, dict) for m in prompt):
+            raise TypeError("A preference prompt is a string or a list of role/content messages.")
+        if not isinstance(chosen, str) or not isinstance(rejected, str):
+            raise TypeError("The chosen and rejected answers must be strings.")
+        verdict = details.get("verdict", "chosen")
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}; got {verdict!r}.")
+        unknown = set(details) - {f for f in cls.__dataclass_fields__} - {"time", "id"}
+        if unknown:
+            raise TypeError(f"Unknown preference fields: {sorted(unknown)}.")
+        details.setdefault("time", time.time())
+        details.setdefault("id", uuid.uuid4().hex)
+        return cls(prompt=prompt, chosen=chosen, rejected=rejected, **details)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PreferenceRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

@@ -1,0 +1,159 @@
+"""The workspace folder: its layout, its schema version, and the lock that keeps one writer.
+
+A workspace holds everything a Session knows. Two kernels writing the same folder would corrupt
+it, so the first one to open it holds a lock; a second one is told who holds it and may open
+the workspace read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from .persist import atomic_write_json, read_json
+
+SCHEMA_VERSION = 1
+
+
+class WorkspaceError(RuntimeError):
+    """A workspace cannot be opened as asked; the message names the path and what to do."""
+
+
+class WorkspaceLockedError(WorkspaceError):
+    """Another process has this workspace open for writing."""
+
+
+class ReadOnlyError(WorkspaceError):
+    """A change was asked of a session opened read-only."""
+
+
+class Workspace:
+    """Paths inside a workspace folder, and its single-writer lock."""
+
+    def __init__(self, root: str | os.PathLike, *, read_only: bool = False):
+        self.root = Path(root).expanduser().resolve()
+        self.read_only = read_only
+        self._lock: FileLock | None = None
+        self._check_folder()
+        if not read_only:
+            self._acquire_lock()
+
+    # -- layout -------------------------------------------------------------------------------
+    @property
+    def session_file(self) -> Path:
+        return self.root / "session.json"
+
+    @property
+    def edits_file(self) -> Path:
+        return self.root / "edits.jsonl"
+
+    @property
+    def preferences_file(self) -> Path:
+        return self.root / "preferences.jsonl"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # -- state --------------------------------------------------------------------------------
+    def read_state(self) -> dict | None:
+        """The saved session state, or None for a new workspace."""
+        if not self.session_file.exists():
+            return None
+        try:
+            state = read_json(self.session_file)
+        except (OSError, ValueError) as e:
+            raise WorkspaceError(
+                f"Cannot read {self.session_file}: {e}. Restore it from a backup or move it "
+                "away to start this workspace afresh; nothing was changed."
+            ) from e
+        version = state.get("schema_version") if isinstance(state, dict) else None
+        if not isinstance(version, int):
+            raise WorkspaceError(
+                f"{self.session_file} has no schema_version; it was not written by the tuning "
+                "workbench. Open another folder as the workspace."
+            )
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{self.session_file} was written by a newer tuning-workbench (schema "
+                f"{version}; this one reads up to {SCHEMA_VERSION}). Upgrade with "
+                "`pip install -U tuning-workbench`; the workspace was left untouched."
+            )
+        return state
+
+    def write_state(self, state: dict) -> None:
+        """Atomically replace session.json."""
+        self.require_writable()
+        atomic_write_json(self.session_file, {"schema_version": SCHEMA_VERSION, **state})
+
+    def require_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"The workspace {self.root} is open read-only; nothing was changed. Close the "
+                "kernel that holds it and reopen with Session.open(path)."
+            )
+
+    def close(self) -> None:
+        """Release the lock so another kernel can open the workspace for writing."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- internals ----------------------------------------------------------------------------
+    def _check_folder(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(
+                f"The workspace path {self.root} is a file, not a folder. Choose a folder path "
+                "(it is created if missing); the file was left untouched."
+            )
+        if not self.root.exists():
+            if self.read_only:
+                raise WorkspaceError(f"No workspace at {self.root} to open read-only.")
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as e:
+                raise WorkspaceError(f"Cannot create the workspace folder {self.root}: {e}.") from e
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            raise WorkspaceError(
+                f"The workspace folder {self.root} is not readable by this user. Fix its "
+                "permissions or choose another folder."
+            )
+        if not self.read_only and not os.access(self.root, os.W_OK):
+            raise WorkspaceError(
+                f"The workspace folder {self.root} is not writable by this user. Fix its "
+                "permissions, or open it with read_only=True to look without changing it."
+            )
+
+    def _acquire_lock(self) -> None:
+        lock = FileLock(self.root / ".lock", timeout=0)
+        owner_file = self.root / ".lock-owner.json"
+        try:
+            lock.acquire()
+        except Timeout:
+            owner = _read_owner(owner_file)
+            raise WorkspaceLockedError(
+                f"The workspace {self.root} is open in another process ({owner}). Close that "
+                "session (session.close() or shut its kernel down), or open this one with "
+                "Session.open(path, read_only=True) to look without changing anything."
+            ) from None
+        self._lock = lock
+        atomic_write_json(
+            owner_file, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        )
+
+
+def _read_owner(path: Path) -> str:
+    try:
+        owner = json.loads(path.read_text())
+        return f"pid {owner['pid']} on {owner['host']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "owner unknown"
