@@ -4,7 +4,7 @@ import workbench as wb
 s = wb.Session.open("workspace")
 """
 
-from . import models
+from . import demo_data, models
 from .data import DatasetLoadError, InstructionDataset
 from .generate import GenerationSettings
 from .preferences import PreferenceRecord
@@ -26,5 +26,6 @@ __all__ = [
     "TemplateError",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "demo_data",
     "models",
 ]

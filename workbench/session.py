@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 OBSERVABLE = (
     "model",
     "template",
+    "max_length",
     "dataset",
     "edits",
     "selected_row",
@@ -34,6 +35,7 @@ OBSERVABLE = (
     "preferences",
     "runs",
 )
+DEFAULT_MAX_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Session:
         self._dataset_state: dict | None = state.get("dataset")
         self._split: dict | None = state.get("split")
         self._selected_row: int = state.get("selected_row", 0)
+        self._max_length: int = state.get("max_length", DEFAULT_MAX_LENGTH)
         self._dataset: InstructionDataset | None = None
         if self._dataset_state:
             self._dataset = self._restore_dataset(self._dataset_state)
@@ -165,6 +168,20 @@ class Session:
         self._save()
         self._notify("template", old, self._template)
 
+    @property
+    def max_length(self) -> int:
+        """The training sequence length: quality checks and length stats measure against it."""
+        return self._max_length
+
+    def set_max_length(self, max_length: int) -> None:
+        """Set the training sequence length (tokens)."""
+        self.workspace.require_writable()
+        if not isinstance(max_length, int) or max_length < 8:
+            raise ValueError(f"max_length must be an int of at least 8 tokens; got {max_length!r}.")
+        old, self._max_length = self._max_length, max_length
+        self._save()
+        self._notify("max_length", old, max_length)
+
     # -- data ---------------------------------------------------------------------------------
     @property
     def dataset(self) -> InstructionDataset | None:
@@ -178,6 +195,7 @@ class Session:
         ref = ds.source_ref or self._save_copy(ds)
         self._dataset_state = {"source": ref, "fingerprint": ds.fingerprint, "options": options}
         self._apply_edit_log(ds)
+        self._bind(ds)
         old, self._dataset = self._dataset, ds
         self._selected_row = 0
         self._save()
@@ -212,7 +230,12 @@ class Session:
             return None
         ds.fingerprint = state["fingerprint"]  # the edit log is keyed by the first load's identity
         self._apply_edit_log(ds)
+        self._bind(ds)
         return ds
+
+    def _bind(self, ds: InstructionDataset) -> None:
+        # The data layer sees the session's template and training length, never the session.
+        ds.bind(template=lambda: self.template, max_length=lambda: self._max_length)
 
     def _apply_edit_log(self, ds: InstructionDataset) -> None:
         for record in read_jsonl(self.workspace.edits_file):
@@ -262,6 +285,10 @@ class Session:
         self._save()
         self._notify("split", old, self._split)
         return ds.split_indices(eval_fraction, seed)
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the cleaned dataset (edits applied, excluded rows left out) to JSONL or Parquet."""
+        return self._require_dataset().export(path)
 
     @property
     def split_rows(self) -> tuple[list[int], list[int]]:
@@ -325,6 +352,7 @@ class Session:
                 "dataset": self._dataset_state,
                 "split": self._split,
                 "selected_row": self._selected_row,
+                "max_length": self._max_length,
             }
         )
 

@@ -8,6 +8,7 @@ Jinja, in the format of Hugging Face chat templates, rendered in a sandbox.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -93,6 +94,14 @@ class Template:
     def tokenize(self, example: dict | list, max_length: int | None = None) -> TokenizedExample:
         """Token ids and labels for one conversation (labels are -100 where nothing trains)."""
         return tokenize_with_labels(self, [example], max_length=max_length)[0]
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what decides the tokens: Jinja, train_on and the tokenizer; keys caches."""
+        tok = self.tokenizer
+        tok_id = f"{getattr(tok, 'name_or_path', '')}:{len(tok) if tok is not None else 0}"
+        key = f"{self.jinja}\0{self.train_on}\0{tok_id}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
         """The template as stored in session.json, run folders and adapters (resolved Jinja)."""

@@ -21,6 +21,12 @@ class InstructionDataset:
         self.flags: dict[int, str] = {}
         self.excluded: set[int] = set()
         self.added: list[list[dict]] = []
+        self._template = None
+        self._max_length = None
+
+    def bind(self, template, max_length) -> None:
+        """Callables giving the session's current Template and training length, for length stats."""
+        self._template, self._max_length = template, max_length
 
     def __len__(self) -> int:
         return len(self.table) + len(self.added)
