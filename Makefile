@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PORT ?= 8888
+LAB_ARGS ?=
 
 .PHONY: lab test test-fast lint format bench clean setup browser
 
@@ -24,7 +25,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) notebooks/01_explore_data.ipynb
+	cd notebooks && ../$(VENV)/bin/jupyter lab --port=$(PORT) $(LAB_ARGS) 01_explore_data.ipynb
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \

@@ -1,0 +1,152 @@
+"""Training runs: config checks, batching without cross-contamination, stop, resume, death."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import workbench as wb
+from workbench.train import ConfigError, TrainConfig, TrainingDataError
+from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
+
+
+def wait_for(predicate, timeout=240, poll=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"method": "full"}, "method"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 5.0}, "learning_rate"),
+        ({"lora_dropout": 1.5}, "lora_dropout"),
+        ({"batching": "zigzag"}, "batching"),
+    ],
+)
+def test_bad_config_values_name_the_field(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        TrainConfig(**changes)
+
+
+def test_config_round_trips_through_json_and_refuses_typos():
+    config = TrainConfig(method="lora", max_steps=30, lora_r=8, target_modules=["q_proj"])
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ConfigError, match="learnig_rate"):
+        TrainConfig.from_json({"learnig_rate": 1e-4})
+
+
+def test_resolved_defaults_say_why(session):
+    planned = session.plan(TrainConfig(max_steps=10))
+    assert planned.learning_rate == 1e-3 and "1B" in planned.reasons["learning_rate"]
+    assert planned.max_length == session.max_length
+    assert planned.gradient_checkpointing is False
+
+
+def test_packed_rows_never_attend_across_rows(tiny_model_dir):
+    """The loss of rows laid end to end equals the loss of each row alone."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model.config.use_cache = False
+    rows = [
+        {"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, 8, 9]},
+        {"input_ids": [10, 11, 12, 13], "labels": [-100, 11, 12, 13]},
+    ]
+    flat = FlatCollator(TokenCounter())(rows)
+    with torch.no_grad():
+        logits_flat = model(input_ids=flat["input_ids"], position_ids=flat["position_ids"]).logits[
+            0
+        ]
+        alone = [model(input_ids=torch.tensor([r["input_ids"]])).logits[0] for r in rows]
+    assert torch.allclose(logits_flat, torch.cat(alone), atol=1e-5)
+    padded = PaddedCollator(TokenCounter(), pad_token_id=0)(rows)
+    assert padded["input_ids"].shape == (2, 5) and padded["labels"][1, -1] == -100
+
+
+def test_packing_fills_blocks_without_splitting_rows():
+    blocks = pack_rows([60, 50, 40, 30, 20], max_length=100)
+    assert sorted(i for b in blocks for i in b) == [0, 1, 2, 3, 4]
+    assert all(sum([60, 50, 40, 30, 20][i] for i in b) <= 100 for b in blocks)
+    assert len(blocks) == 2
+
+
+def test_no_trainable_tokens_is_refused_before_launch(session):
+    session.load_dataset([{"messages": [{"role": "user", "content": "only a question"}]}] * 3)
+    with pytest.raises(TrainingDataError, match="trained token"):
+        session.train(TrainConfig(max_steps=2))
+    assert not list(session.workspace.runs_dir.glob("run-*"))
+
+
+def small_run(session, chat_rows, **config):
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    defaults = {"method": "lora", "batch_size": 2, "save_steps": 5, "logging_steps": 1}
+    return session.train(TrainConfig(**{**defaults, **config}))
+
+
+@pytest.mark.slow
+def test_stop_then_resume_continues_the_steps(session, chat_rows):
+    run = small_run(session, chat_rows, max_steps=100_000)
+    wait_for(lambda: len(run.metrics) >= 3)
+    status = run.stop(timeout=120)
+    assert status.state == "stopped", status.message
+    stopped_at = status.step
+    assert stopped_at < 100_000 and run.folder.last_checkpoint().name == f"checkpoint-{stopped_at}"
+    assert run.adapter_path is not None  # a stopped run still gives a usable adapter
+    resumed = session.train(TrainConfig(method="lora", max_steps=stopped_at + 4), resume=run)
+    final = resumed.wait(timeout=240)
+    assert final.state == "finished", final.message + final.traceback_tail
+    steps = [m["step"] for m in resumed.metrics if "loss" in m]
+    assert steps[-1] == stopped_at + 4 and steps == sorted(steps)
+    assert steps[steps.index(stopped_at) + 1] == stopped_at + 1  # the curve continues
+
+
+@pytest.mark.slow
+def test_a_killed_runner_shows_died_and_resumes(session, chat_rows):
+    run = small_run(session, chat_rows, max_steps=100_000)
+    wait_for(lambda: run.folder.last_checkpoint() is not None)
+    os.kill(run.status.pid, signal.SIGKILL)
+    wait_for(lambda: run.status.state == "died", timeout=30)
+    assert "resume" in run.status.message
+    checkpoint = int(run.folder.last_checkpoint().name.split("-")[1])
+    with wb.Session.open(session.path, read_only=True) as fresh:  # as after a kernel restart
+        assert fresh.run(run.name).status.state == "died"
+    resumed = session.train(TrainConfig(method="lora", max_steps=checkpoint + 3), resume=run.name)
+    assert resumed.wait(timeout=240).state == "finished"
+    assert resumed.adapter_path is not None
+
+
+def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench.train import runner
+    from workbench.train.callbacks import MetricsCallback, NonFiniteLossError
+
+    run = small_run(session, chat_rows, max_steps=5)
+    run.wait(timeout=240)
+    callback = MetricsCallback(run.folder, TokenCounter(), run.status)
+    state = SimpleNamespace(global_step=7, epoch=0.5, max_steps=10)
+    args = SimpleNamespace(learning_rate=1e-3)
+    with pytest.raises(NonFiniteLossError, match="step 7"):
+        callback.on_log(args, state, None, logs={"loss": float("nan")})
+
+    def diverging(folder, status, stopper):
+        callback.on_log(args, state, None, logs={"loss": float("inf")})
+
+    monkeypatch.setattr(runner, "train", diverging)
+    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
+    assert runner.main(str(run.path)) == 1
+    status = run.status
+    assert status.state == "failed" and "Lower the learning rate" in status.message

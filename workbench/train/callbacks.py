@@ -1,0 +1,121 @@
+"""Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from transformers import TrainerCallback
+
+from ..persist import append_jsonl
+from .collate import TokenCounter
+from .run import HEARTBEAT_SECONDS, RunFolder, RunStatus
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped."""
+
+
+class MetricsCallback(TrainerCallback):
+    """Append one record per logging step: loss, learning rate, grad norm, tokens/s, ETA."""
+
+    def __init__(self, folder: RunFolder, counter: TokenCounter, status: RunStatus):
+        self.folder, self.counter, self.status = folder, counter, status
+        self.start = time.time()
+        self.last_time, self.last_tokens, self.last_trained = self.start, 0, 0
+        self.first_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.first_step = state.global_step  # after a resume, rates count from here
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        # evaluation batches pass through the same collator: keep them out of the training rate
+        self.last_time, self.last_tokens, self.last_trained = (
+            time.time(),
+            self.counter.tokens,
+            self.counter.trained,
+        )
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if "loss" not in logs and "eval_loss" not in logs:
+            return  # the end-of-training summary repeats what was logged
+        if "loss" in logs and not math.isfinite(float(logs["loss"])):
+            raise NonFiniteLossError(
+                f"The loss became {logs['loss']} at step {state.global_step}. Lower the learning "
+                f"rate (now {args.learning_rate:g}), or look for broken rows; the last checkpoint "
+                "is kept."
+            )
+        record = {
+            "step": state.global_step,
+            "epoch": round(state.epoch or 0.0, 4),
+            "time": time.time(),
+        }
+        for key, value in logs.items():
+            if key in ("loss", "eval_loss", "learning_rate", "grad_norm") or key.startswith(
+                ("rewards/", "logps/")  # DPO's rewards, margins and accuracies
+            ):
+                record[key] = float(value)
+        if "loss" in logs:
+            record.update(self._rates(state))
+        append_jsonl(self.folder.metrics_file, record)
+        self.status.step, self.status.max_steps = state.global_step, state.max_steps
+        self.status.extra = {
+            k: record[k] for k in ("eta_s", "tokens_per_s", "epoch") if k in record
+        }
+
+    def _rates(self, state) -> dict:
+        now = time.time()
+        span = max(now - self.last_time, 1e-9)
+        rates = {
+            "tokens_per_s": (self.counter.tokens - self.last_tokens) / span,
+            "trained_tokens_per_s": (self.counter.trained - self.last_trained) / span,
+            "elapsed_s": now - self.start,
+        }
+        self.last_time, self.last_tokens, self.last_trained = (
+            now,
+            self.counter.tokens,
+            self.counter.trained,
+        )
+        done = state.global_step - (self.first_step or 0)
+        remaining = state.max_steps - state.global_step
+        rates["eta_s"] = rates["elapsed_s"] / done * remaining if done > 0 else None
+        return rates
+
+
+class StopCallback(TrainerCallback):
+    """End training after the current step, with a checkpoint, when a stop is requested."""
+
+    def __init__(self, folder: RunFolder):
+        self.folder = folder
+        self.requested = threading.Event()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested.is_set() or self.folder.stop_file.exists():
+            self.requested.set()
+            control.should_save = True
+            control.should_training_stop = True
+
+
+class Heartbeat:
+    """Rewrite status.json every few seconds so a reader can tell a live runner from a dead one."""
+
+    def __init__(self, folder: RunFolder, status: RunStatus):
+        self.folder, self.status = folder, status
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            self.status.heartbeat = time.time()
+            self.folder.write_status(self.status)
+            self._stop.wait(HEARTBEAT_SECONDS)

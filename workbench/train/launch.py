@@ -1,0 +1,180 @@
+"""Launching a run: write its folder (config, tokenised data snapshot, template), start the runner.
+
+The snapshot is made in the kernel by the template's own `tokenize_with_labels`, so the runner
+trains on exactly the ids and labels the template editor shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..models import ModelSpec
+from ..persist import atomic_write_json
+from ..templates import Template, tokenize_with_labels
+from .config import ConfigError, TrainConfig
+from .run import Run, RunFolder, RunStatus
+
+SNAPSHOT_BATCH = 1000
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train: no rows, or no trainable tokens; the message says what to change."""
+
+
+def next_run_name(runs_dir: Path) -> str:
+    """run-1, run-2, ...: one more than the highest number in the folder."""
+    numbers = [
+        int(m.group(1)) for p in runs_dir.glob("run-*") if (m := re.fullmatch(r"run-(\d+)", p.name))
+    ]
+    return f"run-{max(numbers, default=0) + 1}"
+
+
+def snapshot(
+    template: Template, rows: Sequence[dict], max_length: int, out: Path
+) -> dict[str, int]:
+    """Tokenise rows with labels and save them (Arrow) to `out`; returns counts for the summary."""
+    import datasets
+    from tqdm.auto import tqdm
+
+    ids, labels, kept_rows = [], [], []
+    cut = empty = 0
+    for start in tqdm(
+        range(0, len(rows), SNAPSHOT_BATCH), desc=f"Tokenising {out.name}", leave=False
+    ):
+        batch = rows[start : start + SNAPSHOT_BATCH]
+        for offset, ex in enumerate(
+            tokenize_with_labels(template, list(batch), max_length=max_length)
+        ):
+            if ex.num_trained == 0:
+                empty += 1
+                continue
+            cut += ex.truncated_trained
+            ids.append(ex.input_ids)
+            labels.append(ex.labels)
+            kept_rows.append(start + offset)
+    table = datasets.Dataset.from_dict({"input_ids": ids, "labels": labels, "row": kept_rows})
+    table.save_to_disk(str(out))
+    n_tokens = sum(len(x) for x in ids)
+    trained = sum(sum(v != -100 for v in x) for x in labels)
+    return {
+        "rows": len(ids),
+        "skipped_no_trained_tokens": empty,
+        "tokens": n_tokens,
+        "trained_tokens": trained,
+        "truncated_trained_tokens": cut,
+    }
+
+
+def prepare_run(
+    runs_dir: Path,
+    config: TrainConfig,
+    model: ModelSpec,
+    template: Template,
+    train_rows: Sequence[dict],
+    eval_rows: Sequence[dict],
+    extra: dict[str, Any] | None = None,
+) -> Run:
+    """Write a new run folder with its config, template and data snapshot; nothing starts yet."""
+    if not train_rows:
+        raise TrainingDataError(
+            "There are no training rows: load a dataset, or include excluded rows."
+        )
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    name = next_run_name(runs_dir)
+    staging = runs_dir / f".{name}.staging"
+    folder = RunFolder(staging)
+    folder.data_dir.mkdir(parents=True)
+    summary = {
+        "train": snapshot(template, train_rows, config.max_length, folder.data_dir / "train")
+    }
+    if summary["train"]["rows"] == 0:
+        raise TrainingDataError(
+            f"None of the {len(train_rows)} training rows has a trained token under the template "
+            f"{template.name!r} (train_on={template.train_on!r}). Check that rows end with an "
+            "assistant turn and that the template renders assistant content."
+        )
+    if eval_rows:
+        summary["eval"] = snapshot(template, eval_rows, config.max_length, folder.data_dir / "eval")
+    atomic_write_json(staging / "template.json", template.to_json())
+    atomic_write_json(
+        folder.config_file,
+        {
+            "name": name,
+            "created": time.time(),
+            "train": config.to_json(),
+            "model": model.to_json(),
+            "data": summary,
+            **(extra or {}),
+        },
+    )
+    folder.write_status(RunStatus("queued", max_steps=config.max_steps))
+    staging.rename(runs_dir / name)
+    return Run(runs_dir / name)
+
+
+def start_runner(run: Run) -> Run:
+    """Start `python -m workbench.train RUN_DIR` in its own process and session; returns at once."""
+    folder = run.folder
+    folder.stop_file.unlink(missing_ok=True)
+    status = folder.read_status()
+    status.state, status.message, status.host = "queued", "", socket.gethostname()
+    status.heartbeat = time.time()
+    folder.write_status(status)
+    log = open(folder.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workbench.train", str(folder.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C or a kernel interrupt never reaches the runner
+            env=env,
+        )
+    finally:
+        log.close()
+    status.pid = process.pid
+    folder.write_status(status)
+    return Run(folder.root, process=process)
+
+
+def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
+    """The config a resumed run continues with: the old one, with a new step budget allowed."""
+    old = run.config
+    if run.status.active:
+        raise ConfigError(f"{run.name} is still {run.status.state}; stop it before resuming.")
+    if run.folder.last_checkpoint() is None:
+        raise ConfigError(f"{run.name} has no checkpoint to resume from; start a new run instead.")
+    if config is None:
+        return old
+    # Only fields set away from their defaults count as asked for; the step budget may change.
+    default, asked, before = TrainConfig().to_json(), config.to_json(), old.to_json()
+    budget = {"max_steps", "epochs"}
+    conflicts = sorted(
+        k
+        for k, v in asked.items()
+        if k not in budget | {"reasons"} and v != default[k] and v != before[k]
+    )
+    if conflicts:
+        raise ConfigError(
+            f"Resuming {run.name} keeps its settings; only the step budget (max_steps, epochs) "
+            f"may change, but these differ: {conflicts}. Start a new run to change them."
+        )
+    return old.replace(max_steps=config.max_steps, epochs=config.epochs)
+
+
+def update_config(run: Run, config: TrainConfig) -> None:
+    """Record the (resumed) run's config in its config.json."""
+    from ..persist import read_json
+
+    info = read_json(run.folder.config_file)
+    info["train"] = config.to_json()
+    atomic_write_json(run.folder.config_file, info)
