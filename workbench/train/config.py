@@ -131,6 +131,28 @@ class TrainConfig:
         return dataclasses.replace(self, **changes, reasons=reasons)
 
 
+HARDWARE_DEFAULTS: dict[str, tuple[dict[str, Any], str]] = {
+    "cpu": (
+        {"method": "lora", "batch_size": 8},
+        "CPU: 4-bit weights bring no speed or memory gain for a small model here, so plain LoRA",
+    ),
+    "T4": (
+        {"method": "qlora", "batch_size": 4, "grad_accumulation": 2},
+        "T4 (16 GB, fp16): QLoRA, small batches with accumulation",
+    ),
+    "A100": ({"method": "qlora", "batch_size": 16}, "A100: QLoRA with bf16 and large batches"),
+    "H100": ({"method": "qlora", "batch_size": 16}, "H100: QLoRA with bf16 and large batches"),
+}
+
+
+def for_hardware(device_name: str, **overrides: Any) -> TrainConfig:
+    """The starting form for this card ('cpu', 'T4', 'A100', 'H100', other GPUs as A100)."""
+    values, why = HARDWARE_DEFAULTS.get(device_name, HARDWARE_DEFAULTS["A100"])
+    config = TrainConfig(**{**values, **overrides})
+    config.reasons = {"method": why, **config.reasons}
+    return config
+
+
 def _default_learning_rate(n_params: int, method: str) -> tuple[float, str]:
     if method == "dpo":
         return 5e-6 if n_params > 3e9 else 5e-5, "DPO moves a tuned policy: a small step size"

@@ -131,8 +131,8 @@ class Run:
         return status
 
     def _runner_alive(self, status: RunStatus) -> bool:
-        if self._process is not None:
-            return self._process.poll() is None
+        if self._process is not None and self._process.pid == status.pid:
+            return self._process.poll() is None  # our own child: poll() also reaps it
         if status.pid and status.host == socket.gethostname():
             return _pid_alive(status.pid)
         if status.state == "queued":
@@ -198,7 +198,7 @@ class Run:
             status = self.status
             if not status.active or (deadline is not None and time.time() > deadline):
                 if self._process is not None and not status.active:
-                    self._process.wait()
+                    self._process.wait()  # reap our child, if this handle started it
                 return status
             time.sleep(poll)
 
