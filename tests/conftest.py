@@ -86,3 +86,26 @@ def chat_rows():
     import copy
 
     return copy.deepcopy(CHAT_ROWS)
+
+
+SKILL_TASKS = ["change_case", "format_date", "json_to_pairs"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, default_model_dir):
+    """A real, short QLoRA run of the default model on three demo skills (shared by slow tests).
+
+    Returns (session, run); the session stays open for the whole test session.
+    """
+    import workbench as wb
+    from workbench import demo_data
+
+    s = wb.Session.open(tmp_path_factory.mktemp("trained") / "ws")
+    s.load_dataset(demo_data.generate(600, seed=1, tasks=SKILL_TASKS, handwritten=False))
+    s.split(eval_fraction=0.05, seed=0)
+    s.set_max_length(128)
+    run = s.train(wb.TrainConfig(method="qlora", max_steps=40, eval_steps=20, save_steps=20))
+    status = run.wait(timeout=1200)
+    assert status.state == "finished", f"{status.message}\n{run.log_tail()}"
+    yield s, run
+    s.close()

@@ -10,6 +10,7 @@ from .generate import GenerationSettings
 from .preferences import PreferenceRecord
 from .session import Change, Session
 from .templates import Template, TemplateError
+from .train import Run, RunStatus, TrainConfig
 from .workspace import ReadOnlyError, WorkspaceError, WorkspaceLockedError
 
 __version__ = "0.1.0"
@@ -21,9 +22,12 @@ __all__ = [
     "InstructionDataset",
     "PreferenceRecord",
     "ReadOnlyError",
+    "Run",
+    "RunStatus",
     "Session",
     "Template",
     "TemplateError",
+    "TrainConfig",
     "WorkspaceError",
     "WorkspaceLockedError",
     "demo_data",

@@ -25,17 +25,24 @@ class MetricsCallback(TrainerCallback):
         self.start = time.time()
         self.last_time, self.last_tokens, self.last_trained = self.start, 0, 0
         self.first_step: int | None = None
+        self.at_step_end = (0, 0)
+        self.step_end_time = self.start
+        self.eval_tokens = self.eval_trained = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.first_step = state.global_step  # after a resume, rates count from here
 
+    def on_step_end(self, args, state, control, **kwargs):
+        self.at_step_end = (self.counter.tokens, self.counter.trained)
+        self.step_end_time = time.time()
+
     def on_evaluate(self, args, state, control, **kwargs):
-        # evaluation batches pass through the same collator: keep them out of the training rate
-        self.last_time, self.last_tokens, self.last_trained = (
-            time.time(),
-            self.counter.tokens,
-            self.counter.trained,
-        )
+        # evaluation batches pass through the same collator: keep them out of the training counts
+        tokens, trained = self.at_step_end
+        self.eval_tokens += self.counter.tokens - tokens
+        self.eval_trained += self.counter.trained - trained
+        self.at_step_end = (self.counter.tokens, self.counter.trained)
+        self.last_time += time.time() - self.step_end_time  # nor the time spent evaluating
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -67,17 +74,17 @@ class MetricsCallback(TrainerCallback):
 
     def _rates(self, state) -> dict:
         now = time.time()
+        tokens = self.counter.tokens - self.eval_tokens
+        trained = self.counter.trained - self.eval_trained
         span = max(now - self.last_time, 1e-9)
         rates = {
-            "tokens_per_s": (self.counter.tokens - self.last_tokens) / span,
-            "trained_tokens_per_s": (self.counter.trained - self.last_trained) / span,
+            "tokens_per_s": (tokens - self.last_tokens) / span,
+            "trained_tokens_per_s": (trained - self.last_trained) / span,
             "elapsed_s": now - self.start,
+            "tokens_seen": tokens,
+            "trained_tokens_seen": trained,
         }
-        self.last_time, self.last_tokens, self.last_trained = (
-            now,
-            self.counter.tokens,
-            self.counter.trained,
-        )
+        self.last_time, self.last_tokens, self.last_trained = now, tokens, trained
         done = state.global_step - (self.first_step or 0)
         remaining = state.max_steps - state.global_step
         rates["eta_s"] = rates["elapsed_s"] / done * remaining if done > 0 else None

@@ -1,0 +1,296 @@
+"""Training throughput: our runner against TRL's SFTTrainer defaults, same model, data and LoRA.
+
+Prints one JSON object. Each contender runs in its own process, so its peak memory is its own.
+Real tokens are non-padding tokens; throughput is measured after the first warm-up steps.
+
+    python benchmarks/train_throughput.py [--steps 12] [--model PATH_OR_ID] [--method qlora]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+WARMUP_STEPS = 2
+BATCH = 8
+MAX_LENGTH = 512
+
+
+def demo_rows(n: int = 600) -> list[dict]:
+    """Demo tasks with the handwritten explanations mixed in: lengths skewed by a long tail."""
+    from workbench import demo_data
+
+    return [{"messages": r["messages"]} for r in demo_data.generate(n, seed=7)]
+
+
+def run_ours(batching: str, steps: int, model: str, method: str, live_plot: bool) -> dict:
+    """Our runner, in this process (so ru_maxrss is the runner's), on a freshly written run folder."""
+    import workbench as wb
+    from workbench.train import runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = wb.Session.open(Path(tmp) / "ws")
+        s.set_model(model)
+        s.set_max_length(MAX_LENGTH)
+        s.load_dataset(demo_rows())
+        config = wb.TrainConfig(
+            method=method,
+            batching=batching,
+            max_steps=steps,
+            batch_size=BATCH,
+            save_steps=10_000,
+            learning_rate=1e-3,
+        )
+        from workbench.train import launch
+
+        run = launch.prepare_run(
+            s.workspace.runs_dir, s.plan(config), s.model, s.template, *s._split_examples()
+        )
+        watcher = LiveWatcher(run) if live_plot else None
+        runner.main(str(run.path))
+        if watcher:
+            watcher.stop()
+        records = [m for m in run.metrics if "loss" in m]
+        assert run.status.state == "finished", run.status.message
+        return rate(records, "tokens_seen", "trained_tokens_seen") | {
+            "watcher_redraws": watcher.redraws if watcher else 0
+        }
+
+
+class LiveWatcher:
+    """A TrainingLauncher-like plot fed from the run folder twice a second, in this process."""
+
+    def __init__(self, run):
+        from widgets.live_plot import LossPlot
+
+        self.run, self.plot, self.redraws = run, LossPlot("plotly"), 0
+        self.plot.show_runs(run.name, {})
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            fresh = self.run.new_metrics()
+            if fresh:
+                self.plot.append(self.run.name, fresh)
+                self.redraws += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
+def run_trl(steps: int, model: str, method: str) -> dict:
+    """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss)."""
+    import datasets
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from workbench import models
+
+    spec = models.as_spec(model) if model != "default" else models.DEFAULT
+    tokenizer = models.load_tokenizer(spec)
+    base = models.load_model(spec, quantize_4bit=method == "qlora")
+    rows = [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in demo_rows()]
+    times: list[tuple[float, int, int]] = []
+    counts = {"tokens": 0, "trained": 0}
+
+    class StepTimes(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append((time.time(), counts["tokens"], counts["trained"]))
+
+    config = SFTConfig(
+        output_dir=tempfile.mkdtemp(),
+        max_steps=steps,
+        per_device_train_batch_size=BATCH,
+        learning_rate=1e-3,
+        lr_scheduler_type="cosine",
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        max_length=MAX_LENGTH,
+        disable_tqdm=True,
+    )
+    lora = LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+    trainer = SFTTrainer(
+        model=base,
+        args=config,
+        train_dataset=datasets.Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[StepTimes()],
+    )
+    collate = trainer.data_collator
+
+    def counting(features):
+        batch = collate(features)
+        counts["tokens"] += int(batch["attention_mask"].sum())
+        counts["trained"] += int((batch["labels"] != -100).sum())
+        return batch
+
+    trainer.data_collator = counting
+    trainer.train()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    records = [
+        {"time": t, "tokens_seen": n, "trained_tokens_seen": m, "loss": 0.0} for t, n, m in times
+    ]
+    result = rate(records, "tokens_seen", "trained_tokens_seen")
+    result["final_loss"] = sum(losses[-3:]) / len(losses[-3:])
+    return result
+
+
+def rate(records: list[dict], tokens_key: str, trained_key: str) -> dict:
+    """Real and trained tokens per second between the end of warm-up and the last step."""
+    first, last = records[WARMUP_STEPS - 1], records[-1]
+    span = last["time"] - first["time"]
+    losses = [r["loss"] for r in records[-3:]]
+    gpu = {}
+    import torch
+
+    if torch.cuda.is_available():
+        gpu = {
+            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1024**3,
+            "gpu": torch.cuda.get_device_name(0),
+        }
+    return gpu | {
+        "real_tokens_per_s": (last[tokens_key] - first[tokens_key]) / span,
+        "trained_tokens_per_s": (last[trained_key] - first[trained_key]) / span,
+        "final_loss": sum(losses) / len(losses),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }
+
+
+CONTENDERS = {
+    "ours_padding_free": lambda a: run_ours("padding_free", a.steps, a.model, a.method, False),
+    "ours_packed": lambda a: run_ours("packed", a.steps, a.model, a.method, False),
+    "ours_padded": lambda a: run_ours("padded", a.steps, a.model, a.method, False),
+    "ours_padding_free_live_plot": lambda a: run_ours(
+        "padding_free", a.steps, a.model, a.method, True
+    ),
+    "trl_default": lambda a: run_trl(a.steps, a.model, a.method),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument(
+        "--model", default="default", help="hub id or folder; default: the embedded model"
+    )
+    parser.add_argument("--method", default="qlora", choices=["qlora", "lora"])
+    parser.add_argument(
+        "--random-llama",
+        metavar="DIR",
+        help="write a randomly initialised ~1B Llama to DIR and benchmark it",
+    )
+    parser.add_argument("--only", help="run one contender in this process (used internally)")
+    args = parser.parse_args()
+    if args.random_llama and not args.only:
+        args.model = write_random_llama(Path(args.random_llama))
+    if args.model == "default":
+        from workbench import models
+
+        args.model = str(models.ensure_embedded_converted())
+    if args.only:
+        print(json.dumps(CONTENDERS[args.only](args)))
+        return
+    results = {}
+    for name in CONTENDERS:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--only",
+            name,
+            "--steps",
+            str(args.steps),
+            "--model",
+            args.model,
+            "--method",
+            args.method,
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+        )
+        if done.returncode != 0:
+            results[name] = {"error": done.stderr.strip().splitlines()[-1:]}
+            continue
+        results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(summarise(results, args), indent=2))
+
+
+def write_random_llama(out: Path) -> str:
+    """A ~1B-parameter Llama with random weights and the embedded model's tokenizer (no download)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from workbench import models
+
+    if (
+        not (out / "model.safetensors").exists()
+        and not (out / "model.safetensors.index.json").exists()
+    ):
+        tokenizer = AutoTokenizer.from_pretrained(models.ensure_embedded_converted())
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=2048,
+            intermediate_size=5632,
+            num_hidden_layers=16,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=2048,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        print(f"random Llama: {model.num_parameters() / 1e9:.2f}B parameters", file=sys.stderr)
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+    return str(out)
+
+
+def summarise(results: dict, args) -> dict:
+    def tps(name: str) -> float:
+        return results.get(name, {}).get("real_tokens_per_s", float("nan"))
+
+    return {
+        "benchmark": "train_throughput",
+        "model": args.model
+        if "/" not in args.model or not Path(args.model).exists()
+        else Path(args.model).name,
+        "method": args.method,
+        "steps": args.steps,
+        "batch_size": BATCH,
+        "results": results,
+        "ratios": {
+            "padding_free_vs_trl_default": tps("ours_padding_free") / tps("trl_default"),
+            "packed_vs_trl_default": tps("ours_packed") / tps("trl_default"),
+            "padded_vs_trl_default": tps("ours_padded") / tps("trl_default"),
+            "live_plot_cost": 1 - tps("ours_padding_free_live_plot") / tps("ours_padding_free"),
+        },
+        "targets": {
+            "padding_free_vs_trl_default": ">= 1.3",
+            "padded_vs_trl_default": ">= 0.95",
+            "live_plot_cost": "<= 0.03",
+        },
+    }
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()

@@ -1,0 +1,171 @@
+"""Session actions on data: load, edit, flag, exclude, split, select and export rows.
+
+Every edit is appended to the workspace's edit log before the in-memory view changes, and is
+validated first, so a refused edit leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .data import DatasetLoadError, InstructionDataset, load_source
+from .persist import append_jsonl, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+class DataActions:
+    """The data half of Session (a mixin: it uses the Session's workspace, save and notify)."""
+
+    @property
+    def dataset(self) -> InstructionDataset | None:
+        """The dataset loaded last, with this workspace's edits applied (a failed load keeps it)."""
+        return self._dataset
+
+    def load_dataset(self, source: Any, **options: Any) -> InstructionDataset:
+        """Load a file, HF dataset, DataFrame or list of dicts and make it the session's dataset."""
+        self.workspace.require_writable()
+        ds = load_source(source, cache_dir=self.workspace.cache_dir / "datasets", **options)
+        ref = ds.source_ref or self._save_copy(ds)
+        self._dataset_state = {"source": ref, "fingerprint": ds.fingerprint, "options": options}
+        self._apply_edit_log(ds)
+        self._bind(ds)
+        old, self._dataset = self._dataset, ds
+        self._selected_row = 0
+        self._save()
+        self._notify("dataset", old, ds)
+        return ds
+
+    def _save_copy(self, ds: InstructionDataset) -> dict:
+        # In-memory data has no file to reload from; keep an Arrow copy in the workspace.
+        folder = self.workspace.root / "datasets" / ds.fingerprint
+        if not folder.exists():
+            ds.table.save_to_disk(str(folder))
+        return {"kind": "saved", "path": str(folder.relative_to(self.workspace.root))}
+
+    def _restore_dataset(self, state: dict) -> InstructionDataset | None:
+        source = dict(state["source"])
+        path = Path(source["path"])
+        if not path.is_absolute():
+            path = self.workspace.root / path
+        try:
+            if source["kind"] == "saved":
+                import datasets
+
+                ds = InstructionDataset(datasets.load_from_disk(str(path)), source)
+            else:
+                ds = load_source(
+                    path,
+                    cache_dir=self.workspace.cache_dir / "datasets",
+                    **state.get("options", {}),
+                )
+        except (OSError, DatasetLoadError) as e:
+            log.warning("Could not reload the dataset %s (%s); load it again.", path, e)
+            return None
+        ds.fingerprint = state["fingerprint"]  # the edit log is keyed by the first load's identity
+        self._apply_edit_log(ds)
+        self._bind(ds)
+        return ds
+
+    def _bind(self, ds: InstructionDataset) -> None:
+        # The data layer sees the session's template and training length, never the session.
+        ds.bind(template=lambda: self.template, max_length=lambda: self._max_length)
+
+    def _apply_edit_log(self, ds: InstructionDataset) -> None:
+        for record in read_jsonl(self.workspace.edits_file):
+            if record.get("dataset") == ds.fingerprint:
+                ds.apply_edit(record)
+
+    def _record_edit(self, op: str, **fields: Any) -> None:
+        self.workspace.require_writable()
+        ds = self._require_dataset()
+        record = {"op": op, **fields, "dataset": ds.fingerprint, "time": time.time()}
+        ds.apply_edit(dict(record))  # validates the row before anything is written
+        append_jsonl(self.workspace.edits_file, record)
+        self._notify("edits", None, record)
+
+    def edit(self, row: int, messages: list[dict]) -> None:
+        """Replace a row's messages (the source file is never modified)."""
+        self._record_edit("edit", row=row, messages=_check_messages(messages, row))
+
+    def flag(self, row: int, reason: str = "flagged") -> None:
+        """Mark a row with a reason, to find it again or to filter it out."""
+        self._record_edit("flag", row=row, reason=str(reason))
+
+    def unflag(self, row: int) -> None:
+        """Remove a row's flag."""
+        self._record_edit("unflag", row=row)
+
+    def exclude(self, row: int) -> None:
+        """Leave a row out of training, evaluation and export."""
+        self._record_edit("exclude", row=row)
+
+    def include(self, row: int) -> None:
+        """Undo exclude."""
+        self._record_edit("include", row=row)
+
+    def add_row(self, messages: list[dict]) -> int:
+        """Append a new row; returns its row number."""
+        self._record_edit("add", messages=_check_messages(messages, "new row"))
+        return len(self._require_dataset()) - 1
+
+    def split(self, eval_fraction: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:
+        """Fix a deterministic train/eval split of the dataset; returns the two lists of rows."""
+        self.workspace.require_writable()
+        if not 0 <= eval_fraction < 1:
+            raise ValueError(f"eval_fraction must be in [0, 1); got {eval_fraction}.")
+        ds = self._require_dataset()
+        old, self._split = self._split, {"eval_fraction": eval_fraction, "seed": seed}
+        self._save()
+        self._notify("split", old, self._split)
+        return ds.split_indices(eval_fraction, seed)
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the cleaned dataset (edits applied, excluded rows left out) to JSONL or Parquet."""
+        return self._require_dataset().export(path)
+
+    @property
+    def split_rows(self) -> tuple[list[int], list[int]]:
+        """Train and eval rows under the saved split (all rows train when no split was made)."""
+        ds = self._require_dataset()
+        split = self._split or {"eval_fraction": 0.0, "seed": 0}
+        return ds.split_indices(split["eval_fraction"], split["seed"])
+
+    @property
+    def selected_row(self) -> int:
+        """The row the views show: selected in the browser, previewed in the template editor."""
+        return self._selected_row
+
+    def select(self, row: int) -> None:
+        """Make `row` the selected row of every view."""
+        ds = self._require_dataset()
+        row = ds._check_row(row)
+        old, self._selected_row = self._selected_row, row
+        if not self.read_only:
+            self._save()
+        self._notify("selected_row", old, row)
+
+    def _require_dataset(self) -> InstructionDataset:
+        if self._dataset is None:
+            raise RuntimeError("No dataset is loaded; call session.load_dataset(...) first.")
+        return self._dataset
+
+
+def _check_messages(messages: Any, where: Any) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise TypeError(f"Row {where}: messages must be a non-empty list of role/content dicts.")
+    for k, m in enumerate(messages):
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("content"), str)
+            or m.get("role") not in ("system", "user", "assistant")
+        ):
+            raise TypeError(
+                f"Row {where}, message {k}: expected {{'role': 'system'|'user'|'assistant', "
+                f"'content': str}}; got {m!r}."
+            )
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
