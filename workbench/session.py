@@ -19,7 +19,7 @@ from .data import InstructionDataset
 from .session_compare import ComparisonActions
 from .session_data import DataActions
 from .session_training import TrainingActions
-from .templates import Template, TemplateError
+from .templates import Template, validate_template
 from .train import Run
 from .workspace import Workspace
 
@@ -164,12 +164,7 @@ class Session(DataActions, TrainingActions, ComparisonActions):
         new = Template.preset(template) if isinstance(template, str) else template
         if train_on is not None:
             new = Template(new.source, new.name, train_on)
-        probe = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
-        text = new.with_tokenizer(self.tokenizer).render(probe)
-        if not text.strip():
-            raise TemplateError(
-                "The template renders an empty string; the session kept the last one."
-            )
+        validate_template(new.with_tokenizer(self.tokenizer))  # renders, and shows the answer
         old, self._template = self._template, Template(new.source, new.name, new.train_on)
         self._save()
         self._notify("template", old, self._template)

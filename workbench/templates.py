@@ -2,35 +2,50 @@
 
 One function, `tokenize_with_labels`, produces the ids and labels that the template editor shows
 and the training runner trains on, so what a person sees is exactly what is trained. Templates are
-Jinja, in the format of Hugging Face chat templates, rendered in a sandbox.
+Jinja, in the format of Hugging Face chat templates, rendered in a sandbox (template_jinja);
+which characters train is decided in template_spans, the checks live in template_checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from .persist import atomic_write_json, read_json
+from .template_jinja import TemplateError, compile_template, render, template_variables
+from .template_presets import CHATML, PRESETS
+from .template_spans import spans_batch, trained_spans
+
+__all__ = [
+    "CHATML",
+    "IGNORE_INDEX",
+    "MODEL_PRESET",
+    "PRESETS",
+    "TEMPLATE_FILE",
+    "Template",
+    "TemplateError",
+    "TokenizedExample",
+    "compile_template",
+    "messages_of",
+    "render",
+    "tokenize_dataset",
+    "tokenize_with_labels",
+    "trained_spans",
+    "validate_template",
+]
 
 TrainOn = Literal["all_assistant", "last_assistant", "all"]
+TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant", "all")
 IGNORE_INDEX = -100
-
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-PRESETS: dict[str, str] = {"chatml": CHATML}
 MODEL_PRESET = "model"
-
-
-class TemplateError(ValueError):
-    """A template does not parse or fails to render; the message names the line."""
+TEMPLATE_FILE = "template.json"
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,7 @@ class Template:
     tokenizer: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.train_on not in ("all_assistant", "last_assistant", "all"):
+        if self.train_on not in TRAIN_ON:
             raise ValueError(
                 f"train_on must be 'all_assistant', 'last_assistant' or 'all'; got {self.train_on!r}."
             )
@@ -70,6 +85,10 @@ class Template:
         """This template bound to a tokenizer (whose chat template "model" uses)."""
         return dataclasses.replace(self, tokenizer=tokenizer)
 
+    def with_train_on(self, train_on: TrainOn) -> Template:
+        """The same template training other turns (every assistant turn, the last, or all)."""
+        return dataclasses.replace(self, train_on=train_on)
+
     @property
     def jinja(self) -> str:
         """The Jinja source that renders, resolving "model" through the bound tokenizer."""
@@ -85,7 +104,7 @@ class Template:
 
     def render(self, example: dict | list, add_generation_prompt: bool = False) -> str:
         """The text of a conversation (a row with "messages", or the messages themselves)."""
-        return render(self.jinja, _messages(example), add_generation_prompt, self.tokenizer)
+        return render(self.jinja, messages_of(example), add_generation_prompt, self.tokenizer)
 
     def render_prompt(self, messages: list[dict]) -> str:
         """The text a model continues from to answer after `messages`."""
@@ -112,9 +131,36 @@ class Template:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Template:
+        """The template `to_json` stored (without a tokenizer: bind one to tokenize)."""
         return cls(
             data.get("source"), data.get("name", "custom"), data.get("train_on", "all_assistant")
         )
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write template.json into a run or adapter folder, atomically, with the Jinja in full.
+
+        A "model" template is stored resolved, so generation uses the text that trained even if
+        the tokenizer's own template changes later; bind the tokenizer before saving it.
+        """
+        data = self.to_json()
+        if data["source"] is None:
+            raise TemplateError(
+                'Bind the tokenizer before saving the "model" template, so its Jinja is stored.'
+            )
+        path = Path(folder) / TEMPLATE_FILE
+        atomic_write_json(path, data)
+        return path
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> Template:
+        """The template a run or adapter folder stored with `save`."""
+        path = Path(folder) / TEMPLATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: this folder was not saved with its template; "
+                "choose the template by hand with session.set_template(...)."
+            )
+        return cls.from_json(read_json(path))
 
 
 @dataclass
@@ -127,108 +173,45 @@ class TokenizedExample:
 
     @property
     def num_trained(self) -> int:
+        """How many tokens carry a loss."""
         return sum(label != IGNORE_INDEX for label in self.labels)
 
     def to_dict(self) -> dict[str, list[int]]:
+        """The columns a trainer reads."""
         return {"input_ids": self.input_ids, "labels": self.labels}
 
 
-_ENV: ImmutableSandboxedEnvironment | None = None
-
-
-def _environment() -> ImmutableSandboxedEnvironment:
-    global _ENV
-    if _ENV is None:
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-        def raise_exception(message: str) -> None:
-            raise jinja2.TemplateError(message)
-
-        env.globals["raise_exception"] = raise_exception
-        env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
-        _ENV = env
-    return _ENV
-
-
-_COMPILED: dict[str, jinja2.Template] = {}
-
-
-def compile_template(source: str) -> jinja2.Template:
-    """Parse Jinja in the sandbox; a syntax error becomes a TemplateError naming the line."""
-    compiled = _COMPILED.get(source)
-    if compiled is None:
-        try:
-            compiled = _environment().from_string(source)
-        except jinja2.TemplateSyntaxError as e:
-            raise TemplateError(f"Template syntax error on line {e.lineno}: {e.message}") from e
-        _COMPILED[source] = compiled
-    return compiled
-
-
-def render(source: str, messages: list[dict], add_generation_prompt: bool, tokenizer=None) -> str:
-    """Render Jinja with the variables Hugging Face chat templates expect."""
-    special = {}
-    if tokenizer is not None:
-        special = {"bos_token": tokenizer.bos_token or "", "eos_token": tokenizer.eos_token or ""}
-    try:
-        return compile_template(source).render(
-            messages=messages, add_generation_prompt=add_generation_prompt, **special
-        )
-    except jinja2.exceptions.SecurityError as e:
-        raise TemplateError(f"The template tried something the sandbox forbids: {e}") from e
-    except jinja2.TemplateError as e:
-        raise TemplateError(f"The template failed to render{_line_of(e)}: {e}") from e
-    except Exception as e:  # user Jinja can raise anything (TypeError on bad content, ...)
-        raise TemplateError(f"The template failed to render{_line_of(e)}: {e!r}") from e
-
-
-def _line_of(error: Exception) -> str:
-    tb = error.__traceback__
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" on line {line}" if line else ""
-
-
-def _messages(example: dict | list) -> list[dict]:
+def messages_of(example: dict | list) -> list[dict]:
+    """The messages of a row (a dict with "messages") or of a list of messages itself."""
     if isinstance(example, dict):
         example = example.get("messages")
-    if not isinstance(example, list):
+    if not isinstance(example, list) or not all(isinstance(m, dict) for m in example):
         raise TypeError('Expected a row with "messages" or a list of {"role", "content"} dicts.')
     return example
 
 
-def trained_spans(template: Template, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered text and the character spans that train (assistant answers and end tokens).
+PROBE_ANSWER = "The probe answer is 42."
 
-    An assistant span starts where the generation prompt for that turn ends and stops at the end
-    of the turn's text, trailing whitespace excluded, so the end-of-turn token is trained.
+
+def validate_template(template: Template) -> None:
+    """Raise TemplateError unless the template renders a conversation and writes its answer.
+
+    Catches what a person must fix before training: Jinja that fails, renders nothing, or never
+    writes the assistant's text (so nothing would train).
     """
-    source, tok = template.jinja, template.tokenizer
-    text = render(source, messages, False, tok)
-    if template.train_on == "all":
-        return text, [(0, len(text))]
-    spans = []
-    cursor = 0
-    for k, message in enumerate(messages):
-        if message.get("role") != "assistant":
-            continue
-        prompt = render(source, messages[:k], True, tok)
-        upto = render(source, messages[: k + 1], False, tok)
-        if text.startswith(prompt) and text.startswith(upto) and len(upto) > len(prompt):
-            start, end = len(prompt), len(upto.rstrip())
-        else:  # a template whose prefixes are not prefixes of the whole: find the answer text
-            start = text.find(message.get("content") or "", cursor)
-            if start < 0:
-                continue
-            end = start + len(message.get("content") or "")
-        spans.append((start, end))
-        cursor = end
-    if template.train_on == "last_assistant":
-        spans = spans[-1:]
-    return text, spans
+    probe = [
+        {"role": "user", "content": "A question?"},
+        {"role": "assistant", "content": PROBE_ANSWER},
+    ]
+    text = template.render(probe)
+    template.render_prompt(probe[:1])
+    if not text.strip():
+        raise TemplateError("The template renders an empty string; it needs to write the messages.")
+    if PROBE_ANSWER not in text:
+        raise TemplateError(
+            "The template never writes the assistant's answer, so nothing would train; "
+            "write message['content'] for assistant turns."
+        )
 
 
 def tokenize_with_labels(
@@ -239,21 +222,148 @@ def tokenize_with_labels(
     This is the only function that tokenises training data: the template editor shows its
     output and the training runner trains on it.
     """
-    if template.tokenizer is None:
+    tokenizer = template.tokenizer
+    if tokenizer is None:
         raise TemplateError("Bind a tokenizer first: template.with_tokenizer(tokenizer).")
-    rendered = [trained_spans(template, _messages(e)) for e in examples]
-    encoded = template.tokenizer(
-        [text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True
-    )
+    conversations = [messages_of(e) for e in examples]
+    if not conversations:
+        return []
+    variables = template_variables(tokenizer)
+    rendered = spans_batch(template.jinja, conversations, template.train_on, variables)
+    texts = [text for text, _ in rendered]
+    ids_per_row, token_spans = _token_spans(tokenizer, texts, [spans for _, spans in rendered])
     out = []
-    for (_, spans), ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
-        labels = [
-            tid if any(s < end and e > start for start, end in spans) else IGNORE_INDEX
-            for tid, (s, e) in zip(ids, offsets)
-        ]
+    for ids, spans in zip(ids_per_row, token_spans):
+        labels = [IGNORE_INDEX] * len(ids)
+        for first, stop in spans:
+            labels[first:stop] = ids[first:stop]
         cut = 0
         if max_length is not None and len(ids) > max_length:
             cut = sum(label != IGNORE_INDEX for label in labels[max_length:])
             ids, labels = ids[:max_length], labels[:max_length]
         out.append(TokenizedExample(list(ids), labels, cut))
     return out
+
+
+def _token_spans(
+    tokenizer, texts: list[str], char_spans: list[list[tuple[int, int]]]
+) -> tuple[list[list[int]], list[list[tuple[int, int]]]]:
+    """Token ids of each text, and each character span as the tokens that overlap it."""
+    encoded = tokenizer(
+        texts, add_special_tokens=False, return_attention_mask=False, return_token_type_ids=False
+    )
+    ids_per_row = encoded["input_ids"]
+    encodings = getattr(encoded, "encodings", None)
+    if not encodings:
+        return ids_per_row, [
+            [t for t in (_tokens_by_prefix(tokenizer, text, ids, s) for s in spans) if t[1] > t[0]]
+            for text, ids, spans in zip(texts, ids_per_row, char_spans)
+        ]
+    token_spans = []
+    for encoding, spans in zip(encodings, char_spans):
+        found = []
+        for start, end in spans:
+            first = _token_at(encoding, range(start, end))
+            last = _token_at(encoding, range(end - 1, start - 1, -1))
+            if first is not None and last is not None and last >= first:
+                found.append((first, last + 1))
+        token_spans.append(found)
+    return ids_per_row, token_spans
+
+
+def _token_at(encoding, chars: range) -> int | None:
+    for char in chars:  # usually the first: only characters no token covers are skipped
+        token = encoding.char_to_token(char)
+        if token is not None:
+            return token
+    return None
+
+
+def _tokens_by_prefix(tokenizer, text: str, ids: list[int], span: tuple[int, int]):
+    # Slow (Python) tokenizers give no offsets: count the tokens of the text before each end.
+    def tokens_before(char: int) -> tuple[int, bool]:
+        head = tokenizer(text[:char], add_special_tokens=False)["input_ids"]
+        common = 0
+        for a, b in zip(head, ids):
+            if a != b:
+                break
+            common += 1
+        return common, common == len(head)
+
+    first, _ = tokens_before(span[0])
+    stop, whole = tokens_before(span[1])
+    return first, min(len(ids), stop if whole else stop + 1)
+
+
+LABELS_VERSION = 1  # bump when the labelling changes, so cached tokenisations are rebuilt
+BATCH_ROWS = 1000
+
+
+def tokenize_dataset(
+    template: Template,
+    rows: Iterable[dict | list],
+    cache_dir: str | os.PathLike,
+    dataset_fingerprint: str,
+    max_length: int | None = None,
+):
+    """Every row's input_ids and labels as a datasets.Dataset, cached on disk.
+
+    The cache is keyed by the dataset's fingerprint, the template's fingerprint (Jinja, train_on,
+    tokenizer) and max_length, so a second run with the same three loads in well under a second.
+    Tokenising shows a tqdm progress bar; it is `tokenize_with_labels` in batches.
+    """
+    import datasets
+
+    key = f"{dataset_fingerprint}\0{template.fingerprint}\0{max_length}\0{LABELS_VERSION}"
+    folder = Path(cache_dir) / f"tokenized-{hashlib.sha1(key.encode()).hexdigest()[:20]}"
+    if (folder / "dataset_info.json").is_file():
+        return datasets.load_from_disk(str(folder))
+    input_ids, labels = _tokenize_all(template, rows, max_length)
+    table = _as_table(input_ids, labels)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        datasets.Dataset(table).save_to_disk(str(staging))
+        try:
+            staging.rename(folder)
+        except OSError:  # another process cached it first; its copy is as good as ours
+            if not (folder / "dataset_info.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return datasets.load_from_disk(str(folder))
+
+
+def _tokenize_all(template: Template, rows: Iterable[dict | list], max_length: int | None):
+    from tqdm.auto import tqdm
+
+    total = len(rows) if isinstance(rows, Sized) else None
+    input_ids: list[list[int]] = []
+    labels: list[list[int]] = []
+    with tqdm(total=total, desc="Tokenizing", unit="rows") as progress:
+        for batch in _batches(rows, BATCH_ROWS):
+            for example in tokenize_with_labels(template, batch, max_length):
+                input_ids.append(example.input_ids)
+                labels.append(example.labels)
+            progress.update(len(batch))
+    return input_ids, labels
+
+
+def _batches(rows: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _as_table(input_ids: list[list[int]], labels: list[list[int]]):
+    import pyarrow as pa
+
+    column = pa.list_(pa.int32())
+    return pa.table(
+        {"input_ids": pa.array(input_ids, type=column), "labels": pa.array(labels, type=column)}
+    )

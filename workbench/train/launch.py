@@ -103,7 +103,7 @@ def prepare_run(
         )
     if eval_rows:
         summary["eval"] = snapshot(template, eval_rows, config.max_length, folder.data_dir / "eval")
-    atomic_write_json(staging / "template.json", template.to_json())
+    template.save(staging)
     atomic_write_json(
         folder.config_file,
         {

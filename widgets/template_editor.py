@@ -1,0 +1,281 @@
+"""TemplateEditor: choose or write the chat template and see exactly what trains.
+
+A thin view over a Session: the preset list, the train-on choice and the Jinja editor each call
+`session.set_template`; the preview and the warnings come from workbench.template_preview and
+workbench.template_checks. Every piece of row or template text is escaped before it reaches the
+page.
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+
+import ipywidgets as widgets
+
+from workbench.template_checks import TemplateWarning, check_template
+from workbench.template_preview import TemplatePreview, preview
+from workbench.templates import (
+    MODEL_PRESET,
+    PRESETS,
+    Template,
+    TemplateError,
+    validate_template,
+)
+
+CUSTOM = "custom"
+FIX_DRAFT = "The session keeps its last valid template; fix the Jinja above and it applies."
+CHECKED_ROWS = 32
+EXAMPLE = {
+    "messages": [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "5"},
+        {"role": "user", "content": "And 4 + 4?"},
+        {"role": "assistant", "content": "8"},
+    ]
+}
+TRAIN_ON_CHOICES = [
+    ("every assistant turn", "all_assistant"),
+    ("the last assistant turn", "last_assistant"),
+    ("everything", "all"),
+]
+STYLE = """<style>
+.tw-jinja textarea { font-family: var(--jp-code-font-family); font-size: var(--jp-code-font-size); }
+.tw-text { white-space: pre-wrap; font-family: var(--jp-code-font-family); margin: 0;
+  color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }
+.tw-trained { background: var(--jp-success-color3); color: var(--jp-ui-font-color1); }
+.tw-masked { color: var(--jp-ui-font-color2); }
+.tw-tok { display: inline-block; white-space: pre; font-family: var(--jp-code-font-family);
+  margin: 1px; padding: 0 2px; border: 1px solid var(--jp-border-color2); border-radius: 2px; }
+.tw-tok.tw-special { font-weight: bold; border-color: var(--jp-brand-color1); }
+.tw-tok.tw-masked { background: var(--jp-layout-color2); }
+.tw-warning { border-left: 3px solid var(--jp-warn-color0); padding: 2px 8px; margin: 4px 0;
+  color: var(--jp-ui-font-color1); }
+.tw-info { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 4px 0;
+  color: var(--jp-ui-font-color2); }
+.tw-ok { color: var(--jp-success-color1); }
+.tw-error { color: var(--jp-error-color1); }
+</style>"""
+
+
+class TemplateEditor(widgets.VBox):
+    """Preset list, Jinja editor, a live token preview of the selected row, and the checks."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self._syncing = False
+        self.preset = widgets.Dropdown(
+            options=[("model (the tokenizer's own)", MODEL_PRESET)]
+            + [(name, name) for name in PRESETS]
+            + [("custom", CUSTOM)],
+            description="Template",
+        )
+        self.train_on = widgets.Dropdown(options=TRAIN_ON_CHOICES, description="Train on")
+        self.jinja = widgets.Textarea(
+            continuous_update=False, layout=widgets.Layout(width="100%", height="14em")
+        )
+        self.jinja.add_class("tw-jinja")
+        self.error = widgets.HTML()
+        self.error_details = widgets.HTML()
+        self.error_box = widgets.Accordion(children=[self.error_details], titles=("Details",))
+        self.error_box.layout.display = "none"
+        self.counts = widgets.HTML()
+        self.text_view = widgets.HTML()
+        self.token_view = widgets.HTML()
+        self.views = widgets.Tab(
+            children=[self.text_view, self.token_view], titles=("Rendered text", "Tokens")
+        )
+        self.warnings = widgets.HTML()
+        super().__init__(
+            [
+                widgets.HTML(STYLE),
+                widgets.HBox([self.preset, self.train_on]),
+                self.jinja,
+                self.error,
+                self.error_box,
+                self.counts,
+                self.views,
+                self.warnings,
+            ]
+        )
+        self._sync_controls()
+        self.preset.observe(self._on_preset, names="value")
+        self.train_on.observe(self._on_train_on, names="value")
+        self.jinja.observe(self._on_jinja, names="value")
+        self._unsubscribe = [
+            session.observe(self._on_template, names=["template", "model"]),
+            session.observe(
+                self._on_rows, names=["selected_row", "dataset", "edits", "max_length"]
+            ),
+        ]
+        self.refresh()
+
+    # -- controls -> session --------------------------------------------------------------------
+    def _on_preset(self, change) -> None:
+        if self._syncing or change["new"] == CUSTOM:
+            return
+        self._apply(
+            lambda: self.session.set_template(change["new"], train_on=self.train_on.value),
+            resync=True,
+        )
+
+    def _on_train_on(self, change) -> None:
+        if self._syncing:
+            return
+        current = self.session.template  # "model" stays "model": its Jinja follows the model
+        self._apply(lambda: self.session.set_template(current, train_on=change["new"]), resync=True)
+
+    def _on_jinja(self, change) -> None:
+        if self._syncing:
+            return
+        source = change["new"]
+        name = next((n for n, s in PRESETS.items() if s == source), CUSTOM)
+
+        def set_custom() -> None:
+            template = Template(source, name, self.train_on.value)
+            validate_template(template.with_tokenizer(self.session.tokenizer))
+            self.session.set_template(template)
+
+        self._apply(set_custom)
+
+    def _apply(self, action, resync: bool = False) -> None:
+        """Run one Session call; a refusal shows as a sentence, with the details a click away."""
+        try:
+            action()
+        except Exception as e:  # whatever the session refuses reaches the person, not a log
+            if resync:  # a refused preset or train_on: show what the session still holds
+                self._sync_controls()
+                self._show_error(e, "The session keeps its current template.")
+            else:
+                self._show_error(e, FIX_DRAFT)
+            return
+        self._show_error(None)
+
+    def _show_error(self, error: Exception | None, hint: str = "") -> None:
+        if error is None:
+            self.error.value = ""
+            self.error_box.layout.display = "none"
+            return
+        self.error.value = (
+            f"<div class='tw-error'>{html.escape(_sentence(error))} {html.escape(hint)}</div>"
+        )
+        details = "".join(traceback.format_exception(error))
+        self.error_details.value = f"<pre class='tw-text'>{html.escape(details)}</pre>"
+        self.error_box.layout.display = ""
+
+    # -- session -> view ------------------------------------------------------------------------
+    def _on_template(self, change) -> None:
+        self._sync_controls()
+        self.refresh()
+
+    def _on_rows(self, change) -> None:
+        self.refresh()
+
+    def _sync_controls(self) -> None:
+        """Show the session's template in the controls without applying it again."""
+        template = self.session.template
+        self._syncing = True
+        try:
+            self.preset.value = template.name if template.name in self._preset_names() else CUSTOM
+            self.train_on.value = template.train_on
+            try:
+                self.jinja.value = template.jinja
+            except TemplateError as e:
+                self._show_error(e, "Choose another template.")
+        finally:
+            self._syncing = False
+
+    def _preset_names(self) -> set[str]:
+        return {MODEL_PRESET, *PRESETS}
+
+    def refresh(self) -> None:
+        """Redraw the preview and the warnings for the selected row and the current template."""
+        template = self.session.template
+        example, note = self._selected_example()
+        try:
+            shown = preview(template, example, self.session.max_length)
+            found = check_template(template, *self._checked_rows(), self.session.max_length)
+        except TemplateError as e:
+            self.counts.value = f"<div class='tw-error'>{html.escape(str(e))}</div>"
+            self.text_view.value = self.token_view.value = self.warnings.value = ""
+            return
+        self.counts.value = _counts_html(shown, note)
+        self.text_view.value = _text_html(shown)
+        self.token_view.value = _tokens_html(shown)
+        self.warnings.value = _warnings_html(found)
+
+    def _selected_example(self) -> tuple[dict, str]:
+        ds = self.session.dataset
+        if ds is None or len(ds) == 0:
+            return EXAMPLE, "No dataset is loaded: showing an example conversation."
+        row = min(self.session.selected_row, len(ds) - 1)
+        return ds[row], f"Row {row}."
+
+    def _checked_rows(self) -> tuple[list[dict], list[int]]:
+        """The selected row and the first rows of the dataset: what the checks look at."""
+        ds = self.session.dataset
+        if ds is None or len(ds) == 0:
+            return [EXAMPLE], [0]
+        selected = min(self.session.selected_row, len(ds) - 1)
+        numbers = sorted({*range(min(CHECKED_ROWS, len(ds))), selected})
+        return [ds[i] for i in numbers], numbers
+
+    def close(self) -> None:
+        """Stop observing the session and close the widget."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        super().close()
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text if text[-1] in ".!?" else text + "."
+
+
+def _counts_html(shown: TemplatePreview, note: str) -> str:
+    cut = (
+        f" {shown.truncated_trained} trained tokens are cut off by max_length."
+        if shown.truncated_trained
+        else ""
+    )
+    return (
+        f"<div>{html.escape(note)} <b>{shown.num_trained}</b> trained of "
+        f"<b>{shown.num_tokens}</b> tokens.{html.escape(cut)}</div>"
+    )
+
+
+def _text_html(shown: TemplatePreview) -> str:
+    pieces = "".join(
+        f"<span class='{'tw-trained' if trained else 'tw-masked'}'>{html.escape(text)}</span>"
+        for text, trained in shown.segments()
+    )
+    return f"<pre class='tw-text'>{pieces}</pre>"
+
+
+def _tokens_html(shown: TemplatePreview) -> str:
+    chips = []
+    for token in shown.tokens:
+        classes = "tw-tok " + ("tw-trained" if token.trained else "tw-masked")
+        classes += " tw-special" if token.special else ""
+        label = html.escape(token.text).replace("\n", "↵")
+        state = "trained" if token.trained else "masked"
+        chips.append(f"<span class='{classes}' title='id {token.id}, {state}'>{label}</span>")
+        if token.text.endswith("\n"):
+            chips.append("<br>")
+    return f"<div>{''.join(chips)}</div>"
+
+
+def _warnings_html(found: list[TemplateWarning]) -> str:
+    if not found:
+        return "<div class='tw-ok'>No problems found in the checked rows.</div>"
+    items = []
+    for w in found:
+        css = "tw-warning" if w.severity == "warning" else "tw-info"
+        rows = ", ".join(str(r) for r in w.rows[:20]) + (" ..." if len(w.rows) > 20 else "")
+        where = f"<br>Rows: {html.escape(rows)}" if w.rows else ""
+        items.append(
+            f"<div class='{css}'><b>{html.escape(w.message)}</b><br>Fix: {html.escape(w.fix)}"
+            f"<details><summary>Why</summary>{html.escape(w.explanation)}{where}</details></div>"
+        )
+    return "".join(items)
