@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .templates import tokenize_with_labels
 from .train import Run, TrainConfig
@@ -11,11 +13,19 @@ from .train import Run, TrainConfig
 class TrainingActions:
     """The training half of Session (a mixin over the Session's state)."""
 
-    def train(self, config: TrainConfig | None = None, *, resume: Run | str | None = None) -> Run:
+    def train(
+        self,
+        config: TrainConfig | None = None,
+        *,
+        resume: Run | str | None = None,
+        preferences: Iterable[Any] | None = None,
+    ) -> Run:
         """Start a run in its own process and return its handle at once.
 
         With `resume=run` the stopped, failed or died run continues from its last checkpoint
         (its steps and loss curve continue); `config` may then only change the step budget.
+        A DPO run (method="dpo") trains on `preferences` (votes or prompt/chosen/rejected rows),
+        by default on this workspace's votes.
         """
         from .train import launch
 
@@ -24,19 +34,36 @@ class TrainingActions:
             run = resume if isinstance(resume, Run) else self.run(resume)
             new = launch.check_resume(run, config)
             launch.update_config(run, new)
-            run = launch.start_runner(run)
         else:
+            planned = self.plan(config or TrainConfig())
+            if planned.method == "dpo":
+                planned, examples = self._dpo_examples(planned, preferences)
+            else:
+                examples = self._split_examples()
             run = launch.prepare_run(
-                self.workspace.runs_dir,
-                self.plan(config or TrainConfig()),
-                self._model,
-                self.template,
-                *self._split_examples(),
+                self.workspace.runs_dir, planned, self._model, self.template, *examples
             )
-            run = launch.start_runner(run)
+        run = launch.start_runner(run)
         self._runs[run.name] = run
         self._notify("runs", None, run)
         return run
+
+    def _dpo_examples(
+        self, config: TrainConfig, preferences: Iterable[Any] | None
+    ) -> tuple[TrainConfig, tuple[list[dict], list[dict]]]:
+        from .train.dpo import as_pairs, check_pairs, split_pairs
+
+        records = self.preferences if preferences is None else preferences
+        pairs = as_pairs(records, include_ties=config.include_ties)
+        check_pairs(pairs, self.template, config.max_length, config.max_prompt_length)
+        if config.base_adapter and not Path(config.base_adapter).is_dir():
+            adapter = self.run(config.base_adapter).adapter_path
+            if adapter is None:
+                raise ValueError(
+                    f"{config.base_adapter} has no adapter yet; DPO starts from an adapter."
+                )
+            config = config.replace(base_adapter=str(adapter))
+        return config, split_pairs(pairs.rows, seed=config.seed)
 
     def plan(self, config: TrainConfig | None = None) -> TrainConfig:
         """`config` with every open choice made for this model and hardware, with reasons."""

@@ -61,7 +61,7 @@ class MetricsCallback(TrainerCallback):
         }
         for key, value in logs.items():
             if key in ("loss", "eval_loss", "learning_rate", "grad_norm") or key.startswith(
-                ("rewards/", "logps/")  # DPO's rewards, margins and accuracies
+                ("rewards/", "logps/", "eval_rewards/")  # DPO's rewards, margins, accuracies
             ):
                 record[key] = float(value)
         if "loss" in logs:

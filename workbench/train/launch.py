@@ -73,6 +73,15 @@ def snapshot(
     }
 
 
+def write_pairs(pairs: Sequence[dict], out: Path) -> dict[str, int]:
+    """Save preference pairs (prompt, chosen, rejected as messages); the DPO runner tokenises them
+    with the run's template, through the tokenizer's chat template."""
+    import datasets
+
+    datasets.Dataset.from_list(list(pairs)).save_to_disk(str(out))
+    return {"rows": len(pairs)}
+
+
 def prepare_run(
     runs_dir: Path,
     config: TrainConfig,
@@ -92,17 +101,24 @@ def prepare_run(
     staging = runs_dir / f".{name}.staging"
     folder = RunFolder(staging)
     folder.data_dir.mkdir(parents=True)
-    summary = {
-        "train": snapshot(template, train_rows, config.max_length, folder.data_dir / "train")
-    }
-    if summary["train"]["rows"] == 0:
-        raise TrainingDataError(
-            f"None of the {len(train_rows)} training rows has a trained token under the template "
-            f"{template.name!r} (train_on={template.train_on!r}). Check that rows end with an "
-            "assistant turn and that the template renders assistant content."
-        )
-    if eval_rows:
-        summary["eval"] = snapshot(template, eval_rows, config.max_length, folder.data_dir / "eval")
+    if config.method == "dpo":
+        summary = {"train": write_pairs(train_rows, folder.data_dir / "train")}
+        if eval_rows:
+            summary["eval"] = write_pairs(eval_rows, folder.data_dir / "eval")
+    else:
+        summary = {
+            "train": snapshot(template, train_rows, config.max_length, folder.data_dir / "train")
+        }
+        if summary["train"]["rows"] == 0:
+            raise TrainingDataError(
+                f"None of the {len(train_rows)} training rows has a trained token under the template "
+                f"{template.name!r} (train_on={template.train_on!r}). Check that rows end with an "
+                "assistant turn and that the template renders assistant content."
+            )
+        if eval_rows:
+            summary["eval"] = snapshot(
+                template, eval_rows, config.max_length, folder.data_dir / "eval"
+            )
     template.save(staging)
     atomic_write_json(
         folder.config_file,

@@ -56,31 +56,40 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     spec = ModelSpec.from_json(info["model"])
     device = best_device()
     torch.manual_seed(config.seed)
-    tokenizer = load_tokenizer(spec)
-    model = build_peft_model(spec, config, device)
-    train_set, eval_set = load_snapshot(folder, config)
     counter = TokenCounter()
-    if config.batching == "padded":
-        collator = PaddedCollator(counter, tokenizer.pad_token_id)
+    callbacks = [MetricsCallback(folder, counter, status), stopper]
+    if config.method == "dpo":
+        from .dpo import train_dpo
+
+        trainer = train_dpo(folder, config, spec, device, callbacks)
     else:
-        collator = FlatCollator(counter)
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(folder, config, device, has_eval=eval_set is not None),
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=collator,
-        callbacks=[MetricsCallback(folder, counter, status), stopper],
-    )
+        tokenizer = load_tokenizer(spec)
+        model = build_peft_model(spec, config, device)
+        train_set, eval_set = load_snapshot(folder, config)
+        if config.batching == "padded":
+            collator = PaddedCollator(counter, tokenizer.pad_token_id)
+        else:
+            collator = FlatCollator(counter)
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(folder, config, device, has_eval=eval_set is not None),
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            data_collator=collator,
+            callbacks=callbacks,
+        )
     resume = folder.last_checkpoint()
-    print(f"[workbench] training {folder.root.name} on {device}; resume from {resume}", flush=True)
+    print(
+        f"[workbench] {config.method} run {folder.root.name} on {device}; resume: {resume}",
+        flush=True,
+    )
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    save_adapter(model, folder, config)
+    save_adapter(trainer.model, folder, config)
 
 
 def build_peft_model(spec: ModelSpec, config: TrainConfig, device: str):
     """The base model (4-bit for QLoRA) with a fresh LoRA adapter on all linear layers."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     model = load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
     model.config.use_cache = False  # a cache disables the packed-sequence mask; training needs none
@@ -91,14 +100,20 @@ def build_peft_model(spec: ModelSpec, config: TrainConfig, device: str):
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    lora = LoraConfig(
+    return get_peft_model(model, lora_config(config))
+
+
+def lora_config(config: TrainConfig):
+    """The LoRA adapter a TrainConfig asks for."""
+    from peft import LoraConfig
+
+    return LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
 
 
 def load_snapshot(folder: RunFolder, config: TrainConfig):
@@ -163,7 +178,8 @@ def _warmup(arguments_class, ratio: float) -> dict:
 def save_adapter(model, folder: RunFolder, config: TrainConfig) -> Path:
     """Write adapter/: safetensors weights, adapter config, the template and the train config."""
     staging = folder.root / ".adapter.staging"
-    model.save_pretrained(str(staging), safe_serialization=True)
+    # only the trained adapter: DPO's frozen "ref" copy stays behind
+    model.save_pretrained(str(staging), safe_serialization=True, selected_adapters=["default"])
     atomic_write_json(staging / "template.json", read_json(folder.root / "template.json"))
     atomic_write_json(staging / "train_config.json", config.to_json())
     atomic_write_json(staging / "base_model.json", read_json(folder.config_file)["model"])
