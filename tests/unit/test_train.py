@@ -150,3 +150,32 @@ def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeyp
     assert runner.main(str(run.path)) == 1
     status = run.status
     assert status.state == "failed" and "Lower the learning rate" in status.message
+
+
+@pytest.mark.slow
+def test_a_run_outlives_its_kernel_and_reattaches(tmp_path, tiny_model_dir, chat_rows):
+    import subprocess
+    import sys
+    import textwrap
+
+    ws = tmp_path / "ws"
+    kernel = f"""
+        import workbench as wb
+        s = wb.Session.open({str(ws)!r})
+        s.set_model({str(tiny_model_dir)!r})
+        s.set_max_length(64)
+        s.load_dataset({chat_rows * 8!r})
+        run = s.train(wb.TrainConfig(method="lora", max_steps=400, batch_size=2, save_steps=50))
+        print(run.name)
+    """  # the "kernel" exits right after starting the run, as a restart would end it
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(kernel)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    with wb.Session.open(ws) as s:
+        (run,) = s.runs
+        wait_for(lambda: run.status.state == "running" and len(run.metrics) > 0)
+        seen = len(run.metrics)
+        wait_for(lambda: len(run.new_metrics()) > 0)  # the plot's source keeps growing
+        assert run.wait(timeout=300).state == "finished"
+        assert len(run.metrics) > seen and run.metrics[-1]["step"] == 400
