@@ -239,20 +239,12 @@ class TrainingLauncher(widgets.VBox):
             time.sleep(POLL_SECONDS)
             try:
                 self.refresh()
+                self.session.check_runs()  # tells other views (the comparator) of ended runs
             except Exception as e:  # a view must never kill its own updates silently
                 self._error(f"The live view stopped updating: {e}")
                 return
             if not any(r.status.active for r in self._shown.values()):
-                self.refresh_runs_labels()
                 return
-
-    def refresh_runs_labels(self) -> None:
-        """Update the status words in the runs table without changing the selection."""
-        selected = self.runs_table.value
-        self.runs_table.options = [
-            (_run_label(r), r.name) for r in reversed(list(self._shown.values()))
-        ]
-        self.runs_table.value = selected
 
     def _say(self, text: str) -> None:
         self.message.value = _note(text)

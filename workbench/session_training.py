@@ -119,6 +119,23 @@ class TrainingActions:
                     self._runs[path.name] = Run(path)
         return sorted(self._runs.values(), key=lambda r: int(r.name.split("-")[-1]))
 
+    def check_runs(self) -> list[Run]:
+        """Runs whose state changed since the last check; observers of "runs" hear of each.
+
+        Runs change in their own processes, so a view that polls (the training launcher) calls
+        this, and every other view (the comparator's contestants) follows without polling.
+        """
+        states = self.__dict__.setdefault("_run_states", {})
+        changed = []
+        for run in self.runs:
+            state = run.status.state
+            if states.get(run.name) != state:
+                states[run.name] = state
+                changed.append(run)
+        for run in changed:
+            self._notify("runs", None, run)
+        return changed
+
     def run(self, name: str) -> Run:
         """The run called `name` (e.g. "run-3")."""
         for run in self.runs:

@@ -43,6 +43,8 @@ def test_estimate_and_reasons_are_shown(launcher):
 
 @pytest.mark.slow
 def test_start_plots_live_then_stop_and_resume(launcher, session):
+    heard = []
+    session.observe(lambda change: heard.append(change.new.status.state), names="runs")
     launcher.fields["max_steps"].value = 100_000
     launcher.start_button.click()
     run = launcher.current_run
@@ -51,6 +53,7 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     assert len(launcher.plot.figure.data[0].y) >= 3
     launcher.stop_button.click()
     assert run.wait(timeout=120).state == "stopped"
+    wait_for(lambda: "stopped" in heard, timeout=30)  # other views hear that the run ended
     launcher.refresh()
     assert "stopped" in launcher.progress_text.value
     stopped_at = run.status.step

@@ -1,0 +1,127 @@
+"""A real JupyterLab on a loopback port, driven by Playwright in the system's Chromium.
+
+Each test copies a notebook into a fresh server root, shrinks its parameters, opens it as a
+person would, runs all cells through JupyterLab's own command, and looks at the page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A JupyterLab server with an empty token, rooted in a temp folder; yields (url, root)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}; `make browser` installs Debian's package")
+    root = tmp_path_factory.mktemp("lab")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         f"--ServerApp.root_dir={root}", "--allow-root", "--ServerApp.disable_check_xsrf=True"],
+        stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT, env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError((root / "server.log").read_text()[-3000:]) from None
+            time.sleep(0.5)
+    yield url, root
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def prepare_notebook(root: Path, name: str, **parameters) -> Path:
+    """Copy a notebook into the server root with its parameters cell overridden."""
+    nb = json.loads((NOTEBOOKS / name).read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = "".join(cell["source"])
+    cell["source"] = source + "\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+    target = root / name
+    target.write_text(json.dumps(nb))
+    return target
+
+
+def open_and_run_all(page, url: str, name: str, timeout_s: float = 600) -> None:
+    """Open a notebook as a person would, wait for the kernel, and run every cell from the menu."""
+    page.goto(f"{url}/lab/tree/{name}?reset")
+    page.wait_for_selector(".jp-Notebook", timeout=60_000)
+    page.wait_for_selector('[data-status="idle"]', state="attached", timeout=120_000)
+    page.locator(".jp-Cell").first.click()
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    wait_until_idle(page, timeout_s)
+
+
+def wait_until_idle(page, timeout_s: float) -> None:
+    """Wait until no cell shows the running mark ([*]) and the kernel is idle."""
+    deadline = time.time() + timeout_s
+    time.sleep(1.0)
+    while time.time() < deadline:
+        busy = page.locator('.jp-InputPrompt:has-text("[*]")').count()
+        if busy == 0:
+            return
+        time.sleep(1.0)
+    raise AssertionError("cells still running after the timeout")
+
+
+def screenshot(page, name: str, locator=None) -> Path:
+    """Keep a picture of what the page showed, as a test artefact."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    (locator or page).screenshot(path=str(path))
+    return path
+
