@@ -1,1 +1,10 @@
-"""Widgets."""
+"""Notebook views over a workbench Session: ipywidgets and plotly, no training or data logic.
+
+    from widgets import Workbench
+    Workbench(session)
+"""
+
+from .template_editor import TemplateEditor
+from .training import TrainingLauncher
+
+__all__ = ["TemplateEditor", "TrainingLauncher"]

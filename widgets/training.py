@@ -197,10 +197,14 @@ class TrainingLauncher(widgets.VBox):
                 self._error(str(e))
             return None
 
+    def show(self, run: Run) -> None:
+        """Select a run (e.g. one started from code) so the plot follows it live."""
+        self._select(run.name)
+
     def _select(self, name: str) -> None:
         self.refresh_runs()
         self.runs_table.value = (name,)
-        self._say(f"{name} started: its loss appears below as it trains.")
+        self._say(f"{name}: its loss appears below as it trains.")
 
     def _show_status(self, run: Run) -> None:
         status = run.status
