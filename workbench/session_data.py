@@ -56,7 +56,10 @@ class DataActions:
             if source["kind"] == "saved":
                 import datasets
 
-                ds = InstructionDataset(datasets.load_from_disk(str(path)), source)
+                table = datasets.load_from_disk(str(path))
+                ds = InstructionDataset(
+                    table, source, cache_dir=self.workspace.cache_dir / "datasets"
+                )
             else:
                 ds = load_source(
                     path,
@@ -66,6 +69,12 @@ class DataActions:
         except (OSError, DatasetLoadError) as e:
             log.warning("Could not reload the dataset %s (%s); load it again.", path, e)
             return None
+        if ds.fingerprint != state["fingerprint"] and source["kind"] != "saved":
+            log.warning(
+                "%s changed since it was loaded; this workspace's edits are applied by row number "
+                "and may now point at different rows.",
+                path,
+            )
         ds.fingerprint = state["fingerprint"]  # the edit log is keyed by the first load's identity
         self._apply_edit_log(ds)
         self._bind(ds)
@@ -76,9 +85,13 @@ class DataActions:
         ds.bind(template=lambda: self.template, max_length=lambda: self._max_length)
 
     def _apply_edit_log(self, ds: InstructionDataset) -> None:
-        for record in read_jsonl(self.workspace.edits_file):
-            if record.get("dataset") == ds.fingerprint:
+        for number, record in enumerate(read_jsonl(self.workspace.edits_file), start=1):
+            if record.get("dataset") != ds.fingerprint:
+                continue
+            try:
                 ds.apply_edit(record)
+            except (IndexError, ValueError, KeyError) as e:  # the data changed under the log
+                log.warning("%s, record %d not applied: %s", self.workspace.edits_file, number, e)
 
     def _record_edit(self, op: str, **fields: Any) -> None:
         self.workspace.require_writable()

@@ -5,7 +5,7 @@ Three ways over the same rows (the bundled demo data, varied and repeated), in o
   ours   workbench.templates.tokenize_dataset (labels, a datasets.Dataset, cached on disk),
          first run and second (cached) run;
   trl    SFTTrainer's own dataset preparation, prompt-completion rows, completion-only loss.
-Labels are compared row by row with TRL's. Run: python benchmarks/tokenize.py [--rows N]
+Labels are compared row by row with TRL's. Run: python benchmarks/tokenize_labels.py [--rows N]
 """
 
 import os

@@ -1,0 +1,201 @@
+"""DatasetBrowser driven as a person would: set fields, click buttons, check Session and view."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from widgets.dataset_browser import DatasetBrowser
+from widgets.html_text import fold, highlight
+
+ATTACK = "<img src=x onerror=alert(1)>"
+
+
+def rows_of(n: int) -> list[dict]:
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i}"},
+                {"role": "assistant", "content": f"Answer {i}"},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def browser(session):
+    session.load_dataset(rows_of(25))
+    view = DatasetBrowser(session, page_size=10)
+    yield view
+    view.close()
+
+
+def shown_rows(view: DatasetBrowser) -> list[int]:
+    return [int(b.description[1:]) for b in view.row_buttons if b.layout.display != "none"]
+
+
+def test_dataset_text_reaches_the_page_escaped(session):
+    session.load_dataset([{"messages": [{"role": "user", "content": ATTACK},
+                                        {"role": "assistant", "content": "ok"}]}])  # fmt: skip
+    session.flag(0, "<b>bold</b> reason")
+    view = DatasetBrowser(session)
+    page = view.row_views[0].value
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<b>bold" not in page and "&lt;b&gt;bold&lt;/b&gt; reason" in page
+    view.query.value = "onerror"
+    view.search_button.click()
+    marked = view.row_views[0].value
+    assert "<img" not in marked and "<mark" in marked and "&lt;img src=x " in marked
+    view.loader.source.value = f"/nowhere/{ATTACK}.jsonl"
+    view.loader.load_button.click()
+    assert "No data file" in view.message.value and "<img" not in view.message.value
+
+
+def test_escaping_helpers_fold_and_highlight_without_leaking_markup():
+    assert (
+        highlight("a<b>c", [(1, 4)])
+        == "a<mark style='background: var(--jp-warn-color3); color: var(--jp-ui-font-color1);'>&lt;b&gt;</mark>c"
+    )
+    folded = fold("x" * 700 + "<script>", [(700, 708)], limit=600)
+    assert folded.startswith("<details><summary>") and "<script>" not in folded
+    assert "&lt;script&gt;" in folded and "(108 more characters)" in folded
+    assert folded.count("<mark") == 1
+
+
+def test_pages_turn_and_a_row_number_jumps_to_its_page(browser, session):
+    assert shown_rows(browser) == list(range(10)) and "Page 1 of 3" in browser.page_label.value
+    browser.next_button.click()
+    assert shown_rows(browser) == list(range(10, 20))
+    browser.next_button.click()
+    browser.next_button.click()  # past the end: stays on the last page
+    assert shown_rows(browser) == list(range(20, 25))
+    browser.jump.value = 13
+    browser.jump_button.click()
+    assert session.selected_row == 13 and shown_rows(browser) == list(range(10, 20))
+    assert "wb-selected" in browser.row_views[3].value
+    browser.prev_button.click()
+    assert shown_rows(browser) == list(range(10))
+
+
+def test_clicking_a_row_selects_it_for_every_view(browser, session):
+    browser.row_buttons[4].click()
+    assert session.selected_row == 4
+    assert "Selected row 4" in browser.editor_title.value
+    assert browser.edited_messages()[0]["content"] == "Question 4"
+
+
+def test_search_and_filters_narrow_the_rows(browser, session):
+    browser.query.value = "Question 1"
+    browser.search_button.click()
+    assert shown_rows(browser) == [1, *range(10, 19)] and "11 rows" in browser.page_label.value
+    browser.search_role.value = "assistant"
+    browser.search_button.click()
+    assert shown_rows(browser) == []
+    session.flag(12, "typo")
+    browser.search_role.value, browser.status.value = "", "flagged"
+    browser.search_button.click()
+    assert shown_rows(browser) == [12]
+    browser.regex.value, browser.query.value = True, "Question (2"
+    browser.search_button.click()
+    assert "not a valid regular expression" in browser.message.value
+    browser.clear_button.click()
+    assert shown_rows(browser) == list(range(10)) and browser.query.value == ""
+
+
+def test_the_editor_edits_flags_excludes_and_adds_rows(browser, session):
+    browser.row_buttons[2].click()
+    browser.turns.children[1].children[1].value = "A better answer"
+    browser.save_button.click()
+    assert session.dataset[2]["messages"][1]["content"] == "A better answer"
+    assert session.dataset[2]["edited"] and "edited" in browser.row_views[2].value
+    browser.flag_reason.value = "check the sum"
+    browser.flag_button.click()
+    assert session.dataset.flags == {2: "check the sum"}
+    browser.unflag_button.click()
+    assert session.dataset.flags == {}
+    browser.exclude_button.click()
+    assert 2 in session.dataset.excluded and browser.exclude_button.description == "Include"
+    browser.exclude_button.click()
+    assert 2 not in session.dataset.excluded
+    browser.add_turn_button.click()
+    browser.turns.children[-1].children[1].value = "One more question"
+    browser.add_row_button.click()
+    assert len(session.dataset) == 26 and session.selected_row == 25
+    assert session.dataset[25]["messages"][-1] == {"role": "user", "content": "One more question"}
+    for turn in list(browser.turns.children):
+        turn.children[2].click()  # remove every turn
+    browser.save_button.click()  # a refused edit is reported, and nothing changes
+    assert "non-empty list" in browser.message.value
+    assert session.dataset[25]["messages"][0]["content"] == "Question 2"
+
+
+def test_quality_entries_jump_to_their_rows(session):
+    rows = rows_of(12)
+    rows[7] = rows[3]
+    rows[9]["messages"][0]["content"] = "  "
+    session.load_dataset(rows)
+    view = DatasetBrowser(session, page_size=5)
+    view.with_lengths.value = False
+    view.quality_button.click()
+    labels = dict((value, label) for label, value in view.problems.options)
+    assert labels["duplicate"] == "Exact duplicates: 1" and "empty_turn" in labels
+    view.problems.value = "duplicate"
+    assert shown_rows(view) == [7] and "Exact duplicates" in view.page_label.value
+    assert view.problem_rows.options[0] == ("row 7: same as row 3", 7)
+    view.problem_rows.value = 7
+    assert session.selected_row == 7
+    view.problems.value = "empty_turn"
+    view.problem_rows.value = 9
+    assert session.selected_row == 9 and shown_rows(view) == [9]
+
+
+def test_loading_from_the_widget_offers_the_option_an_error_names(session, tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    task = {"instruction": "Add", "instances": [{"input": "1 1", "output": "2"},
+                                                {"input": "2 2", "output": "4"}]}  # fmt: skip
+    path.write_text(json.dumps(task) + "\n")
+    view = DatasetBrowser(session)
+    view.loader.source.value = str(path)
+    view.loader.load_button.click()
+    assert session.dataset is None and "instances=&#x27;expand&#x27;" in view.message.value
+    assert view.loader.option.layout.display != "none" and "expand" in view.loader.option.options
+    view.loader.option.value = "expand"
+    view.loader.load_button.click()
+    assert len(session.dataset) == 2 and "Loaded 2 rows" in view.message.value
+    assert shown_rows(view) == [0, 1]
+
+
+def test_column_dropdowns_map_an_unknown_layout(session, tmp_path):
+    path = tmp_path / "qa.csv"
+    path.write_text("query,reply\nWhat is 1+1?,2\n")
+    view = DatasetBrowser(session)
+    view.loader.source.value = str(path)
+    view.loader.load_button.click()
+    assert "No known layout" in view.message.value
+    fields = view.loader.mapping_fields()
+    assert (
+        set(fields) >= {"prompt", "completion"} and ("query", "query") in fields["prompt"].options
+    )
+    fields["prompt"].value, fields["completion"].value = "query", "reply"
+    view.loader.load_button.click()
+    assert session.dataset[0]["messages"][1] == {"role": "assistant", "content": "2"}
+
+
+def test_the_length_histogram_counts_every_row(browser, session):
+    browser.stats_button.click()
+    assert browser.message.value == ""
+    prompt, response, total = browser.figure.data
+    assert sum(total.y) == 25 and sum(prompt.y) == 25 and sum(response.y) == 25
+    assert browser.figure.layout.shapes[0].x0 == session.max_length
+    assert "25 rows" in browser.stats_note.value
+    session.set_max_length(512)
+    assert "plot the lengths again" in browser.stats_note.value
+
+
+def test_a_new_dataset_resets_the_view(browser, session):
+    browser.query.value = "Question 2"
+    browser.search_button.click()
+    session.load_dataset(rows_of(3))
+    assert shown_rows(browser) == [0, 1, 2] and browser.view is None

@@ -1,0 +1,389 @@
+"""DatasetBrowser: look at instruction data, find what is wrong, fix it, without leaving Jupyter.
+
+A thin view over a Session: reading goes through the dataset's page/search/filter/quality/stats,
+every change is one Session call (load_dataset, select, edit, flag, exclude, add_row). All row
+text is escaped (widgets.html_text) before it reaches an HTML widget.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import ipywidgets as widgets
+
+from workbench.data import TITLES, DatasetLoadError, RowSelection
+
+from .dataset_loader import DatasetLoader, make_button
+from .html_text import escape_text, transcript
+
+PAGE_SIZE = 10
+LISTED_ROWS = 500
+LENGTHS_BY_DEFAULT_UP_TO = 50_000
+ROLES = ("system", "user", "assistant")
+STATUS = [("any status", ""), ("flagged", "flagged"), ("not flagged", "unflagged"),
+          ("excluded", "excluded"), ("edited", "edited")]  # fmt: skip
+STYLE = """<style>
+.wb-dsb-row { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 2px 0;
+  color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }
+.wb-dsb-row.wb-selected { border-left-color: var(--jp-brand-color1); }
+.wb-dsb-row.wb-excluded { color: var(--jp-ui-font-color3); }
+.wb-turn { white-space: pre-wrap; font-family: var(--jp-code-font-family); margin: 1px 0; }
+.wb-role { font-weight: bold; color: var(--jp-ui-font-color2); margin-right: 6px; }
+.wb-dsb-badge { border: 1px solid var(--jp-warn-color0); border-radius: 3px; padding: 0 4px;
+  margin-left: 6px; color: var(--jp-ui-font-color1); }
+.wb-dsb-error { border-left: 3px solid var(--jp-error-color1); padding: 2px 8px;
+  color: var(--jp-ui-font-color1); }
+.wb-dsb-info { color: var(--jp-ui-font-color2); }
+.wb-dsb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
+.wb-dsb-plot .main-svg .gridlayer path { stroke: var(--jp-border-color2) !important; }
+.wb-dsb-plot .barlayer .trace:nth-of-type(1) path { fill: var(--jp-brand-color2) !important; }
+.wb-dsb-plot .barlayer .trace:nth-of-type(2) path { fill: var(--jp-warn-color1) !important; }
+.wb-dsb-plot .barlayer .trace:nth-of-type(3) path { fill: var(--jp-success-color1) !important; }
+.wb-dsb-plot .shapelayer path { stroke: var(--jp-error-color1) !important; }
+</style>"""
+
+
+class DatasetBrowser(widgets.VBox):
+    """Load data, page through it, search, filter, check quality, plot lengths and edit rows."""
+
+    def __init__(self, session, page_size: int = PAGE_SIZE) -> None:
+        self.session = session
+        self.page_size = page_size
+        self.view: RowSelection | None = None  # None: every row
+        self.page_number = 0
+        self.report = None
+        self.loader = DatasetLoader(session, guard=self._guard)
+        self.message = self.loader.message
+        self._build_browser()
+        self._build_quality()
+        self._build_editor()
+        super().__init__([widgets.HTML(STYLE), self.loader, self.browser, self.quality_panel,
+                          self.editor])  # fmt: skip
+        self._unsubscribe = session.observe(
+            self._on_change, ["dataset", "edits", "selected_row", "template", "model", "max_length"]
+        )
+        self._on_dataset()
+
+    # -- layout -------------------------------------------------------------------------------
+    def _build_browser(self) -> None:
+        self.query = widgets.Text(placeholder="search every turn", description="Search")
+        self.regex = widgets.Checkbox(description="regex", indent=False)
+        self.match_case = widgets.Checkbox(description="match case", indent=False)
+        self.search_role = widgets.Dropdown(options=[("any role", "")] + [(r, r) for r in ROLES])
+        self.status = widgets.Dropdown(options=STATUS, description="Show")
+        self.has_role = widgets.Dropdown(options=[("any turns", "")] + [
+            (f"has a {r} turn", r) for r in ROLES])  # fmt: skip
+        self.min_tokens = widgets.IntText(0, description="Tokens ≥")
+        self.max_tokens = widgets.IntText(0, description="≤ (0: any)")
+        self.problem = widgets.Dropdown(options=[("any quality", "")] + [
+            (title, name) for name, title in TITLES.items()])  # fmt: skip
+        self.search_button = make_button("Search / filter", self._apply_view, button_style="info")
+        self.clear_button = make_button("Show all", self._clear_view)
+        self.prev_button = make_button("◀", lambda: self._show(self.page_number - 1))
+        self.next_button = make_button("▶", lambda: self._show(self.page_number + 1))
+        self.page_label = widgets.HTML()
+        self.jump = widgets.IntText(0, description="Row")
+        self.jump_button = make_button("Go", lambda: self.go_to_row(self.jump.value))
+        self.random_button = make_button("Random rows", self._random)
+        self.row_buttons = [widgets.Button(layout=widgets.Layout(width="6em"))
+                            for _ in range(self.page_size)]  # fmt: skip
+        self.row_views = [widgets.HTML(layout=widgets.Layout(width="100%"))
+                          for _ in range(self.page_size)]  # fmt: skip
+        for k, button in enumerate(self.row_buttons):
+            button.on_click(lambda _, k=k: self._guard(lambda: self.session.select(self._shown[k])))
+        self.rows_box = widgets.VBox([widgets.HBox([b, v]) for b, v in
+                                      zip(self.row_buttons, self.row_views)])  # fmt: skip
+        self.browser = widgets.VBox([
+            widgets.HBox([self.query, self.regex, self.match_case, self.search_role]),
+            widgets.HBox([self.status, self.has_role, self.problem]),
+            widgets.HBox([self.min_tokens, self.max_tokens, self.search_button,
+                          self.clear_button]),
+            widgets.HBox([self.prev_button, self.next_button, self.page_label, self.jump,
+                          self.jump_button, self.random_button]),
+            self.rows_box,
+        ])  # fmt: skip
+
+    def _build_quality(self) -> None:
+        self.with_lengths = widgets.Checkbox(description="token lengths", indent=False)
+        self.quality_button = make_button("Check quality", self._check_quality)
+        self.problems = widgets.Select(options=[], rows=6, description="Problems")
+        self.problem_rows = widgets.Select(options=[], rows=6, description="Rows")
+        self.problems.observe(lambda c: self._show_problem(c["new"]), "value")
+        self.problem_rows.observe(
+            lambda c: c["new"] is not None and self.go_to_row(c["new"]), "value"
+        )
+        self.stats_button = make_button("Token lengths", self._plot_lengths)
+        self.stats_note = widgets.HTML()
+        self.progress = widgets.Output()  # tokenising a large set shows its progress bar here
+        self.figure = _histogram_figure()
+        self.quality_panel = widgets.VBox([
+            widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
+            widgets.HBox([self.problems, self.problem_rows]),
+            self.progress, self.stats_note, self.figure,
+        ])  # fmt: skip
+
+    def _build_editor(self) -> None:
+        self.editor_title = widgets.HTML()
+        self.turns = widgets.VBox()
+        self.add_turn_button = make_button("+ turn", lambda: self._add_turn("user", ""))
+        self.save_button = make_button(
+            "Save edit",
+            lambda: self._act(lambda row: self.session.edit(row, self.edited_messages())),
+            button_style="success",
+        )
+        self.add_row_button = make_button("Add as new row", self._add_row)
+        self.flag_reason = widgets.Text(placeholder="why this row is wrong", description="Reason")
+        self.flag_button = make_button("Flag", self._flag, button_style="warning")
+        self.unflag_button = make_button("Unflag", lambda: self._act(self.session.unflag))
+        self.exclude_button = make_button("Exclude", self._toggle_exclude)
+        self.editor = widgets.VBox([
+            self.editor_title, self.turns,
+            widgets.HBox([self.add_turn_button, self.save_button, self.add_row_button]),
+            widgets.HBox([self.flag_reason, self.flag_button, self.unflag_button,
+                          self.exclude_button]),
+        ])  # fmt: skip
+
+    # -- browsing -----------------------------------------------------------------------------
+    def _apply_view(self) -> None:
+        ds = self.session.dataset
+        if ds is None:
+            return
+        criteria = {"role": self.has_role.value or None, "problem": self.problem.value or None,
+                    "min_tokens": self.min_tokens.value or None,
+                    "max_tokens": self.max_tokens.value or None}  # fmt: skip
+        status = self.status.value
+        if status:
+            key = "flagged" if status in ("flagged", "unflagged") else status
+            criteria[key] = status != "unflagged"
+        criteria = {k: v for k, v in criteria.items() if v is not None}
+
+        def find() -> None:
+            view = ds.filter(**criteria) if criteria else None
+            if self.query.value:
+                roles = [self.search_role.value] if self.search_role.value else None
+                view = ds.search(self.query.value, regex=self.regex.value, roles=roles,
+                                 ignore_case=not self.match_case.value, within=view)  # fmt: skip
+            self.view, self.page_number = view, 0
+
+        if self._guard(find, self.progress):
+            self._show(0)
+
+    def _clear_view(self) -> None:
+        self.query.value, self.status.value, self.has_role.value = "", "", ""
+        self.problem.value, self.min_tokens.value, self.max_tokens.value = "", 0, 0
+        self.view = None
+        self._show(0)
+
+    def _random(self) -> None:
+        if self.session.dataset is not None:
+            self.view = self.session.dataset.sample(self.page_size)
+            self._show(0)
+
+    def go_to_row(self, row: int) -> None:
+        """Select `row` and show the page that holds it (in the current view when it has it)."""
+        if self._guard(lambda: self.session.select(int(row))):
+            row = self.session.selected_row
+            page = self.view.page_of(row, self.page_size) if self.view is not None else None
+            if page is None:
+                self.view, page = None, self.session.dataset.page_of(row, self.page_size)
+            self._show(page)
+
+    def _show(self, number: int | None = None) -> None:
+        ds = self.session.dataset
+        rows: list[dict] = []
+        if ds is None:
+            self.page_label.value = "<span class='wb-dsb-info'>No dataset loaded.</span>"
+            self.page_number = 0
+        else:
+            source = ds if self.view is None else self.view
+            page = source.page(self.page_number if number is None else number, self.page_size)
+            rows, self.page_number = page.rows, page.number
+            where = "" if self.view is None else f" — {escape_text(self.view.label)}"
+            self.page_label.value = (
+                f"Page {page.number + 1:,} of {page.pages:,}: {page.total:,} rows{where}"
+            )
+        self._shown = [row["row"] for row in rows]
+        padded = rows + [None] * (self.page_size - len(rows))
+        for button, view, row in zip(self.row_buttons, self.row_views, padded):
+            button.layout.display = view.layout.display = None if row else "none"
+            if row:
+                button.description = f"#{row['row']}"
+                view.value = _row_html(row, row["row"] == self.session.selected_row)
+
+    # -- quality and lengths ------------------------------------------------------------------
+    def _check_quality(self) -> None:
+        ds = self.session.dataset
+        if ds is None:
+            return
+
+        def check() -> None:
+            eval_rows = self.session.split_rows[1]
+            self.report = ds.quality(lengths=self.with_lengths.value, eval_rows=eval_rows)
+            found = [(f"{p.title}: {len(p):,}", p.name) for p in self.report.found()]
+            self.problems.options = found or [("No problems found", "")]
+            self.problems.value = None
+
+        self._guard(check, self.progress)
+
+    def _show_problem(self, name: str | None) -> None:
+        if not name or self.report is None:
+            return
+        problem = self.report[name]
+        self.problem_rows.options = [
+            (f"row {r}" + (f": {problem.notes[r]}" if r in problem.notes else ""), r)
+            for r in problem.rows[:LISTED_ROWS].tolist()
+        ]
+        self.stats_note.value = escape_text(problem.summary)
+        self.view = RowSelection(self.session.dataset, problem.rows, problem.title)
+        self._show(0)
+
+    def _plot_lengths(self) -> None:
+        def plot() -> None:
+            stats = self.session.dataset.stats()
+            edges, counts = stats.histograms()
+            centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+            with self.figure.batch_update():
+                for trace in self.figure.data:
+                    trace.x, trace.y = centers, counts[trace.name]
+                self.figure.layout.shapes = _limit_line(stats.max_length)
+            s = stats.summary()
+            self.stats_note.value = escape_text(
+                f"{s['rows']:,} rows; total tokens median {s['total_tokens'].get('p50', 0):.0f}, "
+                f"p99 {s['total_tokens'].get('p99', 0):.0f}; {s['over_max_length']:,} over "
+                f"{stats.max_length}; {s['template_errors']:,} the template cannot render."
+            )
+
+        self._guard(plot, self.progress)
+
+    # -- editing ------------------------------------------------------------------------------
+    def _load_editor(self) -> None:
+        ds = self.session.dataset
+        if ds is None or not len(ds):
+            self.editor_title.value, self.turns.children = "", []
+            return
+        row = ds[min(self.session.selected_row, len(ds) - 1)]
+        badges = _badges(row)
+        self.editor_title.value = f"<b>Selected row {row['row']}</b>{badges}"
+        self.turns.children = []
+        for message in row["messages"]:
+            self._add_turn(message.get("role") or "user", message.get("content") or "")
+        self.exclude_button.description = "Include" if row["excluded"] else "Exclude"
+
+    def _add_turn(self, role: str, content: str) -> None:
+        role_box = widgets.Dropdown(options=ROLES, value=role if role in ROLES else "user")
+        text = widgets.Textarea(content, layout=widgets.Layout(width="70%", height="5em"))
+        turn = widgets.HBox()
+        turn.children = [role_box, text, make_button("✕", lambda: self._remove_turn(turn))]
+        self.turns.children = [*self.turns.children, turn]
+
+    def _remove_turn(self, turn: widgets.HBox) -> None:
+        self.turns.children = [t for t in self.turns.children if t is not turn]
+
+    def edited_messages(self) -> list[dict]:
+        """The messages as the editor holds them now."""
+        return [{"role": t.children[0].value, "content": t.children[1].value}
+                for t in self.turns.children]  # fmt: skip
+
+    def _add_row(self) -> None:
+        if self._guard(lambda: self.session.add_row(self.edited_messages())):
+            self.go_to_row(len(self.session.dataset) - 1)
+
+    def _flag(self) -> None:
+        self._act(lambda row: self.session.flag(row, self.flag_reason.value.strip() or "flagged"))
+
+    def _toggle_exclude(self) -> None:
+        excluded = self.session.selected_row in self.session.dataset.excluded
+        self._act(self.session.include if excluded else self.session.exclude)
+
+    def _act(self, change) -> None:
+        if self.session.dataset is not None:
+            self._guard(lambda: change(self.session.selected_row))
+
+    # -- session changes and errors -----------------------------------------------------------
+    def _on_change(self, change) -> None:
+        if change.name == "dataset":
+            self._on_dataset()
+        elif change.name in ("edits", "selected_row"):
+            if change.name == "edits" and self.report is not None:
+                self.stats_note.value = "<i>Rows changed since the check: check quality again.</i>"
+            self._show()
+            self._load_editor()
+        else:
+            self.stats_note.value = "<i>The template or length changed: plot the lengths again.</i>"
+
+    def _on_dataset(self) -> None:
+        ds = self.session.dataset
+        self.view, self.report, self.page_number = None, None, 0
+        self.problems.options, self.problem_rows.options = [], []
+        self.with_lengths.value = ds is not None and len(ds) <= LENGTHS_BY_DEFAULT_UP_TO
+        self._show(0)
+        self._load_editor()
+
+    def _guard(self, action, output: widgets.Output | None = None) -> bool:
+        """Run a user action; an error shows as one sentence with the details a click away.
+        Progress bars the action draws (tqdm) go to `output`."""
+        try:
+            if output is None:
+                action()
+            else:
+                output.clear_output()
+                with output:
+                    action()
+        except Exception as e:  # the view reports every failure instead of raising into Jupyter
+            if isinstance(e, DatasetLoadError):
+                self.loader.offer_option(e)
+            detail = escape_text("".join(traceback.format_exception(e)))
+            self.message.value = (
+                f"<div class='wb-dsb-error'>{escape_text(str(e))}<details><summary>details"
+                f"</summary><pre>{detail}</pre></details></div>"
+            )
+            return False
+        self.message.value = ""
+        return True
+
+    def close(self) -> None:
+        """Stop observing the session and close the widget."""
+        self._unsubscribe()
+        super().close()
+
+
+def _badges(row: dict) -> str:
+    badges = []
+    if row.get("flag"):
+        badges.append(f"flagged: {escape_text(row['flag'])}")
+    if row.get("excluded"):
+        badges.append("excluded")
+    if row.get("edited"):
+        badges.append("edited")
+    return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)
+
+
+def _row_html(row: dict, selected: bool) -> str:
+    spans: dict[int, list] = {}
+    for match in row.get("matches", []):
+        spans.setdefault(match.turn, []).append((match.start, match.end))
+    turns = transcript(row["messages"], spans)
+    classes = "wb-dsb-row" + (" wb-selected" if selected else "")
+    classes += " wb-excluded" if row.get("excluded") else ""
+    return f"<div class='{classes}'>{_badges(row)}{turns}</div>"
+
+
+def _histogram_figure():
+    import plotly.graph_objects as go
+
+    figure = go.FigureWidget(layout={
+        "barmode": "overlay", "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "xaxis": {"title": {"text": "tokens"}}, "yaxis": {"title": {"text": "rows"}},
+    })  # fmt: skip
+    for name in ("prompt", "response", "total"):
+        figure.add_bar(x=[], y=[], name=name, opacity=0.6)
+    figure.add_class("wb-dsb-plot")
+    return figure
+
+
+def _limit_line(max_length: int | None) -> list[dict]:
+    if max_length is None:
+        return []
+    return [{"type": "line", "x0": max_length, "x1": max_length, "y0": 0, "y1": 1,
+             "yref": "paper", "line": {"dash": "dash", "width": 2}}]  # fmt: skip
