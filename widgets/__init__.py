@@ -4,7 +4,8 @@
     Workbench(session)
 """
 
+from .dataset_browser import DatasetBrowser
 from .template_editor import TemplateEditor
 from .training import TrainingLauncher
 
-__all__ = ["TemplateEditor", "TrainingLauncher"]
+__all__ = ["DatasetBrowser", "TemplateEditor", "TrainingLauncher"]

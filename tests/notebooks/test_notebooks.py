@@ -43,9 +43,13 @@ def test_notebooks_are_stored_without_outputs_or_widget_state():
 @pytest.mark.slow
 def test_explore_data_notebook_runs_offline(tmp_path):
     nb = run_notebook(
-        "01_explore_data.ipynb", tmp_path, WORKSPACE=str(tmp_path / "ws"), MAX_NEW_TOKENS=16
+        "01_explore_data.ipynb",
+        tmp_path,
+        WORKSPACE=str(tmp_path / "ws"),
+        SAMPLE_FILE=str(NOTEBOOKS / "data" / "alpaca_identity.json"),
+        MAX_NEW_TOKENS=16,
     )
     text = outputs_text(nb)
-    assert "2045" in text  # the bundled demo data loaded
+    assert "2045" in text and "alpaca" in text  # the demo data and a real-format file loaded
     assert "check this answer" in text
     assert (tmp_path / "ws" / "edits.jsonl").exists()
