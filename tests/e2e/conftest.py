@@ -44,12 +44,25 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={root}", "--allow-root", "--ServerApp.disable_check_xsrf=True"],
-        stdout=open(root / "server.log", "wb"), stderr=subprocess.STDOUT, env=env,
-    )
+    with open(root / "server.log", "wb") as log:  # the server keeps its own copy of the handle
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                "--IdentityProvider.token=",
+                "--ServerApp.password=",
+                f"--ServerApp.root_dir={root}",
+                "--allow-root",
+                "--ServerApp.disable_check_xsrf=True",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
@@ -124,4 +137,3 @@ def screenshot(page, name: str, locator=None) -> Path:
     path = ARTIFACTS / f"{name}.png"
     (locator or page).screenshot(path=str(path))
     return path
-
