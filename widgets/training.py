@@ -219,6 +219,8 @@ class TrainingLauncher(widgets.VBox):
             parts.append(f"ETA {eta / 60:.1f} min")
         if speed:
             parts.append(f"{speed:.0f} tokens/s")
+        if run.metrics_problem:  # a torn metrics file: what was complete still shows
+            parts.append(html.escape(run.metrics_problem))
         self.progress_text.value = " · ".join(parts)
         if status.state in ("failed", "died"):
             self._error(status.message)
@@ -301,6 +303,9 @@ def _form_fields(defaults: TrainConfig, max_length: int) -> dict[str, widgets.Wi
             value=defaults.lora_dropout, description="LoRA dropout", style=style
         ),
         "seed": widgets.IntText(value=defaults.seed, description="seed", style=style),
+        "num_processes": widgets.IntText(
+            value=defaults.num_processes, description="processes", style=style
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from .preferences import PreferenceRecord
 from .session import Change, Session
 from .templates import Template, TemplateError
 from .train import Run, RunStatus, TrainConfig
+from .train.jobs import JobFormatError
 from .workspace import ReadOnlyError, WorkspaceError, WorkspaceLockedError
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "DatasetLoadError",
     "GenerationSettings",
     "InstructionDataset",
+    "JobFormatError",
     "PreferenceRecord",
     "ReadOnlyError",
     "Run",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .templates import tokenize_with_labels
 from .train import Run, TrainConfig
+
+ATTACHED_FILE = "attached_runs.json"  # name -> folder of runs followed from elsewhere
 
 
 class TrainingActions:
@@ -19,31 +23,43 @@ class TrainingActions:
         *,
         resume: Run | str | None = None,
         preferences: Iterable[Any] | None = None,
+        start: bool = True,
     ) -> Run:
         """Start a run in its own process and return its handle at once.
 
         With `resume=run` the stopped, failed or died run continues from its last checkpoint
         (its steps and loss curve continue); `config` may then only change the step budget.
         A DPO run (method="dpo") trains on `preferences` (votes or prompt/chosen/rejected rows),
-        by default on this workspace's votes.
+        by default on this workspace's votes. `start=False` only prepares the run folder, e.g.
+        for run.export_job(path) to a machine with more GPUs than this one.
         """
         from .train import launch
+        from .train.distributed import check_devices
 
         self.workspace.require_writable()
         if resume is not None:
             run = resume if isinstance(resume, Run) else self.run(resume)
             new = launch.check_resume(run, config)
+            check_devices(new)
             launch.update_config(run, new)
         else:
             planned = self.plan(config or TrainConfig())
+            if start:
+                check_devices(planned)
             if planned.method == "dpo":
                 planned, examples = self._dpo_examples(planned, preferences)
             else:
                 examples = self._split_examples()
             run = launch.prepare_run(
-                self.workspace.runs_dir, planned, self._model, self.template, *examples
+                self.workspace.runs_dir,
+                planned,
+                self._model,
+                self.template,
+                *examples,
+                taken_names=self._attached_runs(),
             )
-        run = launch.start_runner(run)
+        if start:
+            run = launch.start_runner(run)
         self._runs[run.name] = run
         self._notify("runs", None, run)
         return run
@@ -111,13 +127,60 @@ class TrainingActions:
 
     @property
     def runs(self) -> list[Run]:
-        """Every run in this workspace, oldest first; live ones re-attached."""
+        """Every run in this workspace, oldest first, then attached runs; live ones re-attached."""
         folder = self.workspace.runs_dir
         if folder.exists():
             for path in folder.glob("run-*"):
                 if path.name not in self._runs and (path / "config.json").exists():
                     self._runs[path.name] = Run(path)
-        return sorted(self._runs.values(), key=lambda r: int(r.name.split("-")[-1]))
+        attached = self._attached_runs()
+        for name, path in attached.items():
+            if name not in self._runs and (Path(path) / "config.json").exists():
+                self._runs[name] = Run(path, name=name)
+        order = {name: i for i, name in enumerate(attached)}
+        return sorted(self._runs.values(), key=lambda r: _run_order(r.name, order))
+
+    def attach_run(self, folder: str | os.PathLike, *, name: str | None = None) -> Run:
+        """Follow a run written elsewhere: a job folder on shared storage or copied back.
+
+        The folder stays where it is; the run joins `runs` under its folder's name (or `name`),
+        with its live plot and adapter like any other run, also after a kernel restart.
+        A folder from an incompatible version is refused, naming the file and both versions.
+        """
+        from .persist import atomic_write_json
+        from .train.jobs import check_folder
+
+        self.workspace.require_writable()
+        path = Path(folder).expanduser().resolve()
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path} is not a run or job folder (no config.json); attach the folder that "
+                "holds config.json and metrics.jsonl."
+            )
+        check_folder(path)
+        if path.parent == self.workspace.runs_dir.resolve():
+            return self.run(path.name)  # one of this workspace's own runs
+        name = name or path.name
+        known = {r.name: r for r in self.runs}.get(name)
+        if known is not None and Path(known.path).resolve() != path:
+            raise ValueError(
+                f"A run named {name!r} is already in this session; attach with name='...'."
+            )
+        attached = {**self._attached_runs(), name: str(path)}
+        atomic_write_json(self.workspace.root / ATTACHED_FILE, attached)
+        self.__dict__["_attached"] = attached
+        run = self._runs[name] = Run(path, name=name)
+        self._notify("runs", None, run)
+        return run
+
+    def _attached_runs(self) -> dict[str, str]:
+        """Attached run folders by name, as saved in the workspace (read once per session)."""
+        from .persist import read_json
+
+        if "_attached" not in self.__dict__:
+            path = self.workspace.root / ATTACHED_FILE
+            self.__dict__["_attached"] = dict(read_json(path)) if path.exists() else {}
+        return self.__dict__["_attached"]
 
     def check_runs(self) -> list[Run]:
         """Runs whose state changed since the last check; observers of "runs" hear of each.
@@ -148,3 +211,10 @@ class TrainingActions:
     def adapters(self) -> dict[str, Path]:
         """Every trained adapter of this workspace, by run name."""
         return {r.name: r.adapter_path for r in self.runs if r.adapter_path is not None}
+
+
+def _run_order(name: str, attached: dict[str, int]) -> tuple[int, int, str]:
+    """This workspace's run-N by number, then attached runs in the order they were attached."""
+    if name not in attached and (m := re.fullmatch(r"run-(\d+)", name)):
+        return (0, int(m.group(1)), name)
+    return (1, attached.get(name, 0), name)

@@ -1,4 +1,7 @@
-"""Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses."""
+"""Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses.
+
+Every process of a run has them; only the main one writes, and stop decisions are agreed by all.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from transformers import TrainerCallback
 
 from ..persist import append_jsonl
 from .collate import TokenCounter
+from .ranks import any_rank, sum_over_ranks
 from .run import HEARTBEAT_SECONDS, RunFolder, RunStatus
 
 
@@ -48,6 +52,10 @@ class MetricsCallback(TrainerCallback):
         logs = logs or {}
         if "loss" not in logs and "eval_loss" not in logs:
             return  # the end-of-training summary repeats what was logged
+        # every rank logs the same records at the same step: the count is one all-reduce
+        tokens, trained = sum_over_ranks(
+            self.counter.tokens - self.eval_tokens, self.counter.trained - self.eval_trained
+        )
         if "loss" in logs and not math.isfinite(float(logs["loss"])):
             raise NonFiniteLossError(
                 f"The loss became {logs['loss']} at step {state.global_step}. Lower the learning "
@@ -65,17 +73,17 @@ class MetricsCallback(TrainerCallback):
             ):
                 record[key] = float(value)
         if "loss" in logs:
-            record.update(self._rates(state))
+            record.update(self._rates(state, tokens, trained))
+        if not getattr(state, "is_world_process_zero", True):
+            return
         append_jsonl(self.folder.metrics_file, record)
         self.status.step, self.status.max_steps = state.global_step, state.max_steps
         self.status.extra = {
             k: record[k] for k in ("eta_s", "tokens_per_s", "epoch") if k in record
         }
 
-    def _rates(self, state) -> dict:
+    def _rates(self, state, tokens: int, trained: int) -> dict:
         now = time.time()
-        tokens = self.counter.tokens - self.eval_tokens
-        trained = self.counter.trained - self.eval_trained
         span = max(now - self.last_time, 1e-9)
         rates = {
             "tokens_per_s": (tokens - self.last_tokens) / span,
@@ -92,14 +100,19 @@ class MetricsCallback(TrainerCallback):
 
 
 class StopCallback(TrainerCallback):
-    """End training after the current step, with a checkpoint, when a stop is requested."""
+    """End training after the current step, with a checkpoint, when a stop is requested.
+
+    A request is a signal to any process or the run folder's `stop` file; all processes agree
+    on it at the same step, so they save the same checkpoint and none waits on the others.
+    """
 
     def __init__(self, folder: RunFolder):
         self.folder = folder
         self.requested = threading.Event()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested.is_set() or self.folder.stop_file.exists():
+        asked = self.requested.is_set() or self.folder.stop_file.exists()
+        if any_rank(asked):
             self.requested.set()
             control.should_save = True
             control.should_training_stop = True

@@ -14,6 +14,8 @@ METHODS = ("qlora", "lora", "dpo")
 BATCHING = ("padding_free", "padded", "packed")
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 DPO_LOSSES = ("sigmoid", "ipo")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+QUANT_STORAGE = ("uint8", "bfloat16", "float16", "float32")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,13 @@ class TrainConfig:
     dpo_loss: str = "sigmoid"
     max_prompt_length: int = 512
     include_ties: bool = False
+    # Many processes through `accelerate launch` (docs/distributed.md)
+    num_processes: int = 1  # in all, over every machine; the global batch grows with it
+    num_machines: int = 1
+    mixed_precision: str | None = None  # None: bf16 (or fp16) on a GPU that has it, "no" on CPU
+    fsdp: bool = False  # shard weights, gradients and optimizer state instead of DDP replicas
+    fsdp_offload: bool = False  # FSDP: keep the parameter shards in CPU memory between uses
+    bnb_4bit_quant_storage: str | None = None  # None: uint8, or bfloat16 for FSDP with 4-bit
     reasons: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,6 +92,36 @@ class TrainConfig:
             raise ConfigError(f"lora_dropout must be in [0, 1); got {self.lora_dropout}.")
         if self.beta <= 0:
             raise ConfigError(f"beta must be above 0; got {self.beta}.")
+        self._validate_processes()
+
+    def _validate_processes(self) -> None:
+        _positive_int("num_processes", self.num_processes)
+        _positive_int("num_machines", self.num_machines)
+        if self.num_processes % self.num_machines:
+            raise ConfigError(
+                f"num_processes counts processes on all machines, so it must be a multiple of "
+                f"num_machines ({self.num_machines}); got {self.num_processes}."
+            )
+        if self.mixed_precision is not None:
+            _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.bnb_4bit_quant_storage is not None:
+            _choice("bnb_4bit_quant_storage", self.bnb_4bit_quant_storage, QUANT_STORAGE)
+        if self.fsdp and self.num_processes < 2:
+            raise ConfigError(
+                "fsdp shards the model over processes: set num_processes to 2 or more."
+            )
+        if self.fsdp_offload and not self.fsdp:
+            raise ConfigError("fsdp_offload offloads FSDP shards: set fsdp=True as well.")
+        if self.fsdp and self.quantize_4bit and self.bnb_4bit_quant_storage == "uint8":
+            raise ConfigError(
+                "FSDP shards only floating-point weights: with 4-bit weights set "
+                "bnb_4bit_quant_storage='bfloat16' (or leave it None to have it chosen)."
+            )
+
+    @property
+    def distributed(self) -> bool:
+        """True when the run needs `accelerate launch` (more than one process)."""
+        return self.num_processes > 1
 
     @property
     def quantize_4bit(self) -> bool:
@@ -122,6 +161,12 @@ class TrainConfig:
                 "on: a model over 1B parameters on a GPU needs the activation memory"
                 if on
                 else "off: memory is not the limit here, and recomputation would cost ~30% speed"
+            )
+        if self.fsdp and self.quantize_4bit and self.bnb_4bit_quant_storage is None:
+            changes["bnb_4bit_quant_storage"] = "bfloat16"
+            reasons["bnb_4bit_quant_storage"] = (
+                "bfloat16: FSDP shards only floating-point tensors, so the 4-bit weights are "
+                "stored packed in bfloat16"
             )
         if self.method == "qlora" and device == "cpu":
             reasons["method"] = (

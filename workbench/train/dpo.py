@@ -133,22 +133,25 @@ def train_dpo(folder, config, spec, device: str, callbacks: list) -> Any:
     from peft import PeftModel, prepare_model_for_kbit_training
     from trl import DPOConfig, DPOTrainer
 
-    from ..models import load_model, load_tokenizer
+    from ..models import load_tokenizer
     from ..persist import read_json
-    from .runner import lora_config, training_arguments
+    from .runner import checkpointing_kwargs, load_base_model, lora_config, training_arguments
 
     tokenizer = load_tokenizer(spec)
     tokenizer.chat_template = (
         Template.from_json(read_json(folder.root / "template.json")).with_tokenizer(tokenizer).jinja
     )
-    model = load_model(spec, quantize_4bit=True, device=device)
+    model = load_base_model(spec, config, device)
     model.config.use_cache = False
     model = prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=bool(config.gradient_checkpointing)
+        model,
+        use_gradient_checkpointing=bool(config.gradient_checkpointing),
+        gradient_checkpointing_kwargs=checkpointing_kwargs(config),
     )
     peft_config = None
-    if config.base_adapter:
-        model = PeftModel.from_pretrained(model, config.base_adapter, is_trainable=True)
+    if config.base_adapter:  # a path relative to the run folder travels with an exported job
+        adapter = folder.root / config.base_adapter
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
     else:
         peft_config = lora_config(config)
     train_set = datasets.load_from_disk(str(folder.data_dir / "train"))

@@ -10,9 +10,8 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..models import ModelSpec
 from ..persist import atomic_write_json
 from ..templates import Template, tokenize_with_labels
 from .config import ConfigError, TrainConfig
+from .distributed import runner_command, write_accelerate_config
 from .run import Run, RunFolder, RunStatus
 
 SNAPSHOT_BATCH = 1000
@@ -29,11 +29,10 @@ class TrainingDataError(ValueError):
     """The data cannot train: no rows, or no trainable tokens; the message says what to change."""
 
 
-def next_run_name(runs_dir: Path) -> str:
-    """run-1, run-2, ...: one more than the highest number in the folder."""
-    numbers = [
-        int(m.group(1)) for p in runs_dir.glob("run-*") if (m := re.fullmatch(r"run-(\d+)", p.name))
-    ]
+def next_run_name(runs_dir: Path, taken: Collection[str] = ()) -> str:
+    """run-1, run-2, ...: one more than the highest number in the folder or among `taken` names."""
+    names = [p.name for p in runs_dir.glob("run-*")] + list(taken)
+    numbers = [int(m.group(1)) for name in names if (m := re.fullmatch(r"run-(\d+)", name))]
     return f"run-{max(numbers, default=0) + 1}"
 
 
@@ -90,14 +89,18 @@ def prepare_run(
     train_rows: Sequence[dict],
     eval_rows: Sequence[dict],
     extra: dict[str, Any] | None = None,
+    taken_names: Collection[str] = (),
 ) -> Run:
-    """Write a new run folder with its config, template and data snapshot; nothing starts yet."""
+    """Write a new run folder with its config, template and data snapshot; nothing starts yet.
+
+    `taken_names`: names already in use (attached runs), which the new run's name avoids.
+    """
     if not train_rows:
         raise TrainingDataError(
             "There are no training rows: load a dataset, or include excluded rows."
         )
     runs_dir.mkdir(parents=True, exist_ok=True)
-    name = next_run_name(runs_dir)
+    name = next_run_name(runs_dir, taken_names)
     staging = runs_dir / f".{name}.staging"
     folder = RunFolder(staging)
     folder.data_dir.mkdir(parents=True)
@@ -137,18 +140,22 @@ def prepare_run(
 
 
 def start_runner(run: Run) -> Run:
-    """Start `python -m workbench.train RUN_DIR` in its own process and session; returns at once."""
+    """Start the runner in its own process and session, under accelerate launch for many
+    processes (distributed.runner_command); returns at once."""
     folder = run.folder
     folder.stop_file.unlink(missing_ok=True)
     status = folder.read_status()
     status.state, status.message, status.host = "queued", "", socket.gethostname()
-    status.heartbeat = time.time()
+    status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1
+    config = run.config
+    if config.distributed:
+        write_accelerate_config(config, folder.root)
     folder.write_status(status)
     log = open(folder.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "workbench.train", str(folder.root)],
+            runner_command(config, folder.root),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -159,7 +166,7 @@ def start_runner(run: Run) -> Run:
         log.close()
     status.pid = process.pid
     folder.write_status(status)
-    return Run(folder.root, process=process)
+    return Run(folder.root, process=process, name=run.name)
 
 
 def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:

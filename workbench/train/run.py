@@ -23,6 +23,7 @@ from .config import TrainConfig
 ACTIVE = ("queued", "running")
 HEARTBEAT_SECONDS = 5.0
 DEAD_AFTER_SECONDS = 60.0
+REAP_SECONDS = 60.0
 
 
 @dataclass
@@ -34,7 +35,9 @@ class RunStatus:
     max_steps: int = 0
     message: str = ""
     traceback_tail: str = ""
-    pid: int | None = None
+    pid: int | None = None  # the process started for the run: the runner, or its launcher
+    worker_pid: int | None = None  # the main training process (the same as pid when alone)
+    world_size: int = 1  # processes training together
     host: str = ""
     heartbeat: float = 0.0
     started: float = 0.0
@@ -74,6 +77,17 @@ class RunFolder:
             return RunStatus("queued")
         return RunStatus.from_json(read_json(self.status_file))
 
+    def readable_status(self) -> RunStatus:
+        """The status, or a failed one saying why status.json cannot be read (never raises)."""
+        try:
+            return self.read_status()
+        except (OSError, ValueError, TypeError) as e:
+            return RunStatus(
+                "failed",
+                message=f"{self.status_file} cannot be read ({e}); the metrics recorded so far "
+                "still show. Copy the run folder again if it came from another machine.",
+            )
+
     def last_checkpoint(self) -> Path | None:
         """The newest complete checkpoint, or None."""
         found = [
@@ -87,17 +101,24 @@ class RunFolder:
 class Run:
     """A training run: its status, metrics, adapter, and stop/wait controls."""
 
-    def __init__(self, folder: str | os.PathLike, process: subprocess.Popen | None = None):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        process: subprocess.Popen | None = None,
+        name: str | None = None,
+    ):
         self.folder = RunFolder(folder)
+        self._name = name  # an attached run may be known under another name than its folder's
         if not self.folder.config_file.exists():
             raise FileNotFoundError(f"{self.folder.root} is not a run folder (no config.json).")
         self._process = process
         self._metrics: list[dict] = []
         self._metrics_offset = 0
+        self.metrics_problem = ""  # why some of metrics.jsonl could not be read, once it is known
 
     @property
     def name(self) -> str:
-        return self.folder.root.name
+        return self._name or self.folder.root.name
 
     @property
     def path(self) -> Path:
@@ -119,7 +140,7 @@ class Run:
     @property
     def status(self) -> RunStatus:
         """The runner's last word, or "died" when it stopped without one."""
-        status = self.folder.read_status()
+        status = self.folder.readable_status()
         if status.active and not self._runner_alive(status):
             status.state = "died"
             status.message = (
@@ -127,17 +148,26 @@ class Run:
                 "Its log tail is below; resume from the last checkpoint with "
                 "session.train(config, resume=run)."
             )
+            if status.host and status.host != socket.gethostname():
+                status.message = (
+                    f"No heartbeat from {status.host} for over {DEAD_AFTER_SECONDS:.0f} s: the "
+                    "run ended there without a word, or this copy of its folder is out of date."
+                )
             status.traceback_tail = self.log_tail()
         return status
 
     def _runner_alive(self, status: RunStatus) -> bool:
-        if self._process is not None and self._process.pid == status.pid:
-            return self._process.poll() is None  # our own child: poll() also reaps it
-        if status.pid and status.host == socket.gethostname():
-            return _pid_alive(status.pid)
+        pids = {p for p in (status.pid, status.worker_pid) if p}
+        if pids and status.host == socket.gethostname():
+            return any(self._pid_alive(pid) for pid in pids)
         if status.state == "queued":
             return True
         return time.time() - status.heartbeat < DEAD_AFTER_SECONDS
+
+    def _pid_alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None  # our own child: poll() also reaps it
+        return _pid_alive(pid)
 
     @property
     def metrics(self) -> list[dict]:
@@ -157,14 +187,31 @@ class Run:
             chunk = f.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
         self._metrics_offset += len(complete)
-        fresh = []
+        fresh, broken = [], 0
         for line in complete.splitlines():
             try:
                 fresh.append(json.loads(line))
             except ValueError:
-                continue  # a torn line from a killed runner carries nothing we can use
+                broken += 1  # a torn line from a killed runner carries nothing we can use
         self._metrics.extend(fresh)
+        partial = len(chunk) > len(complete)
+        if (broken or partial) and not self.metrics_problem:
+            self._note_metrics_problem(broken, partial)
         return fresh
+
+    def _note_metrics_problem(self, broken: int, partial: bool) -> None:
+        if partial and not broken and self.status.active:
+            return  # the runner is writing that line right now
+        import warnings
+
+        from ..persist import TornLogWarning
+
+        what = f"{broken} unreadable line(s)" if broken else "a cut-off last line"
+        self.metrics_problem = (
+            f"{self.folder.metrics_file} has {what} (written by a killed runner, or copied "
+            f"mid-write); the {len(self._metrics)} complete records so far are shown."
+        )
+        warnings.warn(self.metrics_problem, TornLogWarning, stacklevel=3)
 
     @property
     def adapter_path(self) -> Path | None:
@@ -182,14 +229,26 @@ class Run:
 
     def stop(self, timeout: float | None = 120) -> RunStatus:
         """Ask the runner to save a checkpoint and stop after the current step; wait for it."""
-        status = self.folder.read_status()
+        status = self.folder.readable_status()
         if not status.active:
             return self.status
-        self.folder.stop_file.touch()
-        if status.pid and status.host == socket.gethostname() and _pid_alive(status.pid):
+        self.folder.stop_file.touch()  # every process of the run watches it
+        alone = not self.config.distributed  # a launcher would cut saving short after SIGTERM
+        if alone and status.pid and status.host == socket.gethostname() and _pid_alive(status.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(status.pid, signal.SIGTERM)
         return self.wait(timeout) if timeout else self.status
+
+    def export_job(self, path: str | os.PathLike, *, model: str | None = None) -> Path:
+        """Write a self-contained job folder that trains this run on another machine.
+
+        It holds the config, data snapshot and template, launch.sh (accelerate) and an example
+        slurm.sbatch; `model` names the base model there when this one is a local folder.
+        Follow it afterwards with Session.attach_run(path). Returns the job folder.
+        """
+        from .jobs import export_job
+
+        return export_job(self, Path(path), model=model)
 
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunStatus:
         """Block until the run ends (or `timeout` seconds pass); returns the status."""
@@ -198,7 +257,9 @@ class Run:
             status = self.status
             if not status.active or (deadline is not None and time.time() > deadline):
                 if self._process is not None and not status.active:
-                    self._process.wait()  # reap our child, if this handle started it
+                    # reap our child (a launcher ends once every process has)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self._process.wait(timeout=REAP_SECONDS)
                 return status
             time.sleep(poll)
 

@@ -3,6 +3,7 @@
 It reads the run folder written by the launcher, trains LoRA (on 4-bit weights for QLoRA),
 and writes metrics.jsonl, status.json, checkpoints/ and adapter/. Every ending is recorded in
 status.json: finished, stopped (on request, with a checkpoint), or failed with a plain message.
+Under `accelerate launch` each process runs it; the main process alone writes (see ranks.py).
 """
 
 from __future__ import annotations
@@ -14,23 +15,35 @@ import time
 import traceback
 from pathlib import Path
 
-from ..models import ModelSpec, best_device, compute_dtype, load_model, load_tokenizer
+from ..models import ModelSpec, best_device, compute_dtype, load_model, load_tokenizer, resolve
 from ..persist import atomic_write_json, read_json
 from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, StopCallback
 from .collate import FlatCollator, PaddedCollator, TokenCounter, packed_blocks
 from .config import TrainConfig
+from .jobs import job_refusal
+from .ranks import launcher_pid, model_placement, replicas_agree, start_process_group
 from .run import RunFolder, RunStatus
 
 
 def main(run_dir: str) -> int:
-    """Run the training in RUN_DIR and record how it ended; the exit code is 0 unless it failed."""
+    """Run the training in RUN_DIR and record how it ended; the exit code is 0 unless it failed.
+
+    Under `accelerate launch` every process runs this; only the main one writes the folder.
+    """
     folder = RunFolder(run_dir)
-    status = folder.read_status()
-    status.state, status.pid, status.host = "running", os.getpid(), socket.gethostname()
-    status.started, status.ended, status.message, status.traceback_tail = time.time(), None, "", ""
+    refusal = job_refusal(folder.root)
+    if refusal:
+        return refuse(folder, refusal)
+    state = start_process_group(best_device())
     stopper = StopCallback(folder)
     signal.signal(signal.SIGTERM, lambda *_: stopper.requested.set())
     signal.signal(signal.SIGINT, lambda *_: stopper.requested.set())
+    if not state.is_main_process:
+        return _train_quietly(folder, stopper)
+    status = folder.read_status()
+    status.state, status.pid, status.host = "running", launcher_pid(), socket.gethostname()
+    status.worker_pid, status.world_size = os.getpid(), state.num_processes
+    status.started, status.ended, status.message, status.traceback_tail = time.time(), None, "", ""
     with Heartbeat(folder, status):
         try:
             train(folder, status, stopper)
@@ -46,9 +59,30 @@ def main(run_dir: str) -> int:
     return 1 if status.state == "failed" else 0
 
 
+def _train_quietly(folder: RunFolder, stopper: StopCallback) -> int:
+    """A rank other than the main one: train in step, write nothing; its errors go to the log."""
+    try:
+        train(folder, RunStatus("running"), stopper)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def refuse(folder: RunFolder, message: str) -> int:
+    """Record, without training, why this folder cannot run here (exit code 2)."""
+    print(f"[workbench] {message}", flush=True)
+    if os.environ.get("RANK", "0") == "0":
+        status = folder.read_status()
+        status.state, status.message, status.ended = "failed", message, time.time()
+        folder.write_status(status)
+    return 2
+
+
 def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     """Build the model, data and Trainer from the run folder and train; the whole step is here."""
     import torch
+    from accelerate import PartialState
     from transformers import Trainer
 
     info = read_json(folder.config_file)
@@ -58,6 +92,8 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     torch.manual_seed(config.seed)
     counter = TokenCounter()
     callbacks = [MetricsCallback(folder, counter, status), stopper]
+    with PartialState().main_process_first():  # one download or conversion, then the others read
+        resolve(spec)
     if config.method == "dpo":
         from .dpo import train_dpo
 
@@ -79,28 +115,53 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
             callbacks=callbacks,
         )
     resume = folder.last_checkpoint()
-    print(
-        f"[workbench] {config.method} run {folder.root.name} on {device}; resume: {resume}",
-        flush=True,
-    )
+    if trainer.is_world_process_zero():
+        print(
+            f"[workbench] {config.method} run {folder.root.name} on {device} "
+            f"x{trainer.args.world_size}; resume: {resume}",
+            flush=True,
+        )
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    save_adapter(trainer.model, folder, config)
+    save_adapter(trainer, folder, config)
 
 
 def build_peft_model(spec: ModelSpec, config: TrainConfig, device: str):
     """The base model (4-bit for QLoRA) with a fresh LoRA adapter on all linear layers."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    model = load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
+    model = load_base_model(spec, config, device)
     model.config.use_cache = False  # a cache disables the packed-sequence mask; training needs none
     if config.quantize_4bit:
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(config.gradient_checkpointing)
+            model,
+            use_gradient_checkpointing=bool(config.gradient_checkpointing),
+            gradient_checkpointing_kwargs=checkpointing_kwargs(config),
         )
     elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        model.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=checkpointing_kwargs(config)
+        )
         model.enable_input_require_grads()
     return get_peft_model(model, lora_config(config))
+
+
+def load_base_model(spec: ModelSpec, config: TrainConfig, device: str):
+    """The base model, on this rank's device when many processes train (see ranks.model_placement)."""
+    if not (config.distributed or config.bnb_4bit_quant_storage):
+        return load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        resolve(spec),
+        revision=spec.revision,
+        use_safetensors=True,
+        **model_placement(config, device),
+    )
+
+
+def checkpointing_kwargs(config: TrainConfig) -> dict | None:
+    """Non-reentrant recomputation under DDP, where the reentrant kind trips its gradient hooks."""
+    return {"use_reentrant": False} if config.distributed and not config.fsdp else None
 
 
 def lora_config(config: TrainConfig):
@@ -132,7 +193,6 @@ def load_snapshot(folder: RunFolder, config: TrainConfig):
 
 def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_eval: bool):
     """TrainingArguments from a TrainConfig: logging every step, checkpoints, no reporting."""
-    import torch
     from transformers import TrainingArguments
 
     dtype = compute_dtype(device)
@@ -159,12 +219,13 @@ def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_
         save_total_limit=2,
         seed=config.seed,
         use_cpu=device == "cpu",
-        bf16=dtype == torch.bfloat16,
-        fp16=dtype == torch.float16,
+        **precision_flags(config, dtype),
         report_to=[],
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        # LoRA uses every adapter weight in each step: DDP need not search for unused ones
+        ddp_find_unused_parameters=False if config.distributed else None,
     )
 
 
@@ -175,11 +236,41 @@ def _warmup(arguments_class, ratio: float) -> dict:
     return {"warmup_steps": ratio}
 
 
-def save_adapter(model, folder: RunFolder, config: TrainConfig) -> Path:
-    """Write adapter/: safetensors weights, adapter config, the template and the train config."""
+def precision_flags(config: TrainConfig, dtype) -> dict[str, bool]:
+    """bf16/fp16 for the Trainer: as the config asks, else what the device does well."""
+    import torch
+
+    asked = config.mixed_precision
+    if asked is None:
+        return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
+    return {"bf16": asked == "bf16", "fp16": asked == "fp16"}
+
+
+def save_adapter(trainer, folder: RunFolder, config: TrainConfig) -> Path | None:
+    """Write adapter/ from the main process: safetensors weights, adapter and train configs, template.
+
+    Every rank takes part (FSDP gathers the full adapter from all shards first); with DDP the
+    ranks must hold the same weights, or the run fails rather than save one rank's view.
+    """
+    state_dict = None
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        state_dict = trainer.accelerator.get_state_dict(trainer.model)
+    elif not replicas_agree(trainer.model):
+        raise RuntimeError("the processes ended with different adapter weights")
+    if not trainer.is_world_process_zero():
+        return None
+    if trainer.args.world_size > 1 and not trainer.is_fsdp_enabled:
+        print(
+            f"[workbench] adapter weights agree across {trainer.args.world_size} processes",
+            flush=True,
+        )
+    model = trainer.accelerator.unwrap_model(trainer.model)
     staging = folder.root / ".adapter.staging"
     # only the trained adapter: DPO's frozen "ref" copy stays behind
-    model.save_pretrained(str(staging), safe_serialization=True, selected_adapters=["default"])
+    model.save_pretrained(
+        str(staging), safe_serialization=True, selected_adapters=["default"], state_dict=state_dict
+    )
     atomic_write_json(staging / "template.json", read_json(folder.root / "template.json"))
     atomic_write_json(staging / "train_config.json", config.to_json())
     atomic_write_json(staging / "base_model.json", read_json(folder.config_file)["model"])
