@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 
 MAX_POINTS = 1500
+# DPO's training signals, drawn on the right axis when a run logs them
+DPO_SERIES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
 SMOOTHING = 0.9
 THEME_CSS = """<style>
 .wb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
@@ -45,7 +47,7 @@ class Curves:
         if "eval_loss" in record:
             self.eval_steps.append(step)
             self.eval_loss.append(record["eval_loss"])
-        for key in ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"):
+        for key in DPO_SERIES:
             if key in record:
                 self.extra.setdefault(key, []).append((step, record[key]))
 
@@ -112,9 +114,11 @@ class LossPlot:
             fig.data[1].x, fig.data[1].y = downsample(current.steps, current.smoothed)
             fig.data[2].x, fig.data[2].y = current.eval_steps, current.eval_loss
             fig.data[3].x, fig.data[3].y = downsample(current.steps, current.lr)
-            margins = current.extra.get("rewards/margins", [])
-            fig.data[4].x, fig.data[4].y = [s for s, _ in margins], [v for _, v in margins]
-            for k, trace in enumerate(fig.data[5:]):
+            for trace, key in zip(fig.data[4 : 4 + len(DPO_SERIES)], DPO_SERIES):
+                points = current.extra.get(key, [])
+                trace.x, trace.y = [s for s, _ in points], [v for _, v in points]
+                trace.visible = bool(points)  # DPO runs only
+            for k, trace in enumerate(fig.data[4 + len(DPO_SERIES) :]):
                 name, curves = overlays[k] if k < len(overlays) else ("", Curves())
                 trace.name = f"{name} (smoothed)"
                 trace.x, trace.y = downsample(curves.steps, curves.smoothed)
@@ -138,7 +142,8 @@ def _make_figure():
     fig.add_scatter(name="smoothed", mode="lines", line={"width": 2.5})
     fig.add_scatter(name="eval loss", mode="lines+markers", line={"dash": "dot"})
     fig.add_scatter(name="learning rate", mode="lines", yaxis="y2", line={"width": 1})
-    fig.add_scatter(name="DPO reward margin", mode="lines", yaxis="y2", visible="legendonly")
+    for key in DPO_SERIES:
+        fig.add_scatter(name=f"DPO {key.split('/')[1]}", mode="lines", yaxis="y2", visible=False)
     for _ in range(OVERLAY_SLOTS):
         fig.add_scatter(mode="lines", line={"width": 1.5, "dash": "dash"}, visible=False)
     fig.update_layout(

@@ -93,3 +93,19 @@ def test_svg_fallback_escapes_run_names():
     curves.add({"step": 2, "loss": 1.0, "eval_loss": 1.5})
     svg = svg_chart({"<script>x</script>": curves}, "<script>x</script>")
     assert "<polyline" in svg and "<script>" not in svg
+
+
+def test_dpo_signals_are_drawn_when_a_run_logs_them():
+    from widgets.live_plot import DPO_SERIES, LossPlot
+
+    plot = LossPlot("plotly")
+    plot.show_runs("run-2", {"run-2": [{"step": 1, "loss": 0.69, "rewards/margins": 0.1,
+                                        "rewards/accuracies": 0.5}]})  # fmt: skip
+    plot.append(
+        "run-2", [{"step": 2, "loss": 0.5, "rewards/margins": 0.4, "rewards/accuracies": 1.0}]
+    )
+    traces = {t.name: t for t in plot.figure.data}
+    assert list(traces["DPO margins"].y) == [0.1, 0.4] and traces["DPO margins"].visible
+    assert list(traces["DPO accuracies"].y) == [0.5, 1.0]
+    assert not traces["DPO chosen"].visible  # nothing logged, nothing drawn
+    assert len(DPO_SERIES) == 4
