@@ -9,13 +9,8 @@ Labels are compared row by row with TRL's. Run: python benchmarks/tokenize_label
 """
 
 import os
-import sys
 
-# This file is named like the standard library's tokenize module: keep its folder off the path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402

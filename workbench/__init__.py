@@ -5,6 +5,8 @@ s = wb.Session.open("workspace")
 """
 
 from . import demo_data, models
+from .compare import Comparison
+from .evaluate import Evaluation
 from .data import DatasetLoadError, InstructionDataset
 from .generate import GenerationSettings
 from .preferences import PreferenceRecord
@@ -18,7 +20,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Change",
+    "Comparison",
     "DatasetLoadError",
+    "Evaluation",
     "GenerationSettings",
     "InstructionDataset",
     "JobFormatError",

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 Verdict = Literal["chosen", "tie", "both_bad"]
 VERDICTS = ("chosen", "tie", "both_bad")
+VOTES = ("A", "B", "tie", "both_bad")
+"""What a person clicks: A better, B better, tie, both bad."""
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,8 @@ class PreferenceRecord:
     """One vote: the prompt (as messages), the preferred and the other answer, and who gave them.
 
     `verdict` is "chosen" when `chosen` won; for "tie" and "both_bad" the two answers are kept
-    in the order shown, and DPO skips the record unless asked.
+    in the order shown, and DPO skips the record unless asked. `rejected_prompt` is set only
+    when the other answer continued a different conversation (multi-turn chats diverge).
     """
 
     prompt: list[dict]
@@ -29,6 +32,8 @@ class PreferenceRecord:
     settings: dict[str, Any] = field(default_factory=dict)
     time: float = 0.0
     id: str = ""
+    rejected_prompt: list[dict] | None = None
+    blind: bool = False
 
     @classmethod
     def create(
@@ -51,10 +56,42 @@ class PreferenceRecord:
         details.setdefault("id", uuid.uuid4().hex)
         return cls(prompt=prompt, chosen=chosen, rejected=rejected, **details)
 
+    @classmethod
+    def from_vote(
+        cls,
+        prompt: str | list[dict],
+        a: tuple[str, str],
+        b: tuple[str, str],
+        vote: str,
+        b_prompt: list[dict] | None = None,
+        **details: Any,
+    ) -> PreferenceRecord:
+        """The record of a click: `a` and `b` are (contestant, answer) as shown, `vote` in VOTES."""
+        if vote not in VOTES:
+            raise ValueError(f"vote must be one of {VOTES}; got {vote!r}.")
+        prompt_a = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        prompts = {"A": prompt_a, "B": b_prompt if b_prompt is not None else prompt_a}
+        shown = {"A": a, "B": b}
+        first, second = ("B", "A") if vote == "B" else ("A", "B")
+        verdict = "chosen" if vote in ("A", "B") else vote
+        other = prompts[second] if prompts[second] != prompts[first] else None
+        return cls.create(
+            prompts[first],
+            shown[first][1],
+            shown[second][1],
+            verdict=verdict,
+            chosen_model=shown[first][0],
+            rejected_model=shown[second][0],
+            rejected_prompt=other,
+            **details,
+        )
+
     def to_json(self) -> dict[str, Any]:
+        """The record as one JSON line's dict."""
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PreferenceRecord:
+        """A record from a preferences.jsonl line (unknown keys ignored)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)

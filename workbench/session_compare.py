@@ -1,32 +1,207 @@
-"""Session actions on models' answers: generate, compare, evaluate, and record people's votes."""
+"""Session actions on models' answers: generate, chat, compare, evaluate, and record votes.
+
+Contestants are "base" (the session's model with the session's template), every adapter of the
+workspace by run name (with the template stored beside it), any adapter folder, and any base
+model added with `add_base_model`. All of them run on the Session's one Generator.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .persist import append_jsonl, read_jsonl
 from .preferences import PreferenceRecord
 
+if TYPE_CHECKING:
+    from .chat import Conversation
+    from .compare import Comparison
+    from .evaluate import AnswerCache, Evaluation, Scorer
+    from .generate import GenerationSettings, Generator
+
+Prompt = str | list[dict]
+
 
 class ComparisonActions:
-    """Generation and preferences for Session (a mixin over the Session's state)."""
+    """Generation, comparison, evaluation and preferences for Session (a mixin over its state)."""
 
-    def generate(
-        self, prompt_or_messages: str | list[dict], model: str = "base", **settings: Any
-    ) -> str:
-        """One answer from the session's model ("base") with its template; greedy at temperature 0."""
-        from .generate import GenerationSettings, Generator
+    # -- contestants --------------------------------------------------------------------------
+    @property
+    def generator(self) -> Generator:
+        """The one Generator of this session: its base model loads on first use."""
+        from .generate import Generator
 
         if self._generator is None:
-            self._generator = Generator(self._model, self._template)
-        return self._generator.generate(prompt_or_messages, model, GenerationSettings(**settings))
+            self._generator = Generator(self._model, self.template, tokenizer=self.tokenizer)
+        else:
+            self._generator.set_base_template(self.template)
+        return self._generator
 
+    @property
+    def contestants(self) -> list[str]:
+        """Who can answer: "base", the workspace's adapters, then the loaded extras."""
+        names = ["base", *self.adapters]
+        if self._generator is not None:
+            names += [n for n in self._generator.contestants if n not in names]
+        return names
+
+    def add_base_model(self, model: Any, name: str | None = None) -> str:
+        """Load another base model (spec, hub id or folder) as its own contestant; returns its name."""
+        from . import models
+
+        spec = models.as_spec(model)
+        name = name or spec.display_name
+        if name not in self.generator.contestants:
+            self.generator.add_base(name, spec)
+        return name
+
+    def contestant(self, model: str | os.PathLike) -> str:
+        """Make `model` (a contestant, run name or adapter folder) ready to answer; its name.
+
+        An adapter folder is checked before anything of it loads (see adapter_files).
+        """
+        generator = self.generator
+        adapters = self.adapters
+        if isinstance(model, str) and model in adapters:
+            generator.add_adapter(model, adapters[model])  # reloads a rewritten adapter
+            return model
+        if isinstance(model, str) and model in generator.contestants:
+            return model
+        folder = Path(model)
+        if folder.is_dir():
+            name = folder.parent.name if folder.name == "adapter" else folder.name
+            generator.add_adapter(name, folder)
+            return name
+        known = ", ".join(self.contestants)
+        raise KeyError(
+            f"No contestant named {str(model)!r}; choose one of: {known}, or an adapter folder."
+        )
+
+    # -- answers ------------------------------------------------------------------------------
+    def generate(
+        self, prompt_or_messages: Prompt | Sequence[Prompt], model: str = "base", **settings: Any
+    ) -> str | list[str]:
+        """One answer from one contestant (greedy at temperature 0), or a list for a list of prompts.
+
+        A string or a list of messages is one prompt; a list of those is a batch, generated
+        together with left padding. Settings are GenerationSettings' fields.
+        """
+        from .generate import GenerationSettings
+
+        gen = GenerationSettings.from_json(settings)
+        name = self.contestant(model)
+        if _is_batch(prompt_or_messages):
+            return self.generator.generate_batch(list(prompt_or_messages), name, gen)
+        return self.generator.generate(prompt_or_messages, name, gen)
+
+    def chat(self, models: Sequence[str]) -> Conversation:
+        """A multi-turn chat of several contestants, each with its own history (the comparator's)."""
+        from .chat import Conversation
+
+        return Conversation(self.generator, [self.contestant(m) for m in models])
+
+    def compare(
+        self,
+        prompts: Sequence[Prompt] | None = None,
+        models: Sequence[str] | None = None,
+        scorer: str | Scorer | None = None,
+        **settings: Any,
+    ) -> Comparison:
+        """Every contestant answers every prompt; a table side by side, exportable.
+
+        `prompts` None means the eval split, whose references are then scored (exact match
+        unless `scorer` says otherwise). `models` None means "base" and every adapter.
+        """
+        from .compare import Comparison
+        from .evaluate import answers_for, evaluate
+
+        gen = _settings(settings)
+        names = [self.contestant(m) for m in (models or ["base", *self.adapters])]
+        cache = self._answer_cache()
+        if prompts is None:
+            rows = self._eval_rows()
+            scored = evaluate(self.generator, names, rows, scorer or "exact_match", gen, cache)
+            return Comparison.from_evaluation(scored)
+        messages = [_messages(p) for p in prompts]
+        return Comparison(
+            prompts=messages,
+            answers={n: answers_for(self.generator, n, messages, gen, cache) for n in names},
+            contestants={n: self.generator.describe(n) for n in names},
+            settings=gen.to_json(),
+        )
+
+    def evaluate(
+        self,
+        model: str | Sequence[str],
+        dataset: Any = None,
+        scorer: str | Scorer = "exact_match",
+        **settings: Any,
+    ) -> Evaluation:
+        """Score contestants on held-out rows: per-row results and the aggregate, cached.
+
+        `model`: a name or a list (base and adapters land in one table). `dataset`: None for the
+        eval split, or anything load_dataset takes. The reference is a row's last assistant turn.
+        """
+        from .evaluate import evaluate
+
+        names = [model] if isinstance(model, (str, os.PathLike)) else list(model)
+        names = [self.contestant(m) for m in names]
+        rows = self._eval_rows() if dataset is None else self._rows_of(dataset)
+        return evaluate(
+            self.generator, names, rows, scorer, _settings(settings), self._answer_cache()
+        )
+
+    def _eval_rows(self) -> list[dict]:
+        ds = self._require_dataset()
+        rows = [r for r in ds.rows(self.split_rows[1]) if not r["excluded"]]
+        if not rows:
+            raise ValueError(
+                "The session has no eval rows; call session.split(eval_fraction=0.1) or pass "
+                "the rows to score."
+            )
+        return rows
+
+    def _rows_of(self, dataset: Any) -> list[dict]:
+        from .data import InstructionDataset, load_source
+
+        if not isinstance(dataset, InstructionDataset):
+            dataset = load_source(dataset, cache_dir=self.workspace.cache_dir / "datasets")
+        return [r for r in dataset.rows(range(len(dataset))) if not r["excluded"]]
+
+    def _answer_cache(self) -> AnswerCache | None:
+        from .evaluate import AnswerCache
+
+        if self.read_only:
+            return None
+        return AnswerCache(self.workspace.cache_dir / "answers.jsonl")
+
+    # -- votes --------------------------------------------------------------------------------
     def record_preference(
         self, prompt: Any, chosen: str, rejected: str, **details: Any
     ) -> PreferenceRecord:
-        """Append one vote to preferences.jsonl; it is on disk when this returns."""
+        """Append one vote to preferences.jsonl; it is on disk (fsynced) when this returns."""
         self.workspace.require_writable()
         record = PreferenceRecord.create(prompt, chosen, rejected, **details)
+        return self._append_preference(record)
+
+    def record_vote(
+        self,
+        prompt: Prompt,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        vote: str,
+        **details: Any,
+    ) -> PreferenceRecord:
+        """Record a click on "A better", "B better", "tie" or "both bad" (vote "A", "B", "tie",
+        "both_bad"); `a` and `b` are (contestant, answer) as shown. Details: comment, settings,
+        blind, b_prompt (when B answered another conversation)."""
+        self.workspace.require_writable()
+        return self._append_preference(PreferenceRecord.from_vote(prompt, a, b, vote, **details))
+
+    def _append_preference(self, record: PreferenceRecord) -> PreferenceRecord:
+        self.workspace.preferences_file.parent.mkdir(parents=True, exist_ok=True)
         append_jsonl(self.workspace.preferences_file, record.to_json())
         self._notify("preferences", None, record)
         return record
@@ -35,3 +210,17 @@ class ComparisonActions:
     def preferences(self) -> list[PreferenceRecord]:
         """Every vote recorded in this workspace, oldest first."""
         return [PreferenceRecord.from_json(r) for r in read_jsonl(self.workspace.preferences_file)]
+
+
+def _settings(settings: dict[str, Any]) -> GenerationSettings:
+    from .generate import GenerationSettings
+
+    return GenerationSettings.from_json(settings)
+
+
+def _is_batch(prompt: Any) -> bool:
+    return isinstance(prompt, (list, tuple)) and bool(prompt) and not isinstance(prompt[0], dict)
+
+
+def _messages(prompt: Prompt) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

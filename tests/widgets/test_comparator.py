@@ -1,0 +1,192 @@
+"""ChatComparator driven without a browser: pick, send, stream, stop, vote, blind mode, batch."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from widgets.comparator import ChatComparator
+from widgets.safe_markdown import markdown_html
+from workbench import models
+from workbench.adapter_files import write_random_adapter
+
+SETTINGS = {"max_new_tokens": 5}
+
+
+def add_adapter_run(session, name="run-1", seed=1):
+    """A finished run folder with a random LoRA adapter, as the runner writes it."""
+    run_dir = session.workspace.runs_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"model": session.model.to_json()}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "finished"}))
+    base = models.load_model(session.model)
+    write_random_adapter(base, run_dir / "adapter", session.model, session.template, seed=seed)
+
+
+@pytest.fixture
+def view(session):
+    add_adapter_run(session)
+    comparator = ChatComparator(session)
+    comparator.settings_form.fields["max_new_tokens"].value = SETTINGS["max_new_tokens"]
+    yield comparator
+    comparator.stop()
+    comparator.wait(10)
+
+
+def ask(view, text):
+    view.prompt.value = text
+    view.send_button.click()
+    view.wait(60)
+
+
+def test_both_panes_answer_as_the_session_would(view, session):
+    assert [p.value for p in view.pickers] == ["base", "run-1"]
+    ask(view, "Hi")
+    for pane, name in zip(view.panes, ["base", "run-1"]):
+        assert pane.text == session.generate("Hi", model=name, **SETTINGS)
+        assert name in pane.title.value
+    assert view.panes[0].text != view.panes[1].text
+    assert view.prompt.value == ""  # ready for the next question
+
+
+def test_a_vote_records_who_gave_which_answer(view, session):
+    ask(view, "Hi")
+    view.comment.value = "crisper"
+    view.vote_buttons["B"].click()
+    [vote] = session.preferences
+    assert vote.chosen_model == "run-1" and vote.chosen == view.panes[1].text
+    assert vote.rejected_model == "base" and vote.comment == "crisper"
+    assert vote.prompt == [{"role": "user", "content": "Hi"}]
+    assert vote.settings["max_new_tokens"] == 5
+    assert all(b.disabled for b in view.vote_buttons.values())  # one vote per answer
+    view.vote_buttons["A"].click()
+    assert len(session.preferences) == 1
+
+
+def test_blind_mode_hides_names_until_the_vote(view, session):
+    view.blind.value = True
+    ask(view, "Hi")
+    titles = [p.title.value for p in view.panes]
+    assert titles == ["A", "B"]
+    view.vote_buttons["A"].click()
+    vote = session.preferences[-1]
+    assert vote.blind and vote.chosen == view.panes[0].text
+    assert vote.chosen_model in view.panes[0].title.value  # revealed after the vote
+    assert {vote.chosen_model, vote.rejected_model} == {"base", "run-1"}
+
+
+def test_each_contestant_keeps_its_own_conversation_until_reset(view):
+    ask(view, "Hi")
+    ask(view, "And then?")
+    histories = view.conversation.histories
+    assert [m["role"] for m in histories["run-1"]] == ["user", "assistant"] * 2
+    assert histories["base"][1]["content"] != histories["run-1"][1]["content"]
+    for name in ("base", "run-1"):  # the second turn continued each one's own first answer
+        assert view.conversation.prompt_of(name)[:2] == histories[name][:2]
+    view.reset_button.click()
+    assert view.conversation is None and all(p.text == "" for p in view.panes)
+
+
+def test_model_html_never_reaches_the_page_raw(view, session, monkeypatch):
+    evil = "<img src=x onerror=alert(1)> **bold** $x^2$ [a](javascript:alert(2))"
+    monkeypatch.setattr(
+        session.generator, "answer_each", lambda jobs, *a, **k: [evil for _ in jobs]
+    )
+    ask(view, "Hi")
+    body = view.panes[0].body.value
+    assert "<img" not in body and "&lt;img src=x" in body
+    assert "<strong>bold</strong>" in body and "$x^2$" in body and "mathjax_ignore" in body
+    assert "<a" not in body and "javascript:alert(2)" in body  # a link stays literal text
+
+
+def test_stop_ends_the_answer_and_keeps_what_was_written(view, session, monkeypatch):
+    def slow(jobs, settings, on_text=None, stop=None):
+        on_text(0, "partial")
+        assert stop.wait(10)
+        return ["", ""]
+
+    monkeypatch.setattr(session.generator, "answer_each", slow)
+    view.prompt.value = "Hi"
+    view.send_button.click()
+    time.sleep(0.2)
+    assert view.busy and not view.stop_button.disabled
+    view.stop_button.click()
+    view.wait(10)
+    assert not view.busy and view.panes[0].text == "partial"
+    assert "stopped" in view.message.text
+
+
+def test_a_finished_run_appears_as_a_contestant_without_code(view, session):
+    add_adapter_run(session, "run-2", seed=2)
+    session._notify("runs", None, None)  # what Session.train announces
+    view._run_watch.join(10)
+    assert "run-2" in view.pickers[0].options
+    assert "run-2" in view.batch.models.options
+
+
+def test_problems_reach_a_person_as_one_sentence(view, session):
+    view.pickers[1].value = "base"
+    ask(view, "Hi")
+    assert "different contestant" in view.message.text
+    bad = session.workspace.runs_dir / "run-1" / "adapter" / "adapter_config.json"
+    bad.write_text("{broken")
+    view.pickers[1].value = "run-1"
+    ask(view, "Hi")
+    assert "adapter_config.json is not valid JSON" in view.message.text
+    assert "Traceback" in view.message.details.value  # details one click away
+
+
+def test_more_panes_and_the_presentation_layout(view):
+    view.add_pane_button.click()
+    assert len(view.panes) == 3 and view.vote_pair[0].layout.display == ""
+    view.present.value = True
+    assert view.setup_box.layout.display == "none" and "wb-present" in view._dom_classes
+
+
+def test_the_batch_tab_tables_and_exports_answers(view, session):
+    view.batch.prompts.value = "Hi\n<b>bold?</b>"
+    view.batch.models.value = ("base", "run-1")
+    view.batch.run_button.click()
+    view.batch.wait(60)
+    table = view.batch.comparison
+    assert table.models == ["base", "run-1"] and len(table) == 2
+    assert "&lt;b&gt;bold?&lt;/b&gt;" in view.batch.table.value
+    view.batch.export_format.value = "html"
+    view.batch.export_button.click()
+    [written] = (session.path / "exports").glob("comparison-*.html")
+    assert "run-1" in written.read_text()
+
+
+def test_safe_markdown_renders_a_small_subset():
+    html = markdown_html("Intro *soft*\n\n- one\n- `<two>`\n\n```\n<code> & more\n```")
+    assert "<em>soft</em>" in html
+    assert "<ul><li>one</li><li><code>&lt;two&gt;</code></li></ul>" in html
+    assert "<pre><code>&lt;code&gt; &amp; more</code></pre>" in html
+
+
+def test_streaming_updates_the_panes_from_the_thread(view, session, monkeypatch):
+    seen = threading.Event()
+
+    def streaming(jobs, settings, on_text=None, stop=None):
+        on_text(1, "half")
+        seen.wait(5)
+        return ["x", "half done"]
+
+    monkeypatch.setattr(session.generator, "answer_each", streaming)
+    view.prompt.value = "Hi"
+    view.send_button.click()
+    time.sleep(0.3)
+    assert "half" in view.panes[1].body.value
+    seen.set()
+    view.wait(10)
+    assert view.panes[1].text == "half done"
+
+
+def test_a_new_base_model_starts_a_new_chat(view, session, tiny_model_dir):
+    ask(view, "Hi")
+    assert view.conversation is not None
+    session.set_model(str(tiny_model_dir))
+    assert view.conversation is None and all(p.text == "" for p in view.panes)

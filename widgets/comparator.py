@@ -1,0 +1,322 @@
+"""ChatComparator: base and tuned models answer the same prompt side by side; people vote.
+
+Each button calls one Session (or Conversation) method. Answers stream from a background thread
+that only sets widget traits (HTML values), which ipykernel >= 7.1 allows; model text is always
+escaped (widgets.safe_markdown). The contestant pickers follow the session's runs.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import ipywidgets as widgets
+
+from workbench import Session
+from workbench.chat import Conversation
+from workbench.preferences import VOTES
+
+from .comparator_batch import BatchPanel
+from .comparator_parts import CSS, AnswerPane, MessageLine, SettingsForm, first_sentence
+
+LETTERS = "ABCD"
+MAX_PANES = 4
+REDRAW_SECONDS = 0.1
+RUN_POLL_SECONDS = 2.0
+VOTE_LABELS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
+
+
+class ChatComparator(widgets.VBox):
+    """Prompt box, answer panes side by side, contestant pickers, settings, votes, batch tab."""
+
+    def __init__(self, session: Session, panes: int = 2):
+        self.session = session
+        self.conversation: Conversation | None = None
+        self.shown: list[str] = []  # contestant of each pane, in pane order
+        self.revealed = False  # blind mode: the names show after the vote
+        self.voted = False
+        self._answering = False
+        self._quiet = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_watch: threading.Thread | None = None
+        self._redrawn: dict[str, float] = {}
+        self._build_controls()
+        self._wire()
+        super().__init__([widgets.HTML(CSS), self._layout(), self.preferences_panel])
+        self.add_class("wb-comparator")
+        self.set_pane_count(panes)
+        self._show_vote_state()
+
+    def _build_controls(self) -> None:
+        self.settings_form = SettingsForm()
+        self.pickers: list[widgets.Dropdown] = []
+        self.pickers_box = widgets.HBox()
+        self.add_pane_button = widgets.Button(description="+ pane", tooltip="Add a contestant")
+        self.remove_pane_button = widgets.Button(description="− pane", tooltip="Remove the last")
+        self.blind = widgets.Checkbox(False, description="Blind (A/B in random order)")
+        self.markdown = widgets.Checkbox(True, description="Show Markdown")
+        self.present = widgets.ToggleButton(False, description="Presentation", icon="desktop")
+        self.prompt = widgets.Textarea(placeholder="Ask every contestant…", rows=3)
+        self.prompt.layout.width = "100%"
+        self.prompt.add_class("wb-prompt")
+        self.send_button = widgets.Button(description="Send", button_style="primary", icon="send")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.reset_button = widgets.Button(description="Reset chat", icon="refresh")
+        self.panes_box = widgets.HBox(layout={"width": "100%", "grid_gap": "8px"})
+        self.panes: list[AnswerPane] = []
+        self.vote_pair = (widgets.Dropdown(description="vote on"), widgets.Dropdown())
+        self.vote_buttons = {v: widgets.Button(description=VOTE_LABELS[v]) for v in VOTES}
+        self.comment = widgets.Text(placeholder="Comment (optional)")
+        self.message = MessageLine()
+        self.batch = BatchPanel(self.session, self.settings_form)
+        # Issue 7 fills this with the preferences panel (votes so far, "train DPO").
+        self.preferences_panel = widgets.VBox(layout={"display": "none"})
+
+    def _wire(self) -> None:
+        self.send_button.on_click(lambda _: self.send())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.reset_button.on_click(lambda _: self.reset())
+        self.add_pane_button.on_click(lambda _: self.set_pane_count(len(self.pickers) + 1))
+        self.remove_pane_button.on_click(lambda _: self.set_pane_count(len(self.pickers) - 1))
+        self.blind.observe(lambda _: self.reset(), names="value")
+        self.markdown.observe(lambda _: self._redraw_all(), names="value")
+        self.present.observe(lambda change: self._present(change["new"]), names="value")
+        for vote, button in self.vote_buttons.items():
+            button.on_click(lambda _, vote=vote: self.vote(vote))
+        self.session.observe(lambda _: self._runs_changed(), names="runs")
+        self.session.observe(lambda _: self._model_changed(), names="model")
+
+    def _layout(self) -> widgets.Tab:
+        self.setup_box = widgets.VBox(
+            [
+                widgets.Accordion([self.settings_form], titles=("Settings",)),
+                widgets.HBox(
+                    [self.pickers_box, self.add_pane_button, self.remove_pane_button, self.blind]
+                ),
+            ]
+        )
+        self.vote_box = widgets.HBox(
+            [*self.vote_pair, *self.vote_buttons.values(), self.comment],
+            layout={"flex_flow": "row wrap"},
+        )
+        buttons = [self.send_button, self.stop_button, self.reset_button]
+        chat = widgets.VBox(
+            [
+                self.setup_box,
+                self.prompt,
+                widgets.HBox([*buttons, self.markdown, self.present]),
+                self.panes_box,
+                self.vote_box,
+                self.message,
+            ]
+        )
+        self.tabs = widgets.Tab([chat, self.batch], titles=("Chat", "Batch"))
+        return self.tabs
+
+    # -- actions ------------------------------------------------------------------------------
+    def send(self) -> None:
+        """Ask every pane's contestant the prompt; answers stream into the panes."""
+        if self.busy:
+            return self.message.say("Still answering; press Stop first.")
+        text = self.prompt.value
+        try:
+            settings = self.settings_form.settings()
+            self._ensure_conversation()
+            if not text.strip():
+                raise ValueError("Type a prompt first; nothing was sent.")
+        except Exception as e:
+            return self.message.error(first_sentence(e), e)
+        self._stop.clear()
+        for name, pane in zip(self.shown, self.panes):
+            asked = [*self.conversation.histories[name], {"role": "user", "content": text}]
+            pane.show("…", markdown=False, history=asked)
+        self.voted = False
+        self._answering = True
+        self._show_vote_state()
+        self._set_busy(True)
+        self.message.say("Answering…")
+        self._thread = threading.Thread(
+            target=self._answer, args=(text, settings), daemon=True, name="comparator-answer"
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the generation in progress; the panes keep what was written so far."""
+        self._stop.set()
+
+    def reset(self) -> None:
+        """Clear every contestant's conversation (blind mode draws a new order next time)."""
+        self.stop()
+        self.wait()
+        self.conversation = None
+        self.shown = []
+        self.revealed = False
+        for pane in self.panes:
+            pane.show("", history=[])
+        self.voted = False
+        self._show_titles()
+        self._show_vote_state()
+
+    def vote(self, vote: str) -> None:
+        """Record the vote on the chosen pair of panes; blind names are revealed after it."""
+        if self.conversation is None or self.voted or self.busy:
+            return self.message.say("Wait for the answers, then vote once per answer.")
+        if self.vote_pair[0].value == self.vote_pair[1].value:
+            return self.message.say("Choose two different panes to vote on.")
+        a, b = (self.shown[d.value] for d in self.vote_pair)
+        settings = self.settings_form.settings()
+        try:
+            self.session.record_vote(
+                self.conversation.prompt_of(a, settings.system_prompt),
+                (a, self.conversation.last_answer(a)),
+                (b, self.conversation.last_answer(b)),
+                vote,
+                b_prompt=self.conversation.prompt_of(b, settings.system_prompt),
+                comment=self.comment.value.strip(),
+                settings=settings.to_json(),
+                blind=self.blind.value,
+            )
+        except Exception as e:
+            return self.message.error(f"The vote was not recorded: {first_sentence(e)}", e)
+        self.voted = True
+        self.revealed = True
+        self.comment.value = ""
+        self._show_titles()
+        self._show_vote_state()
+        self.message.say(f"Vote recorded ({VOTE_LABELS[vote]}); ask the next question.")
+
+    def set_pane_count(self, count: int) -> None:
+        """Show `count` panes (2 to 4), each with its contestant picker."""
+        count = max(2, min(MAX_PANES, count))
+        while len(self.pickers) < count:
+            picker = widgets.Dropdown(layout={"width": "180px"})
+            picker.observe(lambda _: None if self._quiet else self.reset(), names="value")
+            self.pickers.append(picker)
+            self.panes.append(AnswerPane())
+        del self.pickers[count:], self.panes[count:]
+        self.pickers_box.children = tuple(self.pickers)
+        self.panes_box.children = tuple(self.panes)
+        options = [(LETTERS[i], i) for i in range(count)]
+        for k, dropdown in enumerate(self.vote_pair):
+            dropdown.options, dropdown.value = options, k
+            dropdown.layout.display = "" if count > 2 else "none"
+        self.refresh_contestants()
+        self.reset()
+
+    def refresh_contestants(self) -> None:
+        """Re-read the session's contestants into the pickers, keeping choices that still exist."""
+        names = self.session.contestants
+        changed = False
+        for k, picker in enumerate(self.pickers):
+            current = picker.value
+            wanted = current if current in names else names[min(k, len(names) - 1)]
+            if tuple(picker.options) == tuple(names) and wanted == current:
+                continue
+            self._quiet = True  # new options are no reason to reset the chat
+            try:
+                picker.options, picker.value = names, wanted
+            finally:
+                self._quiet = False
+            changed = changed or wanted != current
+        if changed:
+            self.reset()
+        self.batch.refresh_contestants(names)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the answers in progress are done (for scripts and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def busy(self) -> bool:
+        """Whether answers are being generated."""
+        return self._answering
+
+    # -- background work ----------------------------------------------------------------------
+    def _answer(self, text: str, settings) -> None:
+        started = time.monotonic()
+        try:
+            answers = self.conversation.ask(text, settings, self._on_text, self._stop)
+        except Exception as e:
+            self.message.error(f"No answer: {first_sentence(e)}", e)
+            answers = None
+        if answers is not None:
+            for name, pane in zip(self.shown, self.panes):
+                history = self.conversation.histories[name][:-1]
+                pane.show(answers.get(name, ""), self.markdown.value, history)
+            stopped = " (stopped)" if self._stop.is_set() else ""
+            took = time.monotonic() - started
+            self.prompt.value = ""
+            self.message.say(f"Answered in {took:.1f} s{stopped}. Vote below, or ask more.")
+        self._answering = False
+        self._set_busy(False)
+        self._show_vote_state()
+
+    def _on_text(self, name: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._redrawn.get(name, 0.0) < REDRAW_SECONDS:
+            return
+        self._redrawn[name] = now
+        self.panes[self.shown.index(name)].show(text, self.markdown.value)
+
+    def _ensure_conversation(self) -> None:
+        chosen = [p.value for p in self.pickers]
+        if len(set(chosen)) != len(chosen):
+            raise ValueError("Pick a different contestant for each pane.")
+        if self.conversation is not None and sorted(self.conversation.models) == sorted(chosen):
+            return
+        self.conversation = self.session.chat(chosen)
+        self.shown = list(chosen)
+        if self.blind.value:
+            random.shuffle(self.shown)
+        self.revealed = False
+        self._show_titles()
+
+    def _runs_changed(self) -> None:
+        self.refresh_contestants()
+        # A run announces itself when it starts; its adapter appears when it ends.
+        if self._run_watch is None or not self._run_watch.is_alive():
+            self._run_watch = threading.Thread(target=self._watch_runs, daemon=True)
+            self._run_watch.start()
+
+    def _model_changed(self) -> None:
+        self.refresh_contestants()
+        self.reset()  # the chat ran on the old base model
+
+    def _watch_runs(self) -> None:
+        while any(r.status.active for r in self.session.runs):
+            time.sleep(RUN_POLL_SECONDS)
+        self.refresh_contestants()
+
+    # -- drawing ------------------------------------------------------------------------------
+    def _show_titles(self) -> None:
+        names = self.shown or [p.value for p in self.pickers]
+        named = not self.blind.value or self.revealed
+        for k, pane in enumerate(self.panes):
+            name = names[k] if k < len(names) and named else None
+            pane.show_title(LETTERS[k], name)
+
+    def _show_vote_state(self) -> None:
+        ready = self.conversation is not None and not self.busy and self.conversation.turns > 0
+        for button in self.vote_buttons.values():
+            button.disabled = not ready or self.voted
+        self.vote_box.layout.display = "" if ready else "none"
+
+    def _set_busy(self, busy: bool) -> None:
+        self.send_button.disabled = busy
+        self.stop_button.disabled = not busy
+        for picker in self.pickers:
+            picker.disabled = busy
+
+    def _redraw_all(self) -> None:
+        for pane in self.panes:
+            pane.show(pane.text, self.markdown.value)
+
+    def _present(self, on: bool) -> None:
+        self.setup_box.layout.display = "none" if on else ""
+        if on:
+            self.add_class("wb-present")
+        else:
+            self.remove_class("wb-present")

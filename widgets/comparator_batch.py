@@ -1,0 +1,134 @@
+"""The comparator's batch tab: many prompts (or the eval split) through every chosen contestant.
+
+Run calls Session.compare in a background thread; the table of answers (and scores, when the
+eval split gives references) is the Comparison's own escaped HTML; Export writes JSONL, CSV or
+a self-contained HTML report into the workspace's exports/ folder.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from workbench import Session
+from workbench.compare import Comparison
+from workbench.compare_report import answers_table
+
+from .comparator_parts import MessageLine, SettingsForm, first_sentence
+
+EXPORT_FORMATS = ("html", "jsonl", "csv")
+
+
+class BatchPanel(widgets.VBox):
+    """Prompts in, a side-by-side table of answers and scores out, exportable."""
+
+    def __init__(self, session: Session, settings_form: SettingsForm):
+        self.session = session
+        self.settings_form = settings_form
+        self.comparison: Comparison | None = None
+        self._thread: threading.Thread | None = None
+        self.prompts = widgets.Textarea(placeholder="One prompt per line", rows=6)
+        self.prompts.layout.width = "100%"
+        self.use_eval = widgets.Checkbox(False, description="Use the eval split (scored)")
+        self.models = widgets.SelectMultiple(description="contestants", rows=4)
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.export_format = widgets.Dropdown(options=EXPORT_FORMATS, layout={"width": "90px"})
+        self.export_button = widgets.Button(description="Export", icon="download", disabled=True)
+        self.scores = widgets.HTML()
+        self.table = widgets.HTML()
+        self.message = MessageLine()
+        self.run_button.on_click(lambda _: self.run())
+        self.export_button.on_click(lambda _: self.export())
+        self.use_eval.observe(lambda c: self._eval_mode(c["new"]), names="value")
+        super().__init__(
+            [
+                self.prompts,
+                widgets.HBox([self.use_eval, self.models]),
+                widgets.HBox([self.run_button, self.export_format, self.export_button]),
+                self.message,
+                self.scores,
+                self.table,
+            ]
+        )
+
+    def refresh_contestants(self, names: list[str]) -> None:
+        """Offer the session's contestants, keeping the chosen ones that remain."""
+        chosen = tuple(n for n in self.models.value if n in names)
+        self.models.options = names
+        self.models.value = chosen or tuple(names[:2])
+
+    def run(self) -> None:
+        """Answer every prompt with every chosen contestant, in the background."""
+        if self._thread is not None and self._thread.is_alive():
+            return self.message.say("Still running; wait for the table.")
+        prompts = None if self.use_eval.value else self._prompt_lines()
+        try:
+            settings = self.settings_form.settings()
+            if prompts is not None and not prompts:
+                raise ValueError("Type one prompt per line, or use the eval split.")
+            if len(self.models.value) < 1:
+                raise ValueError("Choose at least one contestant.")
+        except Exception as e:
+            return self.message.error(first_sentence(e), e)
+        count = "the eval split" if prompts is None else f"{len(prompts)} prompts"
+        self.message.say(f"Answering {count} with {len(self.models.value)} contestants…")
+        self.run_button.disabled = True
+        args = (prompts, list(self.models.value), settings)
+        self._thread = threading.Thread(target=self._run, args=args, daemon=True)
+        self._thread.start()
+
+    def export(self) -> Path | None:
+        """Write the last table to exports/ in the workspace, in the chosen format."""
+        if self.comparison is None:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.session.path / "exports" / f"comparison-{stamp}.{self.export_format.value}"
+        try:
+            written = self.comparison.export(path)
+        except OSError as e:
+            self.message.error(f"Could not write the export: {e.strerror}.", e)
+            return None
+        self.message.say(f"Exported to {written}.")
+        return written
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the run in progress is done (for scripts and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, prompts, models, settings) -> None:
+        started = time.monotonic()
+        try:
+            comparison = self.session.compare(prompts, models, **settings.to_json())
+        except Exception as e:
+            self.message.error(f"The batch did not run: {first_sentence(e)}", e)
+        else:
+            self.comparison = comparison
+            self.scores.value = _scores_html(comparison)
+            self.table.value = answers_table(comparison)
+            self.export_button.disabled = False
+            took = time.monotonic() - started
+            self.message.say(f"{len(comparison)} prompts answered in {took:.1f} s.")
+        finally:
+            self.run_button.disabled = False
+
+    def _prompt_lines(self) -> list[str]:
+        return [line.strip() for line in self.prompts.value.splitlines() if line.strip()]
+
+    def _eval_mode(self, on: bool) -> None:
+        self.prompts.disabled = on
+
+
+def _scores_html(comparison: Comparison) -> str:
+    if not comparison.summary:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(name)}</b>: {score:.1%}</li>"
+        for name, score in comparison.summary.items()
+    )
+    scorer = html.escape(comparison.scorer or "")
+    return f"<div style='color: var(--jp-ui-font-color1)'>Scores ({scorer}):<ul>{items}</ul></div>"

@@ -1,0 +1,177 @@
+"""Comparison: a batch of prompts answered by every contestant, side by side, and its exports.
+
+Exports are for people who do not run notebooks: JSONL (a header line, then one line a prompt),
+CSV (one row a prompt, one column a contestant) and a self-contained HTML report that shows the
+settings and each contestant's adapter and template hashes. Every piece of text is escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .persist import atomic_write_text
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
+
+FORMATS = (".jsonl", ".csv", ".html")
+
+
+@dataclass
+class Comparison:
+    """Answers of several contestants to the same prompts, with references and scores if known."""
+
+    prompts: list[list[dict]]
+    answers: dict[str, list[str]]
+    contestants: dict[str, dict[str, Any]]
+    settings: dict[str, Any]
+    references: list[str | None] | None = None
+    scores: dict[str, list[float]] | None = None
+    scorer: str | None = None
+    created: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_evaluation(cls, evaluation: Evaluation) -> Comparison:
+        """The answers of an Evaluation side by side, with their references and scores."""
+        results = evaluation.results
+        first = next(iter(results.values()))
+        return cls(
+            prompts=[r.prompt for r in first],
+            answers={m: [r.answer for r in rows] for m, rows in results.items()},
+            contestants=evaluation.contestants,
+            settings=evaluation.settings,
+            references=[r.reference for r in first],
+            scores={m: [r.score for r in rows] for m, rows in results.items()},
+            scorer=evaluation.scorer,
+        )
+
+    @property
+    def models(self) -> list[str]:
+        """The contestants, in column order."""
+        return list(self.answers)
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """Mean score per contestant (empty when there were no references)."""
+        if not self.scores:
+            return {}
+        return {m: sum(s) / len(s) if s else 0.0 for m, s in self.scores.items()}
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict a prompt: prompt (messages), reference, answers and scores by contestant."""
+        out = []
+        for k, prompt in enumerate(self.prompts):
+            row: dict[str, Any] = {"index": k, "prompt": prompt}
+            row["reference"] = self.references[k] if self.references else None
+            row["answers"] = {m: a[k] for m, a in self.answers.items()}
+            row["scores"] = {m: s[k] for m, s in self.scores.items()} if self.scores else {}
+            out.append(row)
+        return out
+
+    # -- JSON ---------------------------------------------------------------------------------
+    def header(self) -> dict[str, Any]:
+        """Everything but the rows: settings, contestants (hashes), scorer, time."""
+        data = asdict(self)
+        for key in ("prompts", "answers", "references", "scores"):
+            data.pop(key)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything as a JSON-ready dict (`from_json` reads it back)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Comparison:
+        """A Comparison from `to_json` output."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    # -- exports ------------------------------------------------------------------------------
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write JSONL, CSV or HTML, chosen by the file's suffix; returns the path."""
+        path = Path(path)
+        writers = {".jsonl": self.to_jsonl, ".csv": self.to_csv, ".html": self.to_html}
+        if path.suffix.lower() not in writers:
+            raise ValueError(
+                f"Cannot export to {path.name}: use a name ending in {', '.join(FORMATS)}."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return writers[path.suffix.lower()](path)
+
+    def to_jsonl(self, path: str | os.PathLike) -> Path:
+        """A {"comparison": header} line, then one line a prompt."""
+        lines = [json.dumps({"comparison": self.header()}, ensure_ascii=False)]
+        lines += [json.dumps(row, ensure_ascii=False) for row in self.rows()]
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return Path(path)
+
+    @classmethod
+    def from_jsonl(cls, path: str | os.PathLike) -> Comparison:
+        """Read back what `to_jsonl` wrote."""
+        records = [json.loads(line) for line in Path(path).read_text("utf-8").splitlines() if line]
+        header, rows = records[0]["comparison"], records[1:]
+        models = list(header["contestants"])
+        scored = bool(rows and rows[0]["scores"])
+        return cls(
+            prompts=[r["prompt"] for r in rows],
+            answers={m: [r["answers"][m] for r in rows] for m in models},
+            references=[r["reference"] for r in rows] if rows[0]["reference"] is not None else None,
+            scores={m: [r["scores"][m] for r in rows] for m in models} if scored else None,
+            **header,
+        )
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """One row a prompt: the prompt text, the reference, then each contestant's answer."""
+        columns = ["index", "prompt", "reference"]
+        for m in self.models:
+            columns += [m] + ([f"{m} score"] if self.scores else [])
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            for row in self.rows():
+                line = {"index": row["index"], "prompt": prompt_text(row["prompt"])}
+                line["reference"] = row["reference"] or ""
+                for m in self.models:
+                    line[m] = row["answers"][m]
+                    if self.scores:
+                        line[f"{m} score"] = row["scores"][m]
+                writer.writerow(line)
+        return Path(path)
+
+    def to_html(self, path: str | os.PathLike) -> Path:
+        """The self-contained report (no scripts, no external files)."""
+        atomic_write_text(path, self.html())
+        return Path(path)
+
+    def html(self) -> str:
+        """The report as one HTML page: summary, settings, contestants, answers."""
+        from .compare_report import report_html
+
+        return report_html(self)
+
+    def _repr_html_(self) -> str:
+        from .compare_report import answers_table
+
+        return answers_table(self)
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """A prompt as plain text: the last user turn alone, or every turn as "role: content"."""
+    if len(messages) == 1:
+        return str(messages[0].get("content", ""))
+    return "\n".join(f"{m.get('role')}: {m.get('content', '')}" for m in messages)
+
+
+def escape(value: Any) -> str:
+    """Any value as escaped HTML text."""
+    return html.escape("" if value is None else str(value), quote=True)
