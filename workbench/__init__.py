@@ -6,8 +6,8 @@ s = wb.Session.open("workspace")
 
 from . import demo_data, models
 from .compare import Comparison
-from .evaluate import Evaluation
 from .data import DatasetLoadError, InstructionDataset
+from .evaluate import Evaluation
 from .generate import GenerationSettings
 from .preferences import PreferenceRecord
 from .session import Change, Session
