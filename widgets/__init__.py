@@ -1,11 +1,13 @@
 """Notebook views over a workbench Session: ipywidgets and plotly, no training or data logic.
 
-    from widgets import Workbench
-    Workbench(session)
+from widgets import Workbench
+Workbench(session)
 """
 
+from .app import Workbench
+from .comparator import ChatComparator
 from .dataset_browser import DatasetBrowser
 from .template_editor import TemplateEditor
 from .training import TrainingLauncher
 
-__all__ = ["DatasetBrowser", "TemplateEditor", "TrainingLauncher"]
+__all__ = ["ChatComparator", "DatasetBrowser", "TemplateEditor", "TrainingLauncher", "Workbench"]

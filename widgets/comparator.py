@@ -19,6 +19,7 @@ from workbench.preferences import VOTES
 
 from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, MessageLine, SettingsForm, first_sentence
+from .preferences_panel import PreferencesPanel
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -71,8 +72,7 @@ class ChatComparator(widgets.VBox):
         self.comment = widgets.Text(placeholder="Comment (optional)")
         self.message = MessageLine()
         self.batch = BatchPanel(self.session, self.settings_form)
-        # Issue 7 fills this with the preferences panel (votes so far, "train DPO").
-        self.preferences_panel = widgets.VBox(layout={"display": "none"})
+        self.preferences_panel = PreferencesPanel(self.session)
 
     def _wire(self) -> None:
         self.send_button.on_click(lambda _: self.send())

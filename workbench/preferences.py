@@ -95,3 +95,45 @@ class PreferenceRecord:
         """A record from a preferences.jsonl line (unknown keys ignored)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+@dataclass
+class PairTally:
+    """Votes between two contestants: wins of each, ties and both-bad."""
+
+    wins: dict[str, int] = field(default_factory=dict)
+    ties: int = 0
+    both_bad: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.wins.values()) + self.ties + self.both_bad
+
+    def win_rate(self, model: str) -> float:
+        """Share of this pair's votes that `model` won (ties and both-bad count as not won)."""
+        return self.wins.get(model, 0) / self.total if self.total else 0.0
+
+
+class PreferenceSet(list):
+    """Every vote of a workspace (a list of PreferenceRecord), with the views DPO and people need."""
+
+    def pairs(self, include_ties: bool = False):
+        """The votes as DPO pairs (prompt messages, chosen, rejected); ties and both-bad skipped
+        unless asked, with counts of what was skipped and of each contestant pair."""
+        from .train.dpo import as_pairs
+
+        return as_pairs(self, include_ties=include_ties)
+
+    def tally(self) -> dict[tuple[str, str], PairTally]:
+        """Votes per contestant pair (names sorted), for win rates."""
+        tallies: dict[tuple[str, str], PairTally] = {}
+        for record in self:
+            a, b = record.chosen_model or "?", record.rejected_model or "?"
+            tally = tallies.setdefault(tuple(sorted((a, b))), PairTally())
+            if record.verdict == "chosen":
+                tally.wins[a] = tally.wins.get(a, 0) + 1
+            elif record.verdict == "tie":
+                tally.ties += 1
+            else:
+                tally.both_bad += 1
+        return tallies

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .persist import append_jsonl, read_jsonl
-from .preferences import PreferenceRecord
+from .preferences import PreferenceRecord, PreferenceSet
 
 if TYPE_CHECKING:
     from .chat import Conversation
@@ -207,9 +207,11 @@ class ComparisonActions:
         return record
 
     @property
-    def preferences(self) -> list[PreferenceRecord]:
-        """Every vote recorded in this workspace, oldest first."""
-        return [PreferenceRecord.from_json(r) for r in read_jsonl(self.workspace.preferences_file)]
+    def preferences(self) -> PreferenceSet:
+        """Every vote recorded in this workspace, oldest first; `.pairs()` gives the DPO pairs
+        (ties and both-bad skipped unless asked) and `.tally()` the votes per contestant pair."""
+        records = read_jsonl(self.workspace.preferences_file)
+        return PreferenceSet(PreferenceRecord.from_json(r) for r in records)
 
 
 def _settings(settings: dict[str, Any]) -> GenerationSettings:

@@ -1,0 +1,54 @@
+"""The comparator's preferences panel: vote counts, win rates, and DPO started from the votes."""
+
+from __future__ import annotations
+
+from widgets.comparator import ChatComparator
+from widgets.preferences_panel import PreferencesPanel
+
+
+def vote(session, n, chosen_model="run-1", rejected_model="base"):
+    for i in range(n):
+        session.record_preference(
+            f"Q{i}?",
+            f"good {i}",
+            f"bad {i}",
+            chosen_model=chosen_model,
+            rejected_model=rejected_model,
+        )
+
+
+def test_counts_and_win_rates_follow_the_votes(session):
+    panel = PreferencesPanel(session)
+    assert "0 votes" in panel.summary.value
+    vote(session, 3)
+    vote(session, 1, chosen_model="base", rejected_model="run-1")
+    session.record_preference(
+        "Q", "a", "b", verdict="tie", chosen_model="base", rejected_model="run-1"
+    )
+    assert "5 votes, 4 usable" in panel.summary.value
+    assert "base vs run-1" in panel.summary.value and "20% / 60%" in panel.summary.value
+
+
+def test_too_few_votes_show_the_reason_and_start_nothing(session):
+    panel = PreferencesPanel(session)
+    vote(session, 3)
+    assert panel.train() is None
+    assert "at least 8" in panel.message.value
+    assert session.runs == []
+
+
+def test_the_comparator_shows_the_panel(session):
+    view = ChatComparator(session)
+    assert isinstance(view.preferences_panel, PreferencesPanel)
+    assert view.preferences_panel in view.children
+
+
+def test_the_button_starts_a_dpo_run_on_the_votes(session):
+    session.set_max_length(64)
+    vote(session, 10)
+    panel = PreferencesPanel(session)
+    panel.steps.value = 1
+    run = panel.train()
+    assert run is not None and run.config.method == "dpo", panel.message.value
+    assert run.info["data"]["train"]["rows"] + run.info["data"].get("eval", {}).get("rows", 0) == 10
+    run.stop(timeout=60)
