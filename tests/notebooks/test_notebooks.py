@@ -53,3 +53,39 @@ def test_explore_data_notebook_runs_offline(tmp_path):
     assert "2045" in text and "alpaca" in text  # the demo data and a real-format file loaded
     assert "check this answer" in text
     assert (tmp_path / "ws" / "edits.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_train_notebook_runs_on_the_cpu(tmp_path):
+    nb = run_notebook(
+        "02_train_qlora.ipynb",
+        tmp_path,
+        WORKSPACE=str(tmp_path / "ws"),
+        MAX_STEPS=4,
+        ROWS=80,
+        EVAL_ROWS=4,
+        MAX_NEW_TOKENS=8,
+    )
+    text = outputs_text(nb)
+    assert "stopped" in text and "finished" in text
+    assert (tmp_path / "ws" / "runs" / "run-1" / "adapter" / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
+    nb = run_notebook(
+        "03_compare_and_demo.ipynb",
+        tmp_path,
+        WORKSPACE=str(tmp_path / "ws"),
+        SFT_STEPS=4,
+        DPO_STEPS=2,
+        PROMPTS=10,
+        MAX_NEW_TOKENS=8,
+    )
+    text = outputs_text(nb)
+    assert "usable as DPO pairs" in text
+    assert (tmp_path / "comparison.html").exists()
+    lines = (tmp_path / "ws" / "preferences.jsonl").read_text().splitlines()
+    assert len(lines) == 10
+    assert (tmp_path / "ws" / "runs" / "run-2" / "adapter" / "adapter_model.safetensors").exists()
+    assert "run-2" in text.split("usable as DPO pairs")[-1]  # the DPO adapter became a contestant

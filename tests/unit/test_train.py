@@ -54,7 +54,7 @@ def test_resolved_defaults_say_why(session):
 
 
 def test_packed_rows_never_attend_across_rows(tiny_model_dir):
-    """The loss of rows laid end to end equals the loss of each row alone."""
+    """The logits of rows laid end to end equal those of each row alone."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -63,16 +63,31 @@ def test_packed_rows_never_attend_across_rows(tiny_model_dir):
     rows = [
         {"input_ids": [5, 6, 7, 8, 9], "labels": [-100, -100, 7, 8, 9]},
         {"input_ids": [10, 11, 12, 13], "labels": [-100, 11, 12, 13]},
+        {"input_ids": [14, 15, 16], "labels": [-100, 15, 16]},
     ]
-    flat = FlatCollator(TokenCounter())(rows)
     with torch.no_grad():
-        logits_flat = model(input_ids=flat["input_ids"], position_ids=flat["position_ids"]).logits[
-            0
-        ]
         alone = [model(input_ids=torch.tensor([r["input_ids"]])).logits[0] for r in rows]
-    assert torch.allclose(logits_flat, torch.cat(alone), atol=1e-5)
+        for cap in (64, 7):  # all rows in one sequence; or two sequences, one with filler
+            flat = FlatCollator(TokenCounter(), max_length=cap)(rows)
+            logits = model(input_ids=flat["input_ids"], position_ids=flat["position_ids"]).logits
+            real = flat["position_ids"].new_zeros(flat["position_ids"].shape, dtype=torch.bool)
+            got = []
+            for b in range(flat["input_ids"].shape[0]):
+                ids = flat["input_ids"][b].tolist()
+                for r in rows:  # find each row's tokens in this sequence
+                    n = len(r["input_ids"])
+                    for start in range(len(ids) - n + 1):
+                        if ids[start : start + n] == r["input_ids"] and not real[b, start]:
+                            real[b, start : start + n] = True
+                            got.append((rows.index(r), logits[b, start : start + n]))
+                            break
+            assert sorted(i for i, _ in got) == [0, 1, 2]
+            for i, part in got:
+                assert torch.allclose(part, alone[i], atol=1e-5), f"row {i} with cap {cap}"
+            assert flat["labels"][~real].eq(-100).all()  # filler never trains
+            assert flat["input_ids"].shape[1] <= max(cap, 5)
     padded = PaddedCollator(TokenCounter(), pad_token_id=0)(rows)
-    assert padded["input_ids"].shape == (2, 5) and padded["labels"][1, -1] == -100
+    assert padded["input_ids"].shape == (3, 5) and padded["labels"][1, -1] == -100
 
 
 def test_packing_fills_blocks_without_splitting_rows():

@@ -23,32 +23,52 @@ class TokenCounter:
 
 @dataclass
 class FlatCollator:
-    """Lay a batch of rows end to end in one sequence; the first label of each row is masked."""
+    """Lay a batch's rows end to end, in as few sequences of at most `max_length` tokens as fit.
+
+    Rows are never split; each sequence's positions restart at every row, so attention stays
+    within a row. Capping a sequence at `max_length` keeps the attention cost (quadratic in a
+    sequence's length on kernels without variable-length support) at that of padded batches.
+    The tail of a shorter sequence is filler: its own segment, with nothing trained.
+    """
 
     counter: TokenCounter
+    max_length: int
+    pad_token_id: int = 0
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
+        pieces = [_as_piece(f) for f in features]
+        groups = pack_rows([len(ids) for ids, _, _ in pieces], max(self.max_length, 1))
+        longest = max(sum(len(pieces[i][0]) for i in group) for group in groups)
         ids, labels, positions = [], [], []
-        for f in features:
-            row_labels = list(f["labels"])
-            if "position_ids" in f:  # a packed block: rows inside it are already delimited
-                positions += f["position_ids"]
-            else:
-                row_labels[0] = (
-                    IGNORE_INDEX  # never predict a row's first token from the row before
-                )
-                positions += list(range(len(f["input_ids"])))
-            ids += f["input_ids"]
-            labels += row_labels
-        self.counter.tokens += len(ids)
-        self.counter.trained += sum(v != IGNORE_INDEX for v in labels)
+        for group in groups:
+            row_ids, row_labels, row_positions = [], [], []
+            for i in group:
+                piece_ids, piece_labels, piece_positions = pieces[i]
+                row_ids += piece_ids
+                row_labels += piece_labels
+                row_positions += piece_positions
+            filler = longest - len(row_ids)
+            self.counter.tokens += len(row_ids)
+            self.counter.trained += sum(v != IGNORE_INDEX for v in row_labels)
+            ids.append(row_ids + [self.pad_token_id] * filler)
+            labels.append(row_labels + [IGNORE_INDEX] * filler)
+            positions.append(row_positions + list(range(filler)))
         return {
-            "input_ids": torch.tensor([ids]),
-            "labels": torch.tensor([labels]),
-            "position_ids": torch.tensor([positions]),
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "position_ids": torch.tensor(positions),
         }
+
+
+def _as_piece(feature: dict[str, Any]) -> tuple[list[int], list[int], list[int]]:
+    """A row (or a packed block of rows) as ids, labels and positions restarting per row."""
+    ids, labels = list(feature["input_ids"]), list(feature["labels"])
+    if "position_ids" in feature:  # a packed block: its rows are already delimited
+        return ids, labels, list(feature["position_ids"])
+    labels[0] = IGNORE_INDEX  # never predict a row's first token from what came before
+    return ids, labels, list(range(len(ids)))
 
 
 @dataclass

@@ -105,7 +105,7 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
         if config.batching == "padded":
             collator = PaddedCollator(counter, tokenizer.pad_token_id)
         else:
-            collator = FlatCollator(counter)
+            collator = FlatCollator(counter, config.max_length, tokenizer.pad_token_id)
         trainer = Trainer(
             model=model,
             args=training_arguments(folder, config, device, has_eval=eval_set is not None),
