@@ -72,3 +72,65 @@ def test_explore_data_notebook(lab, page):
     )
     assert page.locator(".tw-tok").count() != chips_before
     assert json.loads((ws / "session.json").read_text())["template"]["name"] == "chatml"
+
+
+def field(page, label: str):
+    """The input of an ipywidgets text/number field by its description."""
+    return page.locator(f".widget-inline-hbox:has(label:text-is('{label}')) input").first
+
+
+def plotted_points(page) -> int:
+    """Points of the launcher's raw train-loss trace, as plotly holds them in the page."""
+    return page.evaluate(
+        "() => { const gd = document.querySelector('.wb-plot .js-plotly-plot');"
+        " return gd && gd.data && gd.data[0].x ? gd.data[0].x.length : 0; }"
+    )
+
+
+def test_train_notebook_plots_live_and_stops(lab, page):
+    url, root = lab
+    ws = root / "ws-train"
+    prepare_notebook(
+        root, "02_train_qlora.ipynb", WORKSPACE=str(ws), MAX_STEPS=4, ROWS=80, EVAL_ROWS=2,
+        MAX_NEW_TOKENS=8,
+    )  # fmt: skip
+    open_and_run_all(page, url, "02_train_qlora.ipynb", timeout_s=900)
+    launcher = page.locator(".wb-training").first
+    launcher.scroll_into_view_if_needed()
+    eventually(lambda: plotted_points(page) >= 4)  # the run of the notebook, drawn
+    field(page, "max steps").fill("5000")
+    field(page, "max steps").press("Tab")
+    page.get_by_role("button", name="Start").click()
+    eventually(lambda: "run-2" in launcher.inner_text(), timeout=120)
+    eventually(lambda: plotted_points(page) >= 3, timeout=300)  # the plot gains points live
+    grown = plotted_points(page)
+    eventually(lambda: plotted_points(page) > grown, timeout=120)
+    screenshot(page, "training_launcher")
+    launcher.get_by_role("button", name="Stop").click()
+    eventually(lambda: "run-2: stopped" in launcher.inner_text(), timeout=180)
+    status = json.loads((ws / "runs" / "run-2" / "status.json").read_text())
+    assert status["state"] == "stopped" and status["step"] < 5000
+
+
+def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
+    url, root = lab
+    ws = root / "ws-compare"
+    prepare_notebook(
+        root, "03_compare_and_demo.ipynb", WORKSPACE=str(ws), SFT_STEPS=4, DPO_STEPS=2,
+        PROMPTS=10, MAX_NEW_TOKENS=8,
+    )  # fmt: skip
+    open_and_run_all(page, url, "03_compare_and_demo.ipynb", timeout_s=900)
+    votes_before = len((ws / "preferences.jsonl").read_text().splitlines())
+    comparator = page.locator(".wb-comparator").first
+    comparator.scroll_into_view_if_needed()
+    comparator.locator(".wb-prompt textarea").fill("Write this in capital letters: quiet river")
+    comparator.get_by_role("button", name="Send").click()
+    answers = comparator.locator(".wb-answer")
+    eventually(lambda: answers.count() >= 2 and all(
+        answers.nth(i).inner_text().strip() not in ("", "…") for i in range(2)), timeout=180)  # fmt: skip
+    eventually(lambda: not comparator.get_by_role("button", name="Send").is_disabled(), timeout=120)
+    screenshot(page, "chat_comparator")
+    comparator.get_by_role("button", name="A is better").click()
+    eventually(lambda: len((ws / "preferences.jsonl").read_text().splitlines()) == votes_before + 1)
+    last = json.loads((ws / "preferences.jsonl").read_text().splitlines()[-1])
+    assert last["prompt"][-1]["content"] == "Write this in capital letters: quiet river"
