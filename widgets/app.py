@@ -33,9 +33,9 @@ class Workbench(widgets.VBox):
         self.tabs = widgets.Tab(
             children=[self.data, self.template, self.train, self.compare], titles=TITLES
         )
+        where = html.escape(str(session.path))
         header = widgets.HTML(
-            "<div style='color: var(--jp-ui-font-color2)'>Workspace: "
-            f"<code>{html.escape(str(session.path))}</code></div>"
+            f"<div style='color: var(--jp-ui-font-color2)'>Workspace: <code>{where}</code></div>"
         )
         super().__init__([header, self.tabs])
         self.add_class("wb-app")

@@ -1,0 +1,37 @@
+"""Workbench: four views over one Session, connected only through it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from widgets import Workbench
+
+
+def test_a_row_selected_in_data_is_previewed_in_template(session, chat_rows):
+    session.load_dataset(chat_rows)
+    app = Workbench(session, plot_backend="svg")
+    assert app.tabs.titles == ("Data", "Template", "Train", "Compare")
+    app.data.row_buttons[2].click()
+    assert session.selected_row == 2
+    assert "Row 2" in app.template.counts.value
+    assert "Reverse: a, b, c" in app.template.text_view.value
+
+
+@pytest.mark.slow
+def test_a_run_that_ends_in_train_becomes_a_contestant_in_compare(session, chat_rows):
+    session.load_dataset(chat_rows * 4)
+    session.set_max_length(64)
+    app = Workbench(session, plot_backend="svg")
+    assert app.compare.pickers[0].options == ("base",)
+    app.train.fields["method"].value = "lora"
+    app.train.fields["max_steps"].value = 3
+    app.train.fields["batch_size"].value = 2
+    run = app.train.start()
+    assert run is not None, app.train.message.value
+    run.wait(timeout=240)
+    deadline = time.time() + 30
+    while run.name not in app.compare.pickers[0].options and time.time() < deadline:
+        time.sleep(0.3)
+    assert run.name in app.compare.pickers[0].options
