@@ -103,3 +103,19 @@ def test_votes_recorded_before_a_restart_train_dpo_after_it(tmp_path, default_mo
             and (run.adapter_path / "adapter_model.safetensors").exists()
         )
         assert not (run.adapter_path / "ref").exists()
+
+
+def test_a_preference_file_merges_with_the_votes(session, tmp_path):
+    import json
+
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"Capitalise {w}", "chosen": w.upper(), "rejected": w} for w in WORDS[:5]]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded = session.load_dataset(path)
+    assert loaded.load_report.format == "preference"
+    capital_votes(session, 3)
+    pairs = as_pairs(list(session.preferences) + loaded.rows(range(len(loaded))))
+    assert len(pairs) == 8
+    assert pairs.rows[-1]["chosen"] == [{"role": "assistant", "content": WORDS[4].upper()}]
+    assert pairs.rows[-1]["rejected"][0]["content"] == WORDS[4]
+    assert pairs.rows[-1]["prompt"][-1]["content"] == f"Capitalise {WORDS[4]}"

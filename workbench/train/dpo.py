@@ -33,7 +33,9 @@ class PreferencePairs:
 
 
 def as_pairs(records: Iterable[Any], include_ties: bool = False) -> PreferencePairs:
-    """Votes or preference rows as DPO pairs; ties and "both bad" are skipped unless asked."""
+    """Votes, prompt/chosen/rejected dicts, or rows of a loaded preference dataset (messages
+    ending with the chosen answer, plus "rejected") as DPO pairs; ties and "both bad" are
+    skipped unless asked, so votes and files merge into one list."""
     pairs = PreferencePairs()
     skipped: Counter = Counter()
     by_pair: Counter = Counter()
@@ -43,6 +45,8 @@ def as_pairs(records: Iterable[Any], include_ties: bool = False) -> PreferencePa
         if verdict != "chosen" and not include_ties:
             skipped[verdict] += 1
             continue
+        if "prompt" not in data and "messages" in data:  # a preference row of a loaded dataset
+            data = {**data, "prompt": data["messages"][:-1], "chosen": data["messages"][-1:]}
         prompt = data["prompt"]
         prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         pairs.rows.append(
