@@ -100,13 +100,13 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     eventually(lambda: plotted_points(page) >= 4)  # the run of the notebook, drawn
     field(page, "max steps").fill("5000")
     field(page, "max steps").press("Tab")
-    page.get_by_role("button", name="Start").click()
+    launcher.locator("button[title='Start']").click()
     eventually(lambda: "run-2" in launcher.inner_text(), timeout=120)
     eventually(lambda: plotted_points(page) >= 3, timeout=300)  # the plot gains points live
     grown = plotted_points(page)
     eventually(lambda: plotted_points(page) > grown, timeout=120)
     screenshot(page, "training_launcher")
-    launcher.get_by_role("button", name="Stop").click()
+    launcher.locator("button[title='Stop']").click()
     eventually(lambda: "run-2: stopped" in launcher.inner_text(), timeout=180)
     status = json.loads((ws / "runs" / "run-2" / "status.json").read_text())
     assert status["state"] == "stopped" and status["step"] < 5000
