@@ -13,7 +13,7 @@ from .conftest import NOTEBOOKS, open_and_run_all, prepare_notebook, screenshot
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def eventually(check, timeout=60.0, poll=0.5):
+def eventually(check, timeout=180.0, poll=0.5):
     deadline = time.time() + timeout
     while True:
         value = check()
@@ -37,7 +37,7 @@ def test_explore_data_notebook(lab, page):
     browser.scroll_into_view_if_needed()
     screenshot(page, "dataset_browser")
     label = page.locator("text=/Page 1 of .*2,045 rows/")
-    assert label.count() >= 1
+    eventually(lambda: label.count() >= 1)
 
     # a search narrows the rows
     page.get_by_placeholder("search every turn").fill("capital letters")
