@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .generate import END_OF_TURN_TOKENS
+from .model_host import stop_token_ids as generation_stop_ids
 from .templates import (
     IGNORE_INDEX,
     Template,
@@ -37,12 +38,8 @@ class TemplateWarning:
 
 
 def stop_token_ids(tokenizer) -> set[int]:
-    """The tokens generation stops on: EOS plus the end-of-turn tokens this vocabulary has."""
-    vocab = tokenizer.get_vocab()
-    ids = {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids
+    """The tokens generation stops on (generation's own rule), as a set for the checks."""
+    return set(generation_stop_ids(tokenizer))
 
 
 def check_template(
