@@ -56,6 +56,11 @@ STYLE = """<style>
 .tw-ok { color: var(--jp-success-color1); }
 .tw-error { color: var(--jp-error-color1); }
 </style>"""
+LEGEND = (
+    "<div><span class='tw-trained'>trained</span> <span class='tw-masked'>masked (label -100)"
+    "</span>. An answer trains with its end token and the whitespace the template writes after "
+    "it, as TRL's completion-only loss does; ↵ is a newline token.</div>"
+)
 
 
 class TemplateEditor(widgets.VBox):
@@ -88,7 +93,7 @@ class TemplateEditor(widgets.VBox):
         self.warnings = widgets.HTML()
         super().__init__(
             [
-                widgets.HTML(STYLE),
+                widgets.HTML(STYLE + LEGEND),
                 widgets.HBox([self.preset, self.train_on]),
                 self.jinja,
                 self.error,

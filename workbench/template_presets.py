@@ -123,14 +123,15 @@ PRESETS: dict[str, str] = {
 }
 
 # What each preset trains for one assistant turn, as text: "{content}" is the answer and
-# "{eos}" the tokenizer's EOS. Tests check the trained tokens decode to exactly this.
+# "{eos}" the tokenizer's EOS, followed by whatever whitespace the template writes after it
+# (as TRL's completion-only loss trains). Tests check the trained tokens decode to exactly this.
 TRAINED_TEXT: dict[str, str] = {
-    "chatml": "{content}<|im_end|>",
-    "alpaca": "{content}{eos}",
+    "chatml": "{content}<|im_end|>\n",
+    "alpaca": "{content}{eos}\n\n",
     "llama3": "{content}<|eot_id|>",
     "mistral": "{content}{eos}",
-    "gemma": "{content}<end_of_turn>",
-    "phi3": "{content}<|end|>",
-    "zephyr": "{content}{eos}",
+    "gemma": "{content}<end_of_turn>\n",
+    "phi3": "{content}<|end|>\n",
+    "zephyr": "{content}{eos}\n",
     "vicuna": " {content}{eos}",
 }

@@ -2,9 +2,9 @@
 
 The definition (the prefix method): an assistant turn k trains from the end of the generation
 prompt for it, `render(messages[:k], add_generation_prompt=True)`, to the end of
-`render(messages[:k + 1])`, trailing whitespace excluded, so the answer and its end-of-turn
-token train and nothing the model never generates does. Templates that mark assistant text
-with `{% generation %}` train exactly those blocks.
+`render(messages[:k + 1])`: the answer, its end-of-turn token and any whitespace the template
+writes after that token, which is what TRL's completion-only loss trains too. Templates that
+mark assistant text with `{% generation %}` train exactly those blocks.
 
 The prefix method renders once per assistant turn. A fast path renders once per conversation:
 assistant contents are wrapped in sentinel characters, located, and the template's fixed text
@@ -109,7 +109,7 @@ def _prefix_spans(
         last = k == len(messages) - 1
         upto = text if last else render(source, messages[: k + 1], False, variables=variables)
         if text.startswith(prompt) and text.startswith(upto) and len(upto) > len(prompt):
-            span = (len(prompt), _rstrip_end(text, len(prompt), len(upto)))
+            span = (len(prompt), len(upto))
         else:  # prefixes of this conversation are not prefixes of its text: find the answer
             anchored = text.startswith(prompt) and len(prompt) >= cursor
             start = len(prompt) if anchored else cursor
@@ -136,15 +136,12 @@ def _locate_answer(
         if at >= 0:
             end = at + len(needle)
             stops = {s for s in (*STOP_STRINGS, variables.get("eos_token")) if s}
-            end += next((len(s) for s in stops if text.startswith(s, end)), 0)
+            stop = next((len(s) for s in stops if text.startswith(s, end)), 0)
+            if stop:  # the whitespace the template puts after a stop token is trained too
+                end += stop
+                end += len(text[end:]) - len(text[end:].lstrip())
             return (start if anchored and not text[start:at].strip() else at), end
     return None
-
-
-def _rstrip_end(text: str, start: int, end: int) -> int:
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return end
 
 
 def _fast_spans(
@@ -175,7 +172,7 @@ def _fast_spans(
             end = c_end + len(layout.after)
             if text[c_end:end] != layout.after:
                 return None
-        spans.append((start, _rstrip_end(text, start, end)))
+        spans.append((start, end))
     return text, [s for s in spans if s[1] > s[0]]
 
 

@@ -142,7 +142,7 @@ def test_fast_path_gives_the_same_spans_as_the_prefix_method(tokenizer, preset, 
 def test_answer_text_in_the_question_does_not_train(tokenizer):
     template = Template.preset("chatml").with_tokenizer(tokenizer)
     tokenized = template.tokenize([{"role": "user", "content": "apple, pear"}, A1])
-    assert trained_texts(tokenizer, tokenized) == ["apple, pear<|im_end|>"]
+    assert trained_texts(tokenizer, tokenized) == ["apple, pear<|im_end|>\n"]
 
 
 PHI3_WITH_FINAL_EOS = (
@@ -156,7 +156,7 @@ def test_a_template_whose_prefixes_differ_still_trains_each_answer(default_model
     tok = family_tokenizer(default_model_dir, "phi3")
     template = Template(PHI3_WITH_FINAL_EOS).with_tokenizer(tok)
     got = trained_texts(tok, template.tokenize(CONVERSATIONS["multi"]))
-    assert got == ["apple, pear<|end|>", f"pear, apple<|end|>\n{tok.eos_token}"]
+    assert got == ["apple, pear<|end|>\n", f"pear, apple<|end|>\n{tok.eos_token}"]
 
 
 def test_generation_blocks_decide_what_trains(tokenizer):
@@ -228,8 +228,8 @@ def test_max_length_cuts_and_counts_the_trained_tokens_lost(tokenizer):
     full = template.tokenize(CONVERSATIONS["single"])
     cut = template.tokenize(CONVERSATIONS["single"], max_length=len(full.input_ids) - 2)
     assert cut.input_ids == full.input_ids[:-2]
-    # the last two tokens are <|im_end|> (trained) and the newline after it (not trained)
-    assert cut.truncated_trained == full.num_trained - cut.num_trained == 1
+    # the last two tokens are <|im_end|> and the newline after it, both trained
+    assert cut.truncated_trained == full.num_trained - cut.num_trained == 2
 
 
 def test_save_and_load_keep_the_jinja_that_trained(tmp_path, tokenizer):

@@ -33,7 +33,7 @@ def test_the_preview_is_the_training_sequence(template):
 
 def test_trained_text_and_special_tokens_are_marked(template):
     shown = preview(template, ROW)
-    assert [text for text, trained in shown.segments() if trained] == ["café, naïve<|im_end|>"]
+    assert [text for text, trained in shown.segments() if trained] == ["café, naïve<|im_end|>\n"]
     specials = {t.text for t in shown.tokens if t.special}
     assert specials == {"<|im_start|>", "<|im_end|>"}
 

@@ -88,7 +88,7 @@ def test_the_preview_shows_exactly_what_trains(editor, session):
     assert "Row 2." in editor.counts.value
     assert editor.token_view.value.count("tw-tok tw-trained") == tokenized.num_trained
     trained = re.findall(r"<span class='tw-trained'>(.*?)</span>", editor.text_view.value, re.S)
-    assert trained == ["c, b, a&lt;|im_end|&gt;"]
+    assert trained == ["c, b, a&lt;|im_end|&gt;\n"]
     assert "tw-special" in editor.token_view.value  # <|im_start|> and <|im_end|> stand out
 
 
