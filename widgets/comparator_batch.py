@@ -1,6 +1,7 @@
 """The comparator's batch tab: many prompts (or the eval split) through every chosen contestant.
 
-Run calls Session.compare in a background thread; the table of answers (and scores, when the
+Run calls Session.compare in a background thread, with a progress bar fed by its progress
+callback and a Stop button that sets its stop event; the table of answers (and scores, when the
 eval split gives references) is the Comparison's own escaped HTML; Export writes JSONL, CSV or
 a self-contained HTML report into the workspace's exports/ folder.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.compare import Comparison
+from workbench.compare import Comparison, ComparisonStopped
 from workbench.compare_report import answers_table
 
 from .comparator_parts import MessageLine, SettingsForm, first_sentence
@@ -31,24 +32,31 @@ class BatchPanel(widgets.VBox):
         self.settings_form = settings_form
         self.comparison: Comparison | None = None
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.prompts = widgets.Textarea(placeholder="One prompt per line", rows=6)
         self.prompts.layout.width = "100%"
         self.use_eval = widgets.Checkbox(False, description="Use the eval split (scored)")
         self.models = widgets.SelectMultiple(description="contestants", rows=4)
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.progress = ProgressLine()
         self.export_format = widgets.Dropdown(options=EXPORT_FORMATS, layout={"width": "90px"})
         self.export_button = widgets.Button(description="Export", icon="download", disabled=True)
         self.scores = widgets.HTML()
         self.table = widgets.HTML()
         self.message = MessageLine()
         self.run_button.on_click(lambda _: self.run())
+        self.stop_button.on_click(lambda _: self.stop())
         self.export_button.on_click(lambda _: self.export())
         self.use_eval.observe(lambda c: self._eval_mode(c["new"]), names="value")
         super().__init__(
             [
                 self.prompts,
                 widgets.HBox([self.use_eval, self.models]),
-                widgets.HBox([self.run_button, self.export_format, self.export_button]),
+                widgets.HBox(
+                    [self.run_button, self.stop_button, self.export_format, self.export_button]
+                ),
+                self.progress,
                 self.message,
                 self.scores,
                 self.table,
@@ -64,7 +72,7 @@ class BatchPanel(widgets.VBox):
     def run(self) -> None:
         """Answer every prompt with every chosen contestant, in the background."""
         if self._thread is not None and self._thread.is_alive():
-            return self.message.say("Still running; wait for the table.")
+            return self.message.say("Still running; wait for the table, or press Stop.")
         prompts = None if self.use_eval.value else self._prompt_lines()
         try:
             settings = self.settings_form.settings()
@@ -76,10 +84,16 @@ class BatchPanel(widgets.VBox):
             return self.message.error(first_sentence(e), e)
         count = "the eval split" if prompts is None else f"{len(prompts)} prompts"
         self.message.say(f"Answering {count} with {len(self.models.value)} contestants…")
-        self.run_button.disabled = True
+        self._stop.clear()
+        self.progress.start()
+        self._set_running(True)
         args = (prompts, list(self.models.value), settings)
         self._thread = threading.Thread(target=self._run, args=args, daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """End the run in progress: the batch in flight stops early, finished answers are kept."""
+        self._stop.set()  # run() clears it; the worker's message says how far it got
 
     def export(self) -> Path | None:
         """Write the last table to exports/ in the workspace, in the chosen format."""
@@ -103,7 +117,15 @@ class BatchPanel(widgets.VBox):
     def _run(self, prompts, models, settings) -> None:
         started = time.monotonic()
         try:
-            comparison = self.session.compare(prompts, models, **settings.to_json())
+            comparison = self.session.compare(
+                prompts,
+                models,
+                progress=self.progress.show,
+                stop=self._stop,
+                **settings.to_json(),
+            )
+        except ComparisonStopped as e:
+            self.message.say(str(e))
         except Exception as e:
             self.message.error(f"The batch did not run: {first_sentence(e)}", e)
         else:
@@ -114,13 +136,51 @@ class BatchPanel(widgets.VBox):
             took = time.monotonic() - started
             self.message.say(f"{len(comparison)} prompts answered in {took:.1f} s.")
         finally:
-            self.run_button.disabled = False
+            self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running
 
     def _prompt_lines(self) -> list[str]:
         return [line.strip() for line in self.prompts.value.splitlines() if line.strip()]
 
     def _eval_mode(self, on: bool) -> None:
         self.prompts.disabled = on
+
+
+class ProgressLine(widgets.HBox):
+    """A bar and "k / n answers, ETA …" for a batch; `show` may be called from any thread."""
+
+    def __init__(self):
+        self.bar = widgets.IntProgress(0, min=0, max=1, layout={"width": "240px"})
+        self.label = widgets.Label()
+        self._first: tuple[float, int] | None = None  # (time, answers done) at the first report
+        super().__init__([self.bar, self.label])
+        self.layout.display = "none"
+
+    def start(self) -> None:
+        """Show an empty bar for a new run."""
+        self._first = None
+        self.bar.value, self.label.value = 0, ""
+        self.layout.display = ""
+
+    def show(self, done: int, total: int) -> None:
+        """Show `done` of `total` answers, with the time left at the pace since the first report."""
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (now, done)
+        self.bar.max = max(total, 1)
+        self.bar.value = min(done, self.bar.max)
+        since, done_then = self._first
+        eta = ""
+        if done_then < done < total:
+            eta = ", ETA " + _duration((now - since) / (done - done_then) * (total - done))
+        self.label.value = f"{done} / {total} answers{eta}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _scores_html(comparison: Comparison) -> str:

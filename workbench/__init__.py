@@ -5,7 +5,7 @@ s = wb.Session.open("workspace")
 """
 
 from . import demo_data, models
-from .compare import Comparison
+from .compare import Comparison, ComparisonStopped
 from .data import DatasetLoadError, InstructionDataset
 from .evaluate import Evaluation
 from .generate import GenerationSettings
@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Change",
     "Comparison",
+    "ComparisonStopped",
     "DatasetLoadError",
     "Evaluation",
     "GenerationSettings",

@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 FORMATS = (".jsonl", ".csv", ".html")
 
 
+class ComparisonStopped(RuntimeError):
+    """A comparison or evaluation ended by its `stop` event before every answer was done.
+
+    `done` of `total` answers (prompt x contestant) were finished; with greedy settings they are
+    in the workspace's answer cache, so running the same comparison again starts from there.
+    """
+
+    def __init__(self, done: int, total: int, cached: bool):
+        self.done, self.total, self.cached = done, total, cached
+        kept = " They are cached: running again picks up from there." if cached and done else ""
+        super().__init__(f"Stopped after {done} of {total} answers.{kept}")
+
+
 @dataclass
 class Comparison:
     """Answers of several contestants to the same prompts, with references and scores if known."""

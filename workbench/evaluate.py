@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .compare import ComparisonStopped
 from .generate import GenerationSettings, Generator
 from .persist import append_jsonl, read_jsonl
 
@@ -117,26 +118,72 @@ def answers_for(
     cache: AnswerCache | None = None,
     batch_size: int = BATCH_SIZE,
     stop: threading.Event | None = None,
+    on_answers: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Contestant `name`'s answers to `prompts`: cached ones reused, the rest in batches.
 
-    Prompts of similar length are batched together to pad little; order is kept.
+    Prompts of similar length are batched together to pad little; order is kept. `on_answers(n)`
+    hears how many answers are ready: the cache hits first, then each batch. `stop` ends the
+    batch in flight and skips the rest; those answers are "" and are not cached.
     """
     fingerprint = generator.fingerprint(name) if cache is not None and settings.greedy else None
     texts = [generator.render(name, p, settings) for p in prompts]
     keys = [AnswerCache.key(fingerprint, t, settings) if fingerprint else None for t in texts]
     answers: list[str | None] = [cache.get(k) if k else None for k in keys]
     missing = sorted((i for i, a in enumerate(answers) if a is None), key=lambda i: len(texts[i]))
+    if on_answers is not None:
+        on_answers(len(prompts) - len(missing))
     for start in range(0, len(missing), batch_size):
-        if stop is not None and stop.is_set():
+        if _stopped(stop):
             break
         chunk = missing[start : start + batch_size]
         fresh = generator.generate_batch([prompts[i] for i in chunk], name, settings, stop=stop)
+        if _stopped(stop):  # the batch may have ended early: its answers are not whole
+            break
         for i, answer in zip(chunk, fresh):
             answers[i] = answer
-            if keys[i] and not (stop is not None and stop.is_set()):
+            if keys[i]:
                 cache.put(keys[i], answer)
+        if on_answers is not None:
+            on_answers(len(chunk))
     return [a or "" for a in answers]
+
+
+def answers_of_all(
+    generator: Generator,
+    names: Sequence[str],
+    prompts: Sequence[str | list[dict]],
+    settings: GenerationSettings,
+    cache: AnswerCache | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, list[str]]:
+    """Every contestant's answers to `prompts` (see answers_for), by name.
+
+    `progress(done, total)` follows the prompt x contestant answers, cache hits included.
+    Raises ComparisonStopped when `stop` is set before every answer is done.
+    """
+    total, done = len(names) * len(prompts), 0
+
+    def count(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    answers = {}
+    for name in names:
+        answers[name] = answers_for(
+            generator, name, prompts, settings, cache, stop=stop, on_answers=count
+        )
+        if _stopped(stop) and done < total:
+            raise ComparisonStopped(done, total, cached=cache is not None and settings.greedy)
+    return answers
+
+
+def _stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
 
 
 @dataclass
@@ -219,8 +266,14 @@ def evaluate(
     scorer: str | Scorer = "exact_match",
     settings: GenerationSettings | None = None,
     cache: AnswerCache | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Evaluation:
-    """Score each contestant in `models` on `rows` (dicts with "messages", as ds[i] gives)."""
+    """Score each contestant in `models` on `rows` (dicts with "messages", as ds[i] gives).
+
+    `progress` and `stop` work as in answers_of_all (ComparisonStopped when stopped).
+    """
     settings = settings or GenerationSettings()
     scorer_name, score = resolve_scorer(scorer)
     usable, prompts, references, skipped = [], [], [], []
@@ -235,9 +288,11 @@ def evaluate(
         references.append(reference)
     if not usable:
         raise ValueError("No row has an assistant turn to score against; nothing was evaluated.")
+    everyone = answers_of_all(
+        generator, models, prompts, settings, cache, progress=progress, stop=stop
+    )
     results = {}
-    for name in models:
-        answers = answers_for(generator, name, prompts, settings, cache)
+    for name, answers in everyone.items():
         results[name] = [
             RowResult(number, prompt, ref, answer, _score(score, scorer_name, number, row, answer))
             for (number, row), prompt, ref, answer in zip(usable, prompts, references, answers)

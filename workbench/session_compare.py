@@ -8,7 +8,8 @@ model added with `add_base_model`. All of them run on the Session's one Generato
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,27 +108,45 @@ class ComparisonActions:
         prompts: Sequence[Prompt] | None = None,
         models: Sequence[str] | None = None,
         scorer: str | Scorer | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
         **settings: Any,
     ) -> Comparison:
         """Every contestant answers every prompt; a table side by side, exportable.
 
         `prompts` None means the eval split, whose references are then scored (exact match
         unless `scorer` says otherwise). `models` None means "base" and every adapter.
+        `progress(done, total)` hears of each batch of answers (cache hits count); setting
+        `stop` ends the batch in flight and raises ComparisonStopped, keeping finished
+        answers in the answer cache.
         """
         from .compare import Comparison
-        from .evaluate import answers_for, evaluate
+        from .evaluate import answers_of_all, evaluate
 
         gen = _settings(settings)
         names = [self.contestant(m) for m in (models or ["base", *self.adapters])]
         cache = self._answer_cache()
         if prompts is None:
             rows = self._eval_rows()
-            scored = evaluate(self.generator, names, rows, scorer or "exact_match", gen, cache)
+            scored = evaluate(
+                self.generator,
+                names,
+                rows,
+                scorer or "exact_match",
+                gen,
+                cache,
+                progress=progress,
+                stop=stop,
+            )
             return Comparison.from_evaluation(scored)
         messages = [_messages(p) for p in prompts]
+        answers = answers_of_all(
+            self.generator, names, messages, gen, cache, progress=progress, stop=stop
+        )
         return Comparison(
             prompts=messages,
-            answers={n: answers_for(self.generator, n, messages, gen, cache) for n in names},
+            answers=answers,
             contestants={n: self.generator.describe(n) for n in names},
             settings=gen.to_json(),
         )
@@ -137,20 +156,25 @@ class ComparisonActions:
         model: str | Sequence[str],
         dataset: Any = None,
         scorer: str | Scorer = "exact_match",
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
         **settings: Any,
     ) -> Evaluation:
         """Score contestants on held-out rows: per-row results and the aggregate, cached.
 
         `model`: a name or a list (base and adapters land in one table). `dataset`: None for the
         eval split, or anything load_dataset takes. The reference is a row's last assistant turn.
+        `progress` and `stop` work as in `compare` (ComparisonStopped when stopped).
         """
         from .evaluate import evaluate
 
         names = [model] if isinstance(model, (str, os.PathLike)) else list(model)
         names = [self.contestant(m) for m in names]
         rows = self._eval_rows() if dataset is None else self._rows_of(dataset)
+        gen, cache = _settings(settings), self._answer_cache()
         return evaluate(
-            self.generator, names, rows, scorer, _settings(settings), self._answer_cache()
+            self.generator, names, rows, scorer, gen, cache, progress=progress, stop=stop
         )
 
     def _eval_rows(self) -> list[dict]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import re
+import threading
 
-from workbench.compare import Comparison
+import pytest
+
+from workbench.compare import Comparison, ComparisonStopped
 
 from .test_generate import add_adapter_run
 
@@ -36,6 +39,49 @@ def test_every_contestant_answers_every_prompt_as_generate_would(session):
         assert table.answers[name] == session.generate(prompts, model=name, max_new_tokens=5)
     assert table.settings["max_new_tokens"] == 5
     assert table.contestants["run-1"]["adapter_sha256"]
+
+
+PROMPTS = ["Hi", "Name a colour.", "Count to three."]
+
+
+def test_progress_counts_every_answer_up_to_prompts_times_contestants(session):
+    add_adapter_run(session)
+    seen = []
+    session.compare(PROMPTS, models=["base", "run-1"], max_new_tokens=3, progress=_record(seen))
+    assert seen[-1] == (6, 6) and {total for _, total in seen} == {6}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and 3 in done  # one step per contestant's batch
+    seen.clear()
+    session.compare(PROMPTS, models=["base", "run-1"], max_new_tokens=3, progress=_record(seen))
+    assert seen == [(3, 6), (6, 6)]  # cache hits count as answers done
+
+
+def test_stop_ends_the_batch_in_flight_and_a_rerun_keeps_the_finished_answers(session, monkeypatch):
+    add_adapter_run(session)
+    stop, calls = threading.Event(), []
+    real = session.generator.generate_batch
+
+    def stop_during_the_second_batch(prompts, name, settings, on_text=None, stop=None):
+        calls.append((name, stop))
+        if len(calls) == 2:
+            stop.set()  # as a click on Stop while run-1 generates
+        return real(prompts, name, settings, on_text, stop)
+
+    monkeypatch.setattr(session.generator, "generate_batch", stop_during_the_second_batch)
+    with pytest.raises(ComparisonStopped, match="Stopped after 3 of 6 answers") as stopped:
+        session.compare(PROMPTS, models=["base", "run-1"], max_new_tokens=5, stop=stop)
+    assert (stopped.value.done, stopped.value.total) == (3, 6)
+    assert all(event is stop for _, event in calls)  # generation itself hears the stop
+    calls.clear()
+    table = session.compare(PROMPTS, models=["base", "run-1"], max_new_tokens=5)
+    assert [name for name, _ in calls] == ["run-1"]  # base's answers came from the cache
+    monkeypatch.undo()
+    for name in ("base", "run-1"):  # whole answers, never the ones cut short
+        assert table.answers[name] == session.generate(PROMPTS, model=name, max_new_tokens=5)
+
+
+def _record(seen: list):
+    return lambda done, total: seen.append((done, total))
 
 
 def test_the_eval_split_is_compared_with_references_and_scores(session):

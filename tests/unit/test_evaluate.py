@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from workbench.compare import ComparisonStopped
 from workbench.evaluate import contains, exact_match, normalise, split_turns
 
 from .test_generate import add_adapter_run
@@ -104,3 +107,24 @@ def test_rows_without_an_answer_are_skipped_and_unknown_scorers_refused(session,
     assert result.skipped == [4] and len(result.results["base"]) == 4
     with pytest.raises(ValueError, match="exact_match"):
         session.evaluate("base", dataset=ROWS, scorer="bleu")
+
+
+def test_evaluate_reports_progress_and_a_stop_keeps_the_finished_answers(session, monkeypatch):
+    add_adapter_run(session)
+    session.contestant("run-1")
+    calls = answer_even_rows_right(session.generator, monkeypatch)
+    stop, seen = threading.Event(), []
+
+    def report(done, total):
+        seen.append((done, total))
+        if done == 4:
+            stop.set()  # stop once base has answered, before run-1 starts
+
+    with pytest.raises(ComparisonStopped, match="Stopped after 4 of 8 answers"):
+        session.evaluate(["base", "run-1"], dataset=ROWS, progress=report, stop=stop)
+    assert seen == [(0, 8), (4, 8)] and calls == [("base", 4)]
+    seen.clear()
+    result = session.evaluate(["base", "run-1"], dataset=ROWS, progress=report)
+    assert seen == [(4, 8), (4, 8), (8, 8)]  # base's answers were cached, and count
+    assert calls == [("base", 4), ("run-1", 4)]
+    assert result.scores == {"base": 0.5, "run-1": 0.5}

@@ -160,6 +160,45 @@ def test_the_batch_tab_tables_and_exports_answers(view, session):
     assert "run-1" in written.read_text()
 
 
+def test_the_batch_tab_shows_progress_and_offers_stop_only_while_running(view):
+    batch = view.batch
+    assert batch.stop_button.disabled  # idle: nothing to stop
+    values = []
+    batch.progress.bar.observe(lambda c: values.append(c["new"]), names="value")
+    batch.prompts.value = "Hi\nName a colour."
+    batch.models.value = ("base", "run-1")
+    batch.run_button.click()
+    batch.wait(60)
+    assert values == sorted(values) and values[-1] == batch.progress.bar.max == 4
+    assert batch.progress.label.value == "4 / 4 answers"
+    assert batch.stop_button.disabled and not batch.run_button.disabled
+
+
+def test_stop_in_the_batch_tab_ends_the_run_and_run_works_again(view, session, monkeypatch):
+    batch, entered = view.batch, threading.Event()
+
+    def slow(prompts, name, settings, on_text=None, stop=None):
+        entered.set()
+        assert stop.wait(10)  # generation hears the Stop button
+        return ["cut short"] * len(prompts)
+
+    monkeypatch.setattr(session.generator, "generate_batch", slow)
+    batch.prompts.value = "Hi\nName a colour."
+    batch.models.value = ("base", "run-1")
+    batch.run_button.click()
+    assert entered.wait(30)
+    assert batch.run_button.disabled and not batch.stop_button.disabled
+    batch.stop_button.click()
+    batch.wait(10)
+    assert "Stopped after 0 of 4 answers" in batch.message.text
+    assert batch.comparison is None and batch.stop_button.disabled
+    monkeypatch.undo()
+    batch.run_button.click()  # usable again, and nothing cut short was kept
+    batch.wait(60)
+    assert batch.comparison is not None and "cut short" not in batch.table.value
+    assert batch.progress.label.value == "4 / 4 answers"
+
+
 def test_safe_markdown_renders_a_small_subset():
     html = markdown_html("Intro *soft*\n\n- one\n- `<two>`\n\n```\n<code> & more\n```")
     assert "<em>soft</em>" in html
