@@ -8,12 +8,14 @@ interleaved, medians reported. The adapters are fresh random LoRA adapters (rank
 linear layer, as TrainConfig's defaults train), saved as a run saves them: no training needed.
 
     python benchmarks/compare.py [--model PATH_OR_ID] [--tokens 48] [--repeats 5]
+    python benchmarks/compare.py --random-llama DIR --memory-only --no-naive   # a ~1B model
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -50,6 +52,13 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def memory_now() -> dict:
+    """Peak resident memory, and resident memory now (after loading's transients), in GiB."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    now = resident_pages * os.sysconf("SC_PAGE_SIZE") / 1024**3
+    return {"peak_rss_gb": peak_rss_gb(), "rss_after_gb": now}
+
+
 # -- memory contenders (each in its own process) ----------------------------------------------
 def memory_ours(model: str, adapters: list[str], import_peft: bool = False) -> dict:
     """One base model; every adapter attached by name; base and each adapter answer once.
@@ -67,7 +76,7 @@ def memory_ours(model: str, adapters: list[str], import_peft: bool = False) -> d
         generator.add_adapter(f"adapter-{k}", folder)
     for name in generator.contestants:
         generator.generate(PROMPT, name, settings)
-    return {"peak_rss_gb": peak_rss_gb(), "contestants": len(generator.contestants)}
+    return memory_now() | {"contestants": len(generator.contestants)}
 
 
 def memory_naive(model: str, adapters: list[str]) -> dict:
@@ -91,7 +100,7 @@ def memory_naive(model: str, adapters: list[str]) -> dict:
     with torch.inference_mode():
         for m in contestants:
             m.generate(**ids, max_new_tokens=8, do_sample=False)
-    return {"peak_rss_gb": peak_rss_gb(), "contestants": len(contestants)}
+    return memory_now() | {"contestants": len(contestants)}
 
 
 # -- speed (one process, one model instance) --------------------------------------------------
@@ -262,19 +271,20 @@ SPEED_PAIRS = {
 }
 
 
-def summarise(memory: dict, timing: dict, adapter_mb: float) -> dict:
+def summarise(memory: dict, timing: dict, adapter_mb: float, weights_mb: float) -> dict:
     """The figures the targets speak of: memory and speed against the baselines."""
     base = memory["base_alone"]["peak_rss_gb"]
     with_peft = memory["base_with_peft_imported"]["peak_rss_gb"]
-
-    def slower(ours: str, plain: str, key: str) -> float:
-        return 1 - timing[ours][key] / timing[plain][key]
-
-    return {
+    figures = {
         "memory_vs_base_alone": {
             name: result["peak_rss_gb"] / base - 1
             for name, result in memory.items()
             if "peak_rss_gb" in result
+        },
+        "resident_after_vs_base_alone": {
+            name: result["rss_after_gb"] / memory["base_alone"]["rss_after_gb"] - 1
+            for name, result in memory.items()
+            if "rss_after_gb" in result
         },
         "memory_vs_base_with_peft_imported": {
             name: memory[name]["peak_rss_gb"] / with_peft - 1
@@ -282,6 +292,15 @@ def summarise(memory: dict, timing: dict, adapter_mb: float) -> dict:
             if name.startswith("ours_") and "peak_rss_gb" in memory[name]
         },
         "adapter_file_mb": adapter_mb,
+        "adapter_size_vs_base_weights": adapter_mb / weights_mb,
+    }
+    if not timing or "error" in timing:
+        return figures
+
+    def slower(ours: str, plain: str, key: str) -> float:
+        return 1 - timing[ours][key] / timing[plain][key]
+
+    return figures | {
         "speed_overhead_median": {
             name: slower(*pair, "tokens_per_s") for name, pair in SPEED_PAIRS.items()
         },
@@ -295,16 +314,35 @@ def summarise(memory: dict, timing: dict, adapter_mb: float) -> dict:
     }
 
 
+def weights_mb(model: str) -> float:
+    """The base model's weights as the host holds them on the CPU (float32), in MiB."""
+    from safetensors import safe_open
+
+    count = 0
+    for file in Path(model).glob("*.safetensors"):
+        with safe_open(str(file), "pt") as f:
+            names = f.keys()  # a safe_open handle is not iterable
+            count += sum(math.prod(f.get_slice(name).get_shape()) for name in names)
+    return count * 4 / 1024**2
+
+
 def main() -> None:
     """Write the adapters, run every contender, print the JSON report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="hub id or folder; default: embedded")
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per answer")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--random-llama", help="write (once) and use a random ~1B Llama in DIR")
+    parser.add_argument("--memory-only", action="store_true", help="skip the speed runs")
+    parser.add_argument("--no-naive", action="store_true", help="skip one-model-per-contestant")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--adapters", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.model == "default":
+    if args.random_llama:
+        from random_llama import write_random_llama
+
+        args.model = write_random_llama(Path(args.random_llama))
+    elif args.model == "default":
         from workbench import models
 
         args.model = str(models.ensure_embedded_converted())
@@ -319,8 +357,9 @@ def main() -> None:
         }
         for n in ADAPTER_COUNTS:
             memory[f"ours_{n}_adapters"] = in_subprocess(args, "memory_ours", adapters[:n])
-            memory[f"naive_{n}_adapters"] = in_subprocess(args, "memory_naive", adapters[:n])
-        timing = in_subprocess(args, "speed", adapters)
+            if not args.no_naive:
+                memory[f"naive_{n}_adapters"] = in_subprocess(args, "memory_naive", adapters[:n])
+        timing = {} if args.memory_only else in_subprocess(args, "speed", adapters)
         adapter_mb = (Path(adapters[0]) / "adapter_model.safetensors").stat().st_size / 1024**2
     report = {
         "benchmark": "compare",
@@ -330,8 +369,8 @@ def main() -> None:
         "memory": memory,
         "timing": timing,
     }
-    if "error" not in timing and "error" not in memory["base_alone"]:
-        report["figures"] = summarise(memory, timing, adapter_mb)
+    if "error" not in memory["base_alone"]:
+        report["figures"] = summarise(memory, timing, adapter_mb, weights_mb(args.model))
     report["targets"] = {
         "memory_vs_base_alone.ours_4_adapters": "<= 0.10",
         "speed_overhead_*.ours_base_vs_plain_generate": "< 0.05",
