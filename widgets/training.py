@@ -48,11 +48,12 @@ class TrainingLauncher(widgets.VBox):
         self._shown: dict[str, Run] = {}
         self._lock = threading.Lock()
         self._poller: threading.Thread | None = None
+        self._relabelling = False  # the table's labels change; the selection does not
 
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.resume_button.on_click(lambda _: self.resume())
-        self.runs_table.observe(lambda _: self.show_selected(), names="value")
+        self.runs_table.observe(self._on_selection, names="value")
         for field in self.fields.values():
             field.observe(lambda _: self.update_estimate(), names="value")
         session.observe(lambda _: self.refresh_runs(), names="runs")
@@ -135,6 +136,23 @@ class TrainingLauncher(widgets.VBox):
         self.runs_table.value = tuple(n for n in selected if n in self._shown)
         if any(r.status.active for r in runs):
             self._ensure_poller()
+
+    def relabel_runs(self) -> None:
+        """Bring the runs table's labels (state, step) up to date, keeping the selection."""
+        options = [(_run_label(r), r.name) for r in reversed(self._shown.values())]
+        if options == list(self.runs_table.options):
+            return
+        selected = self.runs_table.value
+        self._relabelling = True
+        try:
+            self.runs_table.options = options
+            self.runs_table.value = selected
+        finally:
+            self._relabelling = False
+
+    def _on_selection(self, change) -> None:
+        if not self._relabelling:
+            self.show_selected()
 
     def show_selected(self) -> None:
         """Draw the selected runs: the first in full, the others as overlays."""
@@ -245,6 +263,7 @@ class TrainingLauncher(widgets.VBox):
             time.sleep(POLL_SECONDS)
             try:
                 self.refresh()
+                self.relabel_runs()
                 self.session.check_runs()  # tells other views (the comparator) of ended runs
             except Exception as e:  # a view must never kill its own updates silently
                 self._error(f"The live view stopped updating: {e}")

@@ -88,6 +88,11 @@ def test_packed_rows_never_attend_across_rows(tiny_model_dir):
             assert flat["input_ids"].shape[1] <= max(cap, 5)
     padded = PaddedCollator(TokenCounter(), pad_token_id=0)(rows)
     assert padded["input_ids"].shape == (3, 5) and padded["labels"][1, -1] == -100
+    with torch.no_grad():  # the same loss per trained token, however the rows are batched
+        loss_padded = model(**padded).loss
+        for cap in (64, 7):
+            loss_flat = model(**FlatCollator(TokenCounter(), max_length=cap)(rows)).loss
+            assert torch.allclose(loss_flat, loss_padded, atol=1e-5), f"cap {cap}"
 
 
 def test_packing_fills_blocks_without_splitting_rows():

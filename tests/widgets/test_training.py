@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -51,6 +52,16 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     assert run is not None and session.runs[-1].name == run.name
     wait_for(lambda: launcher.plot.point_count() >= 3)  # the background poller fed the plot
     assert len(launcher.plot.figure.data[0].y) >= 3
+
+    def label() -> str:
+        return {name: text for text, name in launcher.runs_table.options}[run.name]
+
+    def labelled_step() -> int:
+        return int(re.search(r"step (\d+)/", label()).group(1))
+
+    # the table follows the run's steps (status.json's heartbeat), not only its changes of state
+    wait_for(lambda: "running" in label() and labelled_step() >= 1, timeout=30)
+    assert launcher.runs_table.value == (run.name,)
     launcher.stop_button.click()
     assert run.wait(timeout=120).state == "stopped"
     wait_for(lambda: "stopped" in heard, timeout=30)  # other views hear that the run ended
