@@ -54,6 +54,9 @@ def session(tmp_path, tiny_model_dir):
     s = wb.Session.open(tmp_path / "ws")
     s.set_model(str(tiny_model_dir))
     yield s
+    for run in s.runs:  # a failed test must not leave a runner training on for hours
+        if run.status.active:
+            run.stop(timeout=60)
     s.close()
 
 
