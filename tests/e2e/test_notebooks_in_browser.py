@@ -98,6 +98,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     )  # fmt: skip
     open_and_run_all(page, url, "02_train_qlora.ipynb", timeout_s=900)
     launcher = page.locator(".wb-training").first
+    launcher.wait_for(timeout=180_000)  # a busy machine renders the widget late
     launcher.scroll_into_view_if_needed()
     eventually(lambda: plotted_points(page) >= 4)  # the run of the notebook, drawn
     field(page, "max steps").fill("5000")
