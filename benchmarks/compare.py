@@ -36,7 +36,7 @@ def write_adapters(model: str, folder: Path, count: int) -> list[str]:
     """`count` random LoRA adapters of `model`, each with its template and base model record."""
     import workbench as wb
     from workbench import models
-    from workbench.adapter_files import write_random_adapter
+    from workbench.answers.adapters import write_random_adapter
 
     spec = models.as_spec(model)
     base = models.load_model(spec, device="cpu")
@@ -66,7 +66,7 @@ def memory_ours(model: str, adapters: list[str], import_peft: bool = False) -> d
     With no adapters and `import_peft`, the base alone plus the libraries adapters need.
     """
     import workbench as wb
-    from workbench.generate import GenerationSettings, Generator
+    from workbench.answers.generate import GenerationSettings, Generator
 
     generator = Generator(wb.models.as_spec(model), wb.Template.preset("model"))
     settings = GenerationSettings(max_new_tokens=8)
@@ -172,7 +172,7 @@ def speed(model: str, adapters: list[str], tokens: int, repeats: int) -> dict:
     """Interleaved runs: plain generate and ours, on the bare model, then with adapters attached."""
     import workbench as wb
     from workbench import models
-    from workbench.generate import GenerationSettings, Generator
+    from workbench.answers.generate import GenerationSettings, Generator
 
     spec = models.as_spec(model)
     tokenizer = models.load_tokenizer(spec)

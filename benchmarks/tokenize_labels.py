@@ -2,7 +2,7 @@
 
 Three ways over the same rows (the bundled demo data, varied and repeated), in one process:
   limit  render each row and tokenise all texts in one batched fast-tokenizer call, no labels;
-  ours   workbench.templates.tokenize_dataset (labels, a datasets.Dataset, cached on disk),
+  ours   workbench.templates.template.tokenize_dataset (labels, a datasets.Dataset, cached on disk),
          first run and second (cached) run;
   trl    SFTTrainer's own dataset preparation, prompt-completion rows, completion-only loss.
 Labels are compared row by row with TRL's. Run: python benchmarks/tokenize_labels.py [--rows N]
@@ -20,8 +20,8 @@ import time  # noqa: E402
 from importlib import resources  # noqa: E402
 
 from workbench import models  # noqa: E402
-from workbench.template_jinja import compile_template, template_variables  # noqa: E402
 from workbench.templates import Template, tokenize_dataset  # noqa: E402
+from workbench.templates.jinja import compile_template, template_variables  # noqa: E402
 
 LIMIT_RATIO_TARGET = 1.5
 CACHED_TARGET_S = 1.0

@@ -14,7 +14,7 @@ import time
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.chat import Conversation
+from workbench.answers.chat import Conversation
 from workbench.preferences import VOTES
 
 from .comparator_batch import BatchPanel

@@ -16,8 +16,8 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.compare import Comparison, ComparisonStopped
-from workbench.compare_report import answers_table
+from workbench.answers.compare import Comparison, ComparisonStopped
+from workbench.answers.report import answers_table
 
 from .comparator_parts import MessageLine, SettingsForm, first_sentence
 
@@ -100,7 +100,7 @@ class BatchPanel(widgets.VBox):
         if self.comparison is None:
             return None
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.session.path / "exports" / f"comparison-{stamp}.{self.export_format.value}"
+        path = self.session.workspace.exports_dir / f"comparison-{stamp}.{self.export_format.value}"
         try:
             written = self.comparison.export(path)
         except OSError as e:

@@ -11,7 +11,7 @@ import traceback
 
 import ipywidgets as widgets
 
-from workbench.generate import GenerationSettings
+from workbench.answers.generate import GenerationSettings
 
 from .safe_markdown import markdown_html, plain_html
 

@@ -1,8 +1,8 @@
 """TemplateEditor: choose or write the chat template and see exactly what trains.
 
 A thin view over a Session: the preset list, the train-on choice and the Jinja editor each call
-`session.set_template`; the preview and the warnings come from workbench.template_preview and
-workbench.template_checks. Every piece of row or template text is escaped before it reaches the
+`session.set_template`; the preview and the warnings come from workbench.templates.preview and
+workbench.templates.checks. Every piece of row or template text is escaped before it reaches the
 page.
 """
 
@@ -13,14 +13,14 @@ import traceback
 
 import ipywidgets as widgets
 
-from workbench.template_checks import TemplateWarning, check_template
-from workbench.template_preview import TemplatePreview, preview
 from workbench.templates import (
     MODEL_PRESET,
     PRESETS,
     Template,
     TemplateError,
 )
+from workbench.templates.checks import TemplateWarning, check_template
+from workbench.templates.preview import TemplatePreview, preview
 
 CUSTOM = "custom"
 FIX_DRAFT = "The session keeps its last valid template; fix the Jinja above and it applies."

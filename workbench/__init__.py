@@ -4,11 +4,10 @@ import workbench as wb
 s = wb.Session.open("workspace")
 """
 
-from . import demo_data, models
-from .compare import Comparison, ComparisonStopped
+from . import demo, models
+from .answers import Comparison, ComparisonStopped, Evaluation, GenerationSettings
 from .data import DatasetLoadError, InstructionDataset
-from .evaluate import Evaluation
-from .generate import GenerationSettings
+from .demo import tasks as demo_data  # the name the first notebooks used
 from .preferences import PreferenceRecord
 from .session import Change, Session
 from .templates import Template, TemplateError
@@ -37,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "demo",
     "demo_data",
     "models",
 ]

@@ -7,13 +7,16 @@ ever grows by whole lines; a torn last line, left by a power cut, is skipped wit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _read_umask() -> int:
@@ -65,6 +68,31 @@ def read_json(path: str | os.PathLike) -> Any:
         raise ValueError(
             f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})."
         ) from e
+
+
+def fields_from_json(cls: type[T], data: Any, *, source: str) -> dict[str, Any]:
+    """The keyword arguments of dataclass `cls` in `data`, a JSON object read from `source`.
+
+    The one policy for keys a dataclass does not know: refuse, naming each key, the file or
+    object it came from and the known keys. A typo in a hand-edited config must never pass
+    silently, and files from a newer version are told apart earlier by their schema_version.
+    Raises ValueError (TypeError when `data` is not an object).
+    """
+    if not isinstance(data, dict):
+        raise TypeError(f"{source}: expected a JSON object for {cls.__name__}; got {data!r:.80}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown {cls.__name__} field(s) {unknown}; known fields: {sorted(names)}. "
+            "Fix or remove them."
+        )
+    return dict(data)
+
+
+def from_json(cls: type[T], data: Any, *, source: str) -> T:
+    """Rebuild dataclass `cls` from a JSON object under the one unknown-key policy above."""
+    return cls(**fields_from_json(cls, data, source=source))
 
 
 def append_jsonl(path: str | os.PathLike, record: Any) -> None:

@@ -64,6 +64,30 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
+    @property
+    def dataset_cache_dir(self) -> Path:
+        """Arrow conversions of loaded sources, keyed by fingerprint (rebuilt when missing)."""
+        return self.cache_dir / "datasets"
+
+    @property
+    def answer_cache_file(self) -> Path:
+        return self.cache_dir / "answers.jsonl"
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Saved copies of in-memory data (a DataFrame or list has no file to reload from)."""
+        return self.root / "datasets"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Comparison reports and other files written for people outside the notebook."""
+        return self.root / "exports"
+
+    @property
+    def attached_runs_file(self) -> Path:
+        """Runs followed from elsewhere: name -> folder."""
+        return self.root / "attached_runs.json"
+
     # -- state --------------------------------------------------------------------------------
     def read_state(self) -> dict | None:
         """The saved session state, or None for a new workspace."""

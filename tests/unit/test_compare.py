@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from workbench.compare import Comparison, ComparisonStopped
+from workbench.answers.compare import Comparison, ComparisonStopped
 
 from .test_generate import add_adapter_run
 

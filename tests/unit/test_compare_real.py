@@ -6,7 +6,7 @@ import pytest
 
 import workbench as wb
 from workbench import demo_data
-from workbench.evaluate import split_turns
+from workbench.answers.evaluate import split_turns
 
 from .test_generate import count_loads
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from workbench import demo_data
-from workbench.demo_data import DEMO_PATH, TASKS, generate, verify, write_jsonl
-from workbench.demo_handwritten import HANDWRITTEN_TASK, handwritten_rows
+from workbench.demo.handwritten import HANDWRITTEN_TASK, handwritten_rows
+from workbench.demo.tasks import DEMO_PATH, TASKS, generate, verify, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 N_HANDWRITTEN = len(handwritten_rows())
@@ -169,7 +169,7 @@ def test_shipped_file_is_exactly_the_seed_zero_generation(tmp_path, rows):
 
 def test_module_command_line_writes_the_rows(tmp_path):
     out = tmp_path / "sub" / "demo.jsonl"
-    command = [sys.executable, "-m", "workbench.demo_data", "--rows", "25", "--seed", "4"]
+    command = [sys.executable, "-m", "workbench.demo.tasks", "--rows", "25", "--seed", "4"]
     done = subprocess.run(
         [*command, "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=60
     )

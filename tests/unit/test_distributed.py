@@ -111,7 +111,7 @@ def test_one_process_runs_alone_and_many_run_under_accelerate(tmp_path):
 def test_only_the_main_process_writes_metrics(tmp_path):
     from workbench.train.callbacks import MetricsCallback
     from workbench.train.collate import TokenCounter
-    from workbench.train.run import RunFolder, RunStatus
+    from workbench.train.folder import RunFolder, RunStatus
 
     folder = RunFolder(tmp_path)
     args = SimpleNamespace(learning_rate=1e-3)

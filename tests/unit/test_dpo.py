@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 import workbench as wb
+from workbench.preferences.pairs import MIN_PAIRS, as_pairs
 from workbench.train import TrainingDataError
-from workbench.train.dpo import MIN_PAIRS, as_pairs
 
 WORDS = [
     "quiet river",

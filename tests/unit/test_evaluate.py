@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from workbench.compare import ComparisonStopped
-from workbench.evaluate import contains, exact_match, normalise, split_turns
+from workbench.answers.compare import ComparisonStopped
+from workbench.answers.evaluate import contains, exact_match, normalise, split_turns
 
 from .test_generate import add_adapter_run
 

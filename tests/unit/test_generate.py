@@ -10,8 +10,8 @@ import pytest
 
 import workbench as wb
 from workbench import models
-from workbench.adapter_files import write_random_adapter
-from workbench.generate import GenerationSettings
+from workbench.answers.adapters import write_random_adapter
+from workbench.answers.generate import GenerationSettings
 
 HASH_TEMPLATE = wb.Template(
     "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

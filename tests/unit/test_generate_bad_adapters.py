@@ -9,7 +9,7 @@ import pytest
 
 import workbench as wb
 from workbench import models
-from workbench.adapter_files import AdapterError, write_random_adapter
+from workbench.answers.adapters import AdapterError, write_random_adapter
 
 
 def make_adapter(session, folder, spec=None, model_dir=None):

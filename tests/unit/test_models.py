@@ -53,7 +53,7 @@ def test_default_model_answers_offline_with_its_chat_template(tmp_path, default_
 
 @pytest.mark.slow
 def test_batched_answers_equal_one_at_a_time(tmp_path, default_model_dir):
-    from workbench.generate import GenerationSettings, Generator
+    from workbench.answers.generate import GenerationSettings, Generator
 
     generator = Generator(models.DEFAULT, wb.Template.preset("model"))
     settings = GenerationSettings(max_new_tokens=12)

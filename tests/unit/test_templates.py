@@ -7,11 +7,11 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
-import workbench.templates as templates
-from workbench.template_jinja import template_variables
-from workbench.template_presets import PRESETS, TRAINED_TEXT
-from workbench.template_spans import OPEN, spans_for
+import workbench.templates.template as templates
 from workbench.templates import IGNORE_INDEX, Template, TemplateError, tokenize_with_labels
+from workbench.templates.jinja import template_variables
+from workbench.templates.presets import PRESETS, TRAINED_TEXT
+from workbench.templates.spans import OPEN, spans_for
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 Q1 = {"role": "user", "content": "Sort: pear, apple"}

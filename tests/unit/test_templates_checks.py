@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from workbench.template_checks import check_template, stop_token_ids
-from workbench.template_presets import CHATML, PRESETS
 from workbench.templates import Template
+from workbench.templates.checks import check_template, stop_token_ids
+from workbench.templates.presets import CHATML, PRESETS
 
 ROWS = [
     {"messages": [{"role": "user", "content": "Q one"}, {"role": "assistant", "content": "A one"}]},
@@ -102,7 +102,7 @@ def test_rows_the_template_cannot_render_are_reported(tokenizer):
 
 
 def test_stop_tokens_are_those_generation_stops_on(tokenizer):
-    from workbench.generate import END_OF_TURN_TOKENS
+    from workbench.answers.generate import END_OF_TURN_TOKENS
 
     vocab = tokenizer.get_vocab()
     expected = {tokenizer.eos_token_id} | {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from workbench.template_preview import preview
 from workbench.templates import IGNORE_INDEX, Template
+from workbench.templates.preview import preview
 
 ROW = {
     "messages": [

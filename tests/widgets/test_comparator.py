@@ -11,7 +11,7 @@ import pytest
 from widgets.comparator import ChatComparator
 from widgets.safe_markdown import markdown_html
 from workbench import models
-from workbench.adapter_files import write_random_adapter
+from workbench.answers.adapters import write_random_adapter
 
 SETTINGS = {"max_new_tokens": 5}
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from widgets.template_editor import TemplateEditor
-from workbench.template_presets import PRESETS
 from workbench.templates import Template
+from workbench.templates.presets import PRESETS
 
 
 @pytest.fixture

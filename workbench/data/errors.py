@@ -1,4 +1,4 @@
-"""The one error a failed load raises, carrying the option that would fix it when there is one."""
+"""Errors about data: a failed load (with the option that would fix it) and data that cannot train."""
 
 from __future__ import annotations
 
@@ -24,3 +24,8 @@ class RowError(ValueError):
         self.index = index
         self.option = option
         self.choices = list(choices or [])
+
+
+class TrainingDataError(ValueError):
+    """The data cannot train: no rows, no trainable tokens, unusable preference pairs; the message
+    says what to change."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
-from ..templates import TokenizedExample, tokenize_with_labels
+from ..templates.template import TokenizedExample, tokenize_with_labels
 from .chunks import message_chunks
 from .convert import ROLES
 

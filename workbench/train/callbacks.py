@@ -13,8 +13,8 @@ from transformers import TrainerCallback
 
 from ..persist import append_jsonl
 from .collate import TokenCounter
+from .folder import HEARTBEAT_SECONDS, RunFolder, RunStatus
 from .ranks import any_rank, sum_over_ranks
-from .run import HEARTBEAT_SECONDS, RunFolder, RunStatus
 
 
 class NonFiniteLossError(RuntimeError):

@@ -40,7 +40,7 @@ def package_version() -> str:
 def export_job(run: Run, path: Path, model: str | None = None) -> Path:
     """Write `run` as a job folder at `path` (new or empty); see Run.export_job."""
     from ..models import ModelSpec
-    from .run import RunFolder, RunStatus
+    from .folder import RunFolder, RunStatus
 
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} already exists and is not empty; export into a new folder.")

@@ -15,18 +15,16 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data.errors import TrainingDataError
 from ..models import ModelSpec
 from ..persist import atomic_write_json
-from ..templates import Template, tokenize_with_labels
+from ..templates.template import Template, tokenize_with_labels
 from .config import ConfigError, TrainConfig
 from .distributed import runner_command, write_accelerate_config
-from .run import Run, RunFolder, RunStatus
+from .folder import RunFolder, RunStatus
+from .run import Run
 
 SNAPSHOT_BATCH = 1000
-
-
-class TrainingDataError(ValueError):
-    """The data cannot train: no rows, or no trainable tokens; the message says what to change."""
 
 
 def next_run_name(runs_dir: Path, taken: Collection[str] = ()) -> str:

@@ -15,14 +15,15 @@ import time
 import traceback
 from pathlib import Path
 
-from ..models import ModelSpec, best_device, compute_dtype, load_model, load_tokenizer, resolve
+from ..models import ModelSpec, best_device, resolve
 from ..persist import atomic_write_json, read_json
 from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, StopCallback
-from .collate import FlatCollator, PaddedCollator, TokenCounter, packed_blocks
+from .collate import TokenCounter
 from .config import TrainConfig
+from .folder import RunFolder, RunStatus
 from .jobs import job_refusal
-from .ranks import launcher_pid, model_placement, replicas_agree, start_process_group
-from .run import RunFolder, RunStatus
+from .ranks import launcher_pid, replicas_agree, start_process_group
+from .sft import sft_trainer
 
 
 def main(run_dir: str) -> int:
@@ -83,7 +84,6 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     """Build the model, data and Trainer from the run folder and train; the whole step is here."""
     import torch
     from accelerate import PartialState
-    from transformers import Trainer
 
     info = read_json(folder.config_file)
     config = TrainConfig.from_json(info["train"])
@@ -99,21 +99,7 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
 
         trainer = train_dpo(folder, config, spec, device, callbacks)
     else:
-        tokenizer = load_tokenizer(spec)
-        model = build_peft_model(spec, config, device)
-        train_set, eval_set = load_snapshot(folder, config)
-        if config.batching == "padded":
-            collator = PaddedCollator(counter, tokenizer.pad_token_id)
-        else:
-            collator = FlatCollator(counter, config.max_length, tokenizer.pad_token_id)
-        trainer = Trainer(
-            model=model,
-            args=training_arguments(folder, config, device, has_eval=eval_set is not None),
-            train_dataset=train_set,
-            eval_dataset=eval_set,
-            data_collator=collator,
-            callbacks=callbacks,
-        )
+        trainer = sft_trainer(folder, config, spec, device, callbacks, counter)
     resume = folder.last_checkpoint()
     if trainer.is_world_process_zero():
         print(
@@ -123,127 +109,6 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
         )
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     save_adapter(trainer, folder, config)
-
-
-def build_peft_model(spec: ModelSpec, config: TrainConfig, device: str):
-    """The base model (4-bit for QLoRA) with a fresh LoRA adapter on all linear layers."""
-    from peft import get_peft_model, prepare_model_for_kbit_training
-
-    model = load_base_model(spec, config, device)
-    model.config.use_cache = False  # a cache disables the packed-sequence mask; training needs none
-    if config.quantize_4bit:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=bool(config.gradient_checkpointing),
-            gradient_checkpointing_kwargs=checkpointing_kwargs(config),
-        )
-    elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=checkpointing_kwargs(config)
-        )
-        model.enable_input_require_grads()
-    return get_peft_model(model, lora_config(config))
-
-
-def load_base_model(spec: ModelSpec, config: TrainConfig, device: str):
-    """The base model, on this rank's device when many processes train (see ranks.model_placement)."""
-    if not (config.distributed or config.bnb_4bit_quant_storage):
-        return load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(
-        resolve(spec),
-        revision=spec.revision,
-        use_safetensors=True,
-        **model_placement(config, device),
-    )
-
-
-def checkpointing_kwargs(config: TrainConfig) -> dict | None:
-    """Non-reentrant recomputation under DDP, where the reentrant kind trips its gradient hooks."""
-    return {"use_reentrant": False} if config.distributed and not config.fsdp else None
-
-
-def lora_config(config: TrainConfig):
-    """The LoRA adapter a TrainConfig asks for."""
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules,
-        task_type="CAUSAL_LM",
-    )
-
-
-def load_snapshot(folder: RunFolder, config: TrainConfig):
-    """The tokenised train (and eval) rows written by the launcher, packed if asked."""
-    import datasets
-
-    train_set = datasets.load_from_disk(str(folder.data_dir / "train")).remove_columns("row")
-    if config.batching == "packed":
-        train_set = packed_blocks(train_set, config.max_length)
-    eval_path = folder.data_dir / "eval"
-    eval_set = None
-    if eval_path.exists():
-        eval_set = datasets.load_from_disk(str(eval_path)).remove_columns("row")
-    return train_set, eval_set
-
-
-def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_eval: bool):
-    """TrainingArguments from a TrainConfig: logging every step, checkpoints, no reporting."""
-    from transformers import TrainingArguments
-
-    dtype = compute_dtype(device)
-    steps = config.max_steps if config.max_steps > 0 else None
-    save_steps = config.save_steps or max(1, (steps or 500) // 5)
-    eval_steps = config.eval_steps or max(1, (steps or 500) // 5)
-    return TrainingArguments(
-        output_dir=str(folder.checkpoints_dir),
-        max_steps=config.max_steps,
-        num_train_epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_schedule,
-        **_warmup(TrainingArguments, config.warmup_ratio),
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accumulation,
-        logging_steps=config.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=save_steps,
-        save_total_limit=2,
-        seed=config.seed,
-        use_cpu=device == "cpu",
-        **precision_flags(config, dtype),
-        report_to=[],
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        # LoRA uses every adapter weight in each step: DDP need not search for unused ones
-        ddp_find_unused_parameters=False if config.distributed else None,
-    )
-
-
-def _warmup(arguments_class, ratio: float) -> dict:
-    # transformers 5 takes a ratio as a float warmup_steps; 4.x has warmup_ratio
-    if "warmup_ratio" in arguments_class.__dataclass_fields__:
-        return {"warmup_ratio": ratio}
-    return {"warmup_steps": ratio}
-
-
-def precision_flags(config: TrainConfig, dtype) -> dict[str, bool]:
-    """bf16/fp16 for the Trainer: as the config asks, else what the device does well."""
-    import torch
-
-    asked = config.mixed_precision
-    if asked is None:
-        return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
-    return {"bf16": asked == "bf16", "fp16": asked == "fp16"}
 
 
 def save_adapter(trainer, folder: RunFolder, config: TrainConfig) -> Path | None:

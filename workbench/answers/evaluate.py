@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..persist import append_jsonl, read_jsonl
 from .compare import ComparisonStopped
 from .generate import GenerationSettings, Generator
-from .persist import append_jsonl, read_jsonl
 
 Scorer = Callable[[dict, str], "bool | float"]
 """`scorer(row, answer)`: 1/True for a right answer; the signature of demo_data.verify."""

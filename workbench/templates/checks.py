@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .generate import END_OF_TURN_TOKENS
-from .model_host import stop_token_ids as generation_stop_ids
-from .templates import (
+from ..answers.generate import END_OF_TURN_TOKENS
+from ..answers.model_host import stop_token_ids as generation_stop_ids
+from .template import (
     IGNORE_INDEX,
     Template,
     TemplateError,

@@ -3,7 +3,7 @@
 Each task family is a small function that draws one row from a `random.Random`; its answer is
 computed by code, so a model's reply can be checked exactly with `verify`. Rows are in canonical
 chat form: `{"messages": [...], "task": name, "answer": expected}`. Regenerate the shipped file
-with `python -m workbench.demo_data` (2000 rows, seed 0).
+with `python -m workbench.demo` (2000 rows, seed 0).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from workbench.demo_handwritten import handwritten_rows
-from workbench.persist import atomic_write_text
+from ..persist import atomic_write_text
+from .handwritten import handwritten_rows
 
 DEMO_PATH: Path = Path(__file__).resolve().parent / "assets" / "demo.jsonl"
 DEFAULT_ROWS = 2000
@@ -292,7 +292,7 @@ def write_jsonl(path: str | os.PathLike, rows: Sequence[dict]) -> None:
 
 
 def demo_path() -> Path:
-    """Path of the shipped demo dataset, `workbench/assets/demo.jsonl`."""
+    """Path of the shipped demo dataset, `workbench/demo/assets/demo.jsonl`."""
     return DEMO_PATH
 
 
@@ -327,9 +327,9 @@ def _normalise(text: str, ignore_case: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Regenerate a demo file: `python -m workbench.demo_data --rows N --seed S --out PATH`."""
+    """Regenerate a demo file: `python -m workbench.demo --rows N --seed S --out PATH`."""
     parser = argparse.ArgumentParser(
-        prog="python -m workbench.demo_data", description="Write the demo dataset as JSONL."
+        prog="python -m workbench.demo", description="Write the demo dataset as JSONL."
     )
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="verifiable rows")
     parser.add_argument("--seed", type=int, default=0)

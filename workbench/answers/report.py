@@ -7,10 +7,9 @@ and dark browsers without JupyterLab's variables; the notebook table uses Jupyte
 
 from __future__ import annotations
 
+import html
 import time
-from typing import TYPE_CHECKING
-
-from .compare import escape, prompt_text
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -113,3 +112,15 @@ def _mark(score: float | None) -> str:
         return ""
     label = "✓ right" if score >= 1 else ("✗ wrong" if score <= 0 else f"{score:.2f}")
     return f"<span class='mark'>{escape(label)}</span>\n"
+
+
+def prompt_text(messages: list[dict]) -> str:
+    """A prompt as plain text: the last user turn alone, or every turn as "role: content"."""
+    if len(messages) == 1:
+        return str(messages[0].get("content", ""))
+    return "\n".join(f"{m.get('role')}: {m.get('content', '')}" for m in messages)
+
+
+def escape(value: Any) -> str:
+    """Any value as escaped HTML text."""
+    return html.escape("" if value is None else str(value), quote=True)

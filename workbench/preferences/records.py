@@ -120,7 +120,7 @@ class PreferenceSet(list):
     def pairs(self, include_ties: bool = False):
         """The votes as DPO pairs (prompt messages, chosen, rejected); ties and both-bad skipped
         unless asked, with counts of what was skipped and of each contestant pair."""
-        from .train.dpo import as_pairs
+        from .pairs import as_pairs
 
         return as_pairs(self, include_ties=include_ties)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .templates import IGNORE_INDEX, Template, messages_of, tokenize_with_labels
+from .template import IGNORE_INDEX, Template, messages_of, tokenize_with_labels
 
 
 @dataclass(frozen=True)

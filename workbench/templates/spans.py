@@ -19,7 +19,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .template_jinja import (
+from .jinja import (
     TemplateError,
     has_generation_blocks,
     render,

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import models
+from .. import models
+from ..templates.template import Template
 from .model_host import END_OF_TURN_TOKENS, ModelHost, TextCallback, stop_token_ids
-from .templates import Template
 
 __all__ = [
     "BASE",
@@ -153,7 +153,7 @@ class Generator:
         The folder is checked first (adapter_files.check_adapter); a changed adapter file
         (a resumed run) is reloaded, an unchanged one is kept.
         """
-        from .adapter_files import WEIGHTS_FILE, check_adapter
+        from .adapters import WEIGHTS_FILE, check_adapter
 
         folder = Path(folder)
         stamp = _stamp(folder / WEIGHTS_FILE)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import models
-from .data import InstructionDataset
-from .session_compare import ComparisonActions
-from .session_data import DataActions
-from .session_training import TrainingActions
-from .templates import Template, validate_template
-from .train import Run
-from .workspace import Workspace
+from .. import models
+from ..data import InstructionDataset
+from ..templates.template import Template, validate_template
+from ..train import Run
+from ..workspace import Workspace
+from .answers import ComparisonActions
+from .data import DataActions
+from .training import TrainingActions
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class Session(DataActions, TrainingActions, ComparisonActions):
         self._tokenizer = None
         self._generator = None
         self._runs: dict[str, Run] = {}
+        self._attached: dict[str, str] | None = None  # attached run folders, read on first use
+        self._run_states: dict[str, str] = {}  # each run's state at the last check_runs()
+        self._shape = None  # (model spec, its ModelShape), computed on first use
         state = workspace.read_state() or {}
         self._model = models.ModelSpec.from_json(state.get("model") or models.DEFAULT.to_json())
         self._template = Template.from_json(state.get("template") or {"name": "model"})

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from . import models
+from .. import models
 
 if TYPE_CHECKING:
     from pathlib import Path

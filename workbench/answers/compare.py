@@ -8,7 +8,6 @@ settings and each contestant's adapter and template hashes. Every piece of text 
 from __future__ import annotations
 
 import csv
-import html
 import json
 import os
 import time
@@ -16,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .persist import atomic_write_text
+from ..persist import atomic_write_text
+from .report import answers_table, prompt_text, report_html
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
@@ -168,23 +168,7 @@ class Comparison:
 
     def html(self) -> str:
         """The report as one HTML page: summary, settings, contestants, answers."""
-        from .compare_report import report_html
-
         return report_html(self)
 
     def _repr_html_(self) -> str:
-        from .compare_report import answers_table
-
         return answers_table(self)
-
-
-def prompt_text(messages: list[dict]) -> str:
-    """A prompt as plain text: the last user turn alone, or every turn as "role: content"."""
-    if len(messages) == 1:
-        return str(messages[0].get("content", ""))
-    return "\n".join(f"{m.get('role')}: {m.get('content', '')}" for m in messages)
-
-
-def escape(value: Any) -> str:
-    """Any value as escaped HTML text."""
-    return html.escape("" if value is None else str(value), quote=True)

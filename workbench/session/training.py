@@ -8,10 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .templates import tokenize_with_labels
-from .train import Run, TrainConfig
-
-ATTACHED_FILE = "attached_runs.json"  # name -> folder of runs followed from elsewhere
+from ..templates.template import tokenize_with_labels
+from ..train import Run, TrainConfig
 
 
 class TrainingActions:
@@ -33,8 +31,8 @@ class TrainingActions:
         by default on this workspace's votes. `start=False` only prepares the run folder, e.g.
         for run.export_job(path) to a machine with more GPUs than this one.
         """
-        from .train import launch
-        from .train.distributed import check_devices
+        from ..train import launch
+        from ..train.distributed import check_devices
 
         self.workspace.require_writable()
         if resume is not None:
@@ -67,7 +65,7 @@ class TrainingActions:
     def _dpo_examples(
         self, config: TrainConfig, preferences: Iterable[Any] | None
     ) -> tuple[TrainConfig, tuple[list[dict], list[dict]]]:
-        from .train.dpo import as_pairs, check_pairs, split_pairs
+        from ..preferences.pairs import as_pairs, check_pairs, split_pairs
 
         records = self.preferences if preferences is None else preferences
         pairs = as_pairs(records, include_ties=config.include_ties)
@@ -83,7 +81,7 @@ class TrainingActions:
 
     def plan(self, config: TrainConfig | None = None) -> TrainConfig:
         """`config` with every open choice made for this model and hardware, with reasons."""
-        from .train.estimate import detect_device
+        from ..train.estimate import detect_device
 
         config = config or TrainConfig()
         device, _, _ = detect_device()
@@ -93,7 +91,7 @@ class TrainingActions:
 
     def estimate(self, config: TrainConfig | None = None):
         """Memory (GB by part) and seconds per step of `config` here, with a warning if it won't fit."""
-        from .train.estimate import detect_device, estimate
+        from ..train.estimate import detect_device, estimate
 
         device, name, memory = detect_device()
         measured = None  # the speed of the last run of this model, when there is one
@@ -114,9 +112,9 @@ class TrainingActions:
     @property
     def model_shape(self):
         """Parameter count and layer shapes of the base model (read from its config, cached)."""
-        from .train.estimate import model_shape
+        from ..train.estimate import model_shape
 
-        if getattr(self, "_shape", None) is None or self._shape[0] != self._model:
+        if self._shape is None or self._shape[0] != self._model:
             self._shape = (self._model, model_shape(self._model))
         return self._shape[1]
 
@@ -147,8 +145,8 @@ class TrainingActions:
         with its live plot and adapter like any other run, also after a kernel restart.
         A folder from an incompatible version is refused, naming the file and both versions.
         """
-        from .persist import atomic_write_json
-        from .train.jobs import check_folder
+        from ..persist import atomic_write_json
+        from ..train.jobs import check_folder
 
         self.workspace.require_writable()
         path = Path(folder).expanduser().resolve()
@@ -167,20 +165,20 @@ class TrainingActions:
                 f"A run named {name!r} is already in this session; attach with name='...'."
             )
         attached = {**self._attached_runs(), name: str(path)}
-        atomic_write_json(self.workspace.root / ATTACHED_FILE, attached)
-        self.__dict__["_attached"] = attached
+        atomic_write_json(self.workspace.attached_runs_file, attached)
+        self._attached = attached
         run = self._runs[name] = Run(path, name=name)
         self._notify("runs", None, run)
         return run
 
     def _attached_runs(self) -> dict[str, str]:
         """Attached run folders by name, as saved in the workspace (read once per session)."""
-        from .persist import read_json
+        from ..persist import read_json
 
-        if "_attached" not in self.__dict__:
-            path = self.workspace.root / ATTACHED_FILE
-            self.__dict__["_attached"] = dict(read_json(path)) if path.exists() else {}
-        return self.__dict__["_attached"]
+        if self._attached is None:
+            path = self.workspace.attached_runs_file
+            self._attached = dict(read_json(path)) if path.exists() else {}
+        return self._attached
 
     def check_runs(self) -> list[Run]:
         """Runs whose state changed since the last check; observers of "runs" hear of each.
@@ -188,7 +186,7 @@ class TrainingActions:
         Runs change in their own processes, so a view that polls (the training launcher) calls
         this, and every other view (the comparator's contestants) follows without polling.
         """
-        states = self.__dict__.setdefault("_run_states", {})
+        states = self._run_states
         changed = []
         for run in self.runs:
             state = run.status.state

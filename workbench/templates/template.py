@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .persist import atomic_write_json, read_json
-from .template_jinja import TemplateError, compile_template, render, template_variables
-from .template_presets import CHATML, PRESETS
-from .template_spans import spans_batch, trained_spans
+from ..persist import atomic_write_json, read_json
+from .jinja import TemplateError, compile_template, render, template_variables
+from .presets import CHATML, PRESETS
+from .spans import spans_batch, trained_spans
 
 __all__ = [
     "CHATML",

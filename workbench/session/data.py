@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .data import DatasetLoadError, InstructionDataset, load_source
-from .persist import append_jsonl, read_jsonl
+from ..data import DatasetLoadError, InstructionDataset, load_source
+from ..persist import append_jsonl, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class DataActions:
     def load_dataset(self, source: Any, **options: Any) -> InstructionDataset:
         """Load a file, HF dataset, DataFrame or list of dicts and make it the session's dataset."""
         self.workspace.require_writable()
-        ds = load_source(source, cache_dir=self.workspace.cache_dir / "datasets", **options)
+        ds = load_source(source, cache_dir=self.workspace.dataset_cache_dir, **options)
         ref = ds.source_ref or self._save_copy(ds)
         self._dataset_state = {"source": ref, "fingerprint": ds.fingerprint, "options": options}
         self._apply_edit_log(ds)
@@ -42,7 +42,7 @@ class DataActions:
 
     def _save_copy(self, ds: InstructionDataset) -> dict:
         # In-memory data has no file to reload from; keep an Arrow copy in the workspace.
-        folder = self.workspace.root / "datasets" / ds.fingerprint
+        folder = self.workspace.datasets_dir / ds.fingerprint
         if not folder.exists():
             ds.table.save_to_disk(str(folder))
         return {"kind": "saved", "path": str(folder.relative_to(self.workspace.root))}
@@ -57,13 +57,11 @@ class DataActions:
                 import datasets
 
                 table = datasets.load_from_disk(str(path))
-                ds = InstructionDataset(
-                    table, source, cache_dir=self.workspace.cache_dir / "datasets"
-                )
+                ds = InstructionDataset(table, source, cache_dir=self.workspace.dataset_cache_dir)
             else:
                 ds = load_source(
                     path,
-                    cache_dir=self.workspace.cache_dir / "datasets",
+                    cache_dir=self.workspace.dataset_cache_dir,
                     **state.get("options", {}),
                 )
         except (OSError, DatasetLoadError) as e:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import models
-from .templates import TEMPLATE_FILE, Template
+from .. import models
+from ..templates.template import TEMPLATE_FILE, Template
 
 WEIGHTS_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
@@ -190,7 +190,7 @@ def write_random_adapter(
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from .persist import atomic_write_json
+    from ..persist import atomic_write_json
 
     torch.manual_seed(seed)
     lora = LoraConfig(r=r, lora_alpha=2 * r, target_modules="all-linear", init_lora_weights=False)

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .persist import append_jsonl, read_jsonl
-from .preferences import PreferenceRecord, PreferenceSet
+from ..persist import append_jsonl, read_jsonl
+from ..preferences.records import PreferenceRecord, PreferenceSet
 
 if TYPE_CHECKING:
-    from .chat import Conversation
-    from .compare import Comparison
-    from .evaluate import AnswerCache, Evaluation, Scorer
-    from .generate import GenerationSettings, Generator
+    from ..answers.chat import Conversation
+    from ..answers.compare import Comparison
+    from ..answers.evaluate import AnswerCache, Evaluation, Scorer
+    from ..answers.generate import GenerationSettings, Generator
 
 Prompt = str | list[dict]
 
@@ -32,7 +32,7 @@ class ComparisonActions:
     @property
     def generator(self) -> Generator:
         """The one Generator of this session: its base model loads on first use."""
-        from .generate import Generator
+        from ..answers.generate import Generator
 
         if self._generator is None:
             self._generator = Generator(self._model, self.template, tokenizer=self.tokenizer)
@@ -50,7 +50,7 @@ class ComparisonActions:
 
     def add_base_model(self, model: Any, name: str | None = None) -> str:
         """Load another base model (spec, hub id or folder) as its own contestant; returns its name."""
-        from . import models
+        from .. import models
 
         spec = models.as_spec(model)
         name = name or spec.display_name
@@ -89,7 +89,7 @@ class ComparisonActions:
         A string or a list of messages is one prompt; a list of those is a batch, generated
         together with left padding. Settings are GenerationSettings' fields.
         """
-        from .generate import GenerationSettings
+        from ..answers.generate import GenerationSettings
 
         gen = GenerationSettings.from_json(settings)
         name = self.contestant(model)
@@ -99,7 +99,7 @@ class ComparisonActions:
 
     def chat(self, models: Sequence[str]) -> Conversation:
         """A multi-turn chat of several contestants, each with its own history (the comparator's)."""
-        from .chat import Conversation
+        from ..answers.chat import Conversation
 
         return Conversation(self.generator, [self.contestant(m) for m in models])
 
@@ -121,8 +121,8 @@ class ComparisonActions:
         `stop` ends the batch in flight and raises ComparisonStopped, keeping finished
         answers in the answer cache.
         """
-        from .compare import Comparison
-        from .evaluate import answers_of_all, evaluate
+        from ..answers.compare import Comparison
+        from ..answers.evaluate import answers_of_all, evaluate
 
         gen = _settings(settings)
         names = [self.contestant(m) for m in (models or ["base", *self.adapters])]
@@ -167,7 +167,7 @@ class ComparisonActions:
         eval split, or anything load_dataset takes. The reference is a row's last assistant turn.
         `progress` and `stop` work as in `compare` (ComparisonStopped when stopped).
         """
-        from .evaluate import evaluate
+        from ..answers.evaluate import evaluate
 
         names = [model] if isinstance(model, (str, os.PathLike)) else list(model)
         names = [self.contestant(m) for m in names]
@@ -188,18 +188,18 @@ class ComparisonActions:
         return rows
 
     def _rows_of(self, dataset: Any) -> list[dict]:
-        from .data import InstructionDataset, load_source
+        from ..data import InstructionDataset, load_source
 
         if not isinstance(dataset, InstructionDataset):
-            dataset = load_source(dataset, cache_dir=self.workspace.cache_dir / "datasets")
+            dataset = load_source(dataset, cache_dir=self.workspace.dataset_cache_dir)
         return [r for r in dataset.rows(range(len(dataset))) if not r["excluded"]]
 
     def _answer_cache(self) -> AnswerCache | None:
-        from .evaluate import AnswerCache
+        from ..answers.evaluate import AnswerCache
 
         if self.read_only:
             return None
-        return AnswerCache(self.workspace.cache_dir / "answers.jsonl")
+        return AnswerCache(self.workspace.answer_cache_file)
 
     # -- votes --------------------------------------------------------------------------------
     def record_preference(
@@ -239,7 +239,7 @@ class ComparisonActions:
 
 
 def _settings(settings: dict[str, Any]) -> GenerationSettings:
-    from .generate import GenerationSettings
+    from ..answers.generate import GenerationSettings
 
     return GenerationSettings.from_json(settings)
 

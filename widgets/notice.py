@@ -1,0 +1,72 @@
+"""Notice: the one way a view tells a person something: one sentence, the details one click away.
+
+Every view owns one Notice and calls `say` (information), `warn` or `error`. An exception becomes
+its first line (what happened and what to do, as the core writes its messages) with the
+traceback folded under "Details". Text is always escaped; colours come from JupyterLab's theme.
+"""
+
+from __future__ import annotations
+
+import html
+import traceback
+
+import ipywidgets as widgets
+
+COLOURS = {
+    "info": "var(--jp-ui-font-color1)",
+    "warning": "var(--jp-warn-color0)",
+    "error": "var(--jp-error-color1)",
+}
+
+
+class Notice(widgets.VBox):
+    """One sentence of what happened, coloured by level, with optional details folded below."""
+
+    def __init__(self) -> None:
+        self.message = widgets.HTML()
+        self.details = widgets.HTML()
+        self.details_box = widgets.Accordion(children=[self.details], titles=("Details",))
+        self.details_box.selected_index = None
+        self.details_box.layout.display = "none"
+        self.level, self._text = "", ""
+        super().__init__([self.message, self.details_box])
+        self.add_class("wb-notice")
+
+    @property
+    def text(self) -> str:
+        """The sentence shown now, as plain text ("" when nothing is shown)."""
+        return self._text if self.level else ""
+
+    def say(self, text: str, details: str = "") -> None:
+        """Information: something finished, started or was saved."""
+        self._show("info", text, details)
+
+    def warn(self, text: str, details: str = "") -> None:
+        """Something the person should look at; nothing failed."""
+        self._show("warning", text, details)
+
+    def error(self, error: BaseException | str, details: str = "") -> None:
+        """Something failed: the error's message as the sentence, its traceback as the details."""
+        if isinstance(error, BaseException):
+            text = str(error) or type(error).__name__
+            details = details or "".join(traceback.format_exception(error))
+        else:
+            text = error
+        self._show("error", text, details)
+
+    def clear(self) -> None:
+        """Show nothing."""
+        self.level, self._text = "", ""
+        self.message.value = ""
+        self.details.value = ""
+        self.details_box.layout.display = "none"
+
+    def _show(self, level: str, text: str, details: str) -> None:
+        self.level, self._text = level, text
+        self.message.value = (
+            f'<div class="wb-notice-{level}" style="color: {COLOURS[level]}">'
+            f"{html.escape(text)}</div>"
+        )
+        self.details.value = f"<pre>{html.escape(details)}</pre>" if details else ""
+        self.details_box.selected_index = None
+        self.details_box.layout.display = "" if details else "none"
