@@ -71,21 +71,11 @@ def time_ours(template: Template, rows: list[dict], cache_dir: str, max_length: 
 def time_trl(tokenizer, rows: list[dict], out_dir: str, max_length: int):
     """SFTTrainer's dataset preparation of the same rows as prompt-completion pairs."""
     import datasets
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from random_llama import random_llama
     from trl import SFTConfig, SFTTrainer
 
     pairs = [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
     dataset = datasets.Dataset.from_list(pairs)
-    torch.manual_seed(0)
-    tiny = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=1,
-        num_key_value_heads=1,
-    )
     config = SFTConfig(
         output_dir=out_dir,
         use_cpu=True,
@@ -94,7 +84,7 @@ def time_trl(tokenizer, rows: list[dict], out_dir: str, max_length: int):
         max_length=max_length,
         report_to="none",
     )
-    model = LlamaForCausalLM(tiny)
+    model = random_llama(tokenizer, "tiny")  # TRL needs a model; only its data prep is timed
     start = time.perf_counter()
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer

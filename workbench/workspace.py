@@ -90,7 +90,7 @@ class Workspace:
 
     # -- state --------------------------------------------------------------------------------
     def read_state(self) -> dict | None:
-        """The saved session state, or None for a new workspace."""
+        """session.json without its schema_version (checked here), or None for a new workspace."""
         if not self.session_file.exists():
             return None
         try:
@@ -112,7 +112,7 @@ class Workspace:
                 f"{version}; this one reads up to {SCHEMA_VERSION}). Upgrade with "
                 "`pip install -U tuning-workbench`; the workspace was left untouched."
             )
-        return state
+        return {k: v for k, v in state.items() if k != "schema_version"}
 
     def write_state(self, state: dict) -> None:
         """Atomically replace session.json."""

@@ -169,7 +169,7 @@ def test_shipped_file_is_exactly_the_seed_zero_generation(tmp_path, rows):
 
 def test_module_command_line_writes_the_rows(tmp_path):
     out = tmp_path / "sub" / "demo.jsonl"
-    command = [sys.executable, "-m", "workbench.demo.tasks", "--rows", "25", "--seed", "4"]
+    command = [sys.executable, "-m", "workbench.demo", "--rows", "25", "--seed", "4"]
     done = subprocess.run(
         [*command, "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=60
     )

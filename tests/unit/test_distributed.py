@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import wait_for
 from workbench.train import ConfigError, TrainConfig
 from workbench.train.distributed import (
     ACCELERATE_CONFIG,
@@ -144,13 +145,6 @@ def test_a_run_lives_while_its_launcher_or_its_main_process_does(session, chat_r
         child.kill()
         child.wait()
     assert run.status.state == "died"
-
-
-def wait_for(predicate, timeout=240):
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out waiting"
-        time.sleep(0.2)
 
 
 def loss_curve(run):

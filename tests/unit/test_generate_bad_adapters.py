@@ -86,5 +86,7 @@ def test_a_good_adapter_next_to_a_refused_one_still_works(session, tmp_path):
     (bad / "adapter_config.json").write_text(json.dumps({"peft_type": "PROMPT_TUNING"}))
     refused(session, bad, "not describe a LoRA adapter")
     good = make_adapter(session, tmp_path / "good")
-    assert session.generate("Hi", model=str(good), max_new_tokens=3) is not None
+    answer = session.generate("Hi", model=str(good), max_new_tokens=3)
     assert "good" in session.contestants
+    assert answer == session.generate("Hi", model="good", max_new_tokens=3)  # the same adapter
+    assert session.generator.describe("good")["adapter"] == str(good)

@@ -41,7 +41,8 @@ def test_everything_set_survives_a_new_process(tmp_path, tiny_model_dir, chat_ro
         s.select(2)
         s.record_preference("Q?", "good", "bad", chosen_model="run-1", rejected_model="base")
     """
-    assert run_python(writer).returncode == 0, run_python(writer).stderr
+    written = run_python(writer)
+    assert written.returncode == 0, written.stderr
     reader = f"""
         import json, workbench as wb
         s = wb.Session.open({str(ws)!r}, read_only=True)

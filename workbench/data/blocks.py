@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..persist import fields_from_json
 from .errors import DatasetLoadError
 
 BLOCK_BYTES = 16 << 20
@@ -35,9 +36,9 @@ class LoadReport:
                 "skipped": self.skipped}  # fmt: skip
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LoadReport:
-        """A report read back from JSON."""
-        return cls(**data)
+    def from_json(cls, data: dict[str, Any], *, source: str = "a load report") -> LoadReport:
+        """A report read back from JSON; an unknown key is refused naming `source`."""
+        return cls(**fields_from_json(cls, data, source=source))
 
 
 @dataclass

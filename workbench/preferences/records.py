@@ -7,6 +7,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ..persist import fields_from_json
+
 Verdict = Literal["chosen", "tie", "both_bad"]
 VERDICTS = ("chosen", "tie", "both_bad")
 VOTES = ("A", "B", "tie", "both_bad")
@@ -91,10 +93,11 @@ class PreferenceRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PreferenceRecord:
-        """A record from a preferences.jsonl line (unknown keys ignored)."""
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_json(
+        cls, data: dict[str, Any], *, source: str = "preferences.jsonl"
+    ) -> PreferenceRecord:
+        """A record from a preferences.jsonl line; an unknown key is refused naming `source`."""
+        return cls(**fields_from_json(cls, data, source=source))
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..data import DatasetLoadError, InstructionDataset, load_source
 from ..persist import append_jsonl, read_jsonl
+from .state import DatasetRef, Split
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class DataActions:
         self.workspace.require_writable()
         ds = load_source(source, cache_dir=self.workspace.dataset_cache_dir, **options)
         ref = ds.source_ref or self._save_copy(ds)
-        self._dataset_state = {"source": ref, "fingerprint": ds.fingerprint, "options": options}
+        self._dataset_state = DatasetRef(ref, ds.fingerprint, options)
         self._apply_edit_log(ds)
         self._bind(ds)
         old, self._dataset = self._dataset, ds
@@ -47,8 +48,8 @@ class DataActions:
             ds.table.save_to_disk(str(folder))
         return {"kind": "saved", "path": str(folder.relative_to(self.workspace.root))}
 
-    def _restore_dataset(self, state: dict) -> InstructionDataset | None:
-        source = dict(state["source"])
+    def _restore_dataset(self, state: DatasetRef) -> InstructionDataset | None:
+        source = dict(state.source)
         path = Path(source["path"])
         if not path.is_absolute():
             path = self.workspace.root / path
@@ -62,18 +63,18 @@ class DataActions:
                 ds = load_source(
                     path,
                     cache_dir=self.workspace.dataset_cache_dir,
-                    **state.get("options", {}),
+                    **state.options,
                 )
         except (OSError, DatasetLoadError) as e:
             log.warning("Could not reload the dataset %s (%s); load it again.", path, e)
             return None
-        if ds.fingerprint != state["fingerprint"] and source["kind"] != "saved":
+        if ds.fingerprint != state.fingerprint and source["kind"] != "saved":
             log.warning(
                 "%s changed since it was loaded; this workspace's edits are applied by row number "
                 "and may now point at different rows.",
                 path,
             )
-        ds.fingerprint = state["fingerprint"]  # the edit log is keyed by the first load's identity
+        ds.fingerprint = state.fingerprint  # the edit log is keyed by the first load's identity
         self._apply_edit_log(ds)
         self._bind(ds)
         return ds
@@ -130,7 +131,7 @@ class DataActions:
         if not 0 <= eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1); got {eval_fraction}.")
         ds = self._require_dataset()
-        old, self._split = self._split, {"eval_fraction": eval_fraction, "seed": seed}
+        old, self._split = self._split, Split(eval_fraction, seed)
         self._save()
         self._notify("split", old, self._split)
         return ds.split_indices(eval_fraction, seed)
@@ -143,8 +144,8 @@ class DataActions:
     def split_rows(self) -> tuple[list[int], list[int]]:
         """Train and eval rows under the saved split (all rows train when no split was made)."""
         ds = self._require_dataset()
-        split = self._split or {"eval_fraction": 0.0, "seed": 0}
-        return ds.split_indices(split["eval_fraction"], split["seed"])
+        split = self._split or Split()
+        return ds.split_indices(split.eval_fraction, split.seed)
 
     @property
     def selected_row(self) -> int:

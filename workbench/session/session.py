@@ -18,9 +18,10 @@ from .. import models
 from ..data import InstructionDataset
 from ..templates.template import Template, validate_template
 from ..train import Run
-from ..workspace import Workspace
+from ..workspace import Workspace, WorkspaceError
 from .answers import ComparisonActions
 from .data import DataActions
+from .state import DatasetRef, SessionState, Split
 from .training import TrainingActions
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ OBSERVABLE = (
     "preferences",
     "runs",
 )
-DEFAULT_MAX_LENGTH = 1024
 
 
 @dataclass(frozen=True)
@@ -65,17 +65,17 @@ class Session(DataActions, TrainingActions, ComparisonActions):
         self._attached: dict[str, str] | None = None  # attached run folders, read on first use
         self._run_states: dict[str, str] = {}  # each run's state at the last check_runs()
         self._shape = None  # (model spec, its ModelShape), computed on first use
-        state = workspace.read_state() or {}
-        self._model = models.ModelSpec.from_json(state.get("model") or models.DEFAULT.to_json())
-        self._template = Template.from_json(state.get("template") or {"name": "model"})
-        self._dataset_state: dict | None = state.get("dataset")
-        self._split: dict | None = state.get("split")
-        self._selected_row: int = state.get("selected_row", 0)
-        self._max_length: int = state.get("max_length", DEFAULT_MAX_LENGTH)
+        state = self._read_state()
+        self._model: models.ModelSpec = state.model
+        self._template: Template = state.template
+        self._dataset_state: DatasetRef | None = state.dataset
+        self._split: Split | None = state.split
+        self._selected_row: int = state.selected_row
+        self._max_length: int = state.max_length
         self._dataset: InstructionDataset | None = None
         if self._dataset_state:
             self._dataset = self._restore_dataset(self._dataset_state)
-        if state == {} and not workspace.read_only:
+        if not workspace.session_file.exists() and not workspace.read_only:
             self._save()
 
     @classmethod
@@ -187,14 +187,25 @@ class Session(DataActions, TrainingActions, ComparisonActions):
         self._notify("max_length", old, max_length)
 
     # -- persistence --------------------------------------------------------------------------
+    def _read_state(self) -> SessionState:
+        raw = self.workspace.read_state()
+        if raw is None:
+            return SessionState()
+        try:
+            return SessionState.from_json(raw, source=str(self.workspace.session_file))
+        except (TypeError, ValueError) as e:
+            raise WorkspaceError(
+                f"Cannot read {self.workspace.session_file}: {e} Fix that entry, or move the file "
+                "away to start this workspace afresh; nothing was changed."
+            ) from e
+
     def _save(self) -> None:
-        self.workspace.write_state(
-            {
-                "model": self._model.to_json(),
-                "template": self._template.to_json(),
-                "dataset": self._dataset_state,
-                "split": self._split,
-                "selected_row": self._selected_row,
-                "max_length": self._max_length,
-            }
+        state = SessionState(
+            model=self._model,
+            template=self._template,
+            dataset=self._dataset_state,
+            split=self._split,
+            selected_row=self._selected_row,
+            max_length=self._max_length,
         )
+        self.workspace.write_state(state.to_json())

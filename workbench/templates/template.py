@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..persist import atomic_write_json, read_json
+from ..persist import atomic_write_json, fields_from_json, read_json
 from .jinja import TemplateError, compile_template, render, template_variables
 from .presets import CHATML, PRESETS
 from .spans import spans_batch, trained_spans
@@ -130,10 +130,16 @@ class Template:
         return {"name": self.name, "source": source, "train_on": self.train_on}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Template:
-        """The template `to_json` stored (without a tokenizer: bind one to tokenize)."""
+    def from_json(cls, data: dict[str, Any], *, source: str = "template.json") -> Template:
+        """The template `to_json` stored (without a tokenizer: bind one to tokenize).
+
+        Raises ValueError naming `source` for a key other than source, name and train_on.
+        """
+        values = fields_from_json(cls, data, source=source)
         return cls(
-            data.get("source"), data.get("name", "custom"), data.get("train_on", "all_assistant")
+            values.get("source"),
+            values.get("name", "custom"),
+            values.get("train_on", "all_assistant"),
         )
 
     def save(self, folder: str | os.PathLike) -> Path:

@@ -1,4 +1,4 @@
-"""A run folder's files by name, and status.json: where a run stands.
+"""A run folder's files by name, config.json (RunInfo) and status.json (RunStatus).
 
 The runner process writes the folder; Run handles, the launcher and job exports read it. This
 module is the only one that knows the folder's file names.
@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..persist import atomic_write_json, read_json
+from ..models import ModelSpec
+from ..persist import atomic_write_json, fields_from_json, read_json
+from .config import TrainConfig
 
 ACTIVE = ("queued", "running")
 HEARTBEAT_SECONDS = 5.0
@@ -40,9 +42,46 @@ class RunStatus:
         return self.state in ACTIVE
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunStatus:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_json(cls, data: dict[str, Any], *, source: str = "status.json") -> RunStatus:
+        """Read status.json; an unknown key is refused naming the file (persist.fields_from_json)."""
+        return cls(**fields_from_json(cls, data, source=source))
+
+
+@dataclass
+class RunInfo:
+    """config.json: what a run is. Written once by the launcher (the step budget may change on
+    resume), read by the runner, Run handles, job exports and the session's estimate.
+
+    `data` counts each split's snapshot: {"train": {"rows", "tokens", "trained_tokens", ...}}.
+    """
+
+    name: str
+    train: TrainConfig
+    model: ModelSpec
+    created: float = 0.0
+    data: dict[str, dict[str, int]] = field(default_factory=dict)
+    exported_from: str | None = None  # the run a job folder was exported from
+
+    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until every caller reads attributes
+        return self.to_json()[key]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": self.created,
+            "train": self.train.to_json(),
+            "model": self.model.to_json(),
+            "data": self.data,
+            "exported_from": self.exported_from,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, source: str = "config.json") -> RunInfo:
+        """Read config.json; unknown keys and bad TrainConfig values raise, naming `source`."""
+        values = fields_from_json(cls, data, source=source)
+        values["train"] = TrainConfig.from_json(values["train"])
+        values["model"] = ModelSpec.from_json(values["model"])
+        return cls(**values)
 
 
 class RunFolder:
@@ -56,9 +95,17 @@ class RunFolder:
     metrics_file = property(lambda self: self.root / "metrics.jsonl")
     log_file = property(lambda self: self.root / "runner.log")
     stop_file = property(lambda self: self.root / "stop")
+    template_file = property(lambda self: self.root / "template.json")
     data_dir = property(lambda self: self.root / "data")
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
     adapter_dir = property(lambda self: self.root / "adapter")
+
+    def read_info(self) -> RunInfo:
+        """config.json as a RunInfo (ValueError naming the file when it does not fit)."""
+        return RunInfo.from_json(read_json(self.config_file), source=str(self.config_file))
+
+    def write_info(self, info: RunInfo) -> None:
+        atomic_write_json(self.config_file, info.to_json())
 
     def write_status(self, status: RunStatus) -> None:
         atomic_write_json(self.status_file, status.__dict__)
@@ -66,7 +113,7 @@ class RunFolder:
     def read_status(self) -> RunStatus:
         if not self.status_file.exists():
             return RunStatus("queued")
-        return RunStatus.from_json(read_json(self.status_file))
+        return RunStatus.from_json(read_json(self.status_file), source=str(self.status_file))
 
     def readable_status(self) -> RunStatus:
         """The status, or a failed one saying why status.json cannot be read (never raises)."""

@@ -14,9 +14,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..models import ModelSpec
 from ..persist import atomic_write_json, atomic_write_text, read_json
 from .config import ConfigError, TrainConfig
 from .distributed import ACCELERATE_CONFIG, DEFAULT_PORT, write_accelerate_config
+from .folder import RunFolder, RunInfo, RunStatus
 
 if TYPE_CHECKING:
     from .run import Run
@@ -39,44 +41,43 @@ def package_version() -> str:
 
 def export_job(run: Run, path: Path, model: str | None = None) -> Path:
     """Write `run` as a job folder at `path` (new or empty); see Run.export_job."""
-    from ..models import ModelSpec
-    from .folder import RunFolder, RunStatus
 
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise FileExistsError(f"{path} already exists and is not empty; export into a new folder.")
-    config, info = run.config, run.info
+    info = run.info
+    config = info.train
     if model is not None:
-        info["model"] = ModelSpec(model).to_json()
+        info.model = ModelSpec(model)
     staging = path.parent / f".{path.name}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     shutil.copytree(run.folder.data_dir, staging / "data")
-    shutil.copy2(run.path / "template.json", staging / "template.json")
+    shutil.copy2(run.folder.template_file, staging / "template.json")
     if config.base_adapter:  # DPO starts from an adapter: it travels with the job
         shutil.copytree(run.path / config.base_adapter, staging / BASE_ADAPTER)
         config = config.replace(base_adapter=BASE_ADAPTER)
-    info.update(name=path.name, exported_from=run.name, train=config.to_json())
-    atomic_write_json(staging / "config.json", info)
+    info.name, info.exported_from, info.train = path.name, run.name, config
+    RunFolder(staging).write_info(info)
     write_accelerate_config(config, staging)
-    write_scripts(staging, config, info["model"]["name_or_path"], path.name)
+    write_scripts(staging, config, info.model.name_or_path, path.name)
     atomic_write_json(staging / JOB_FILE, job_record(config, info))
     RunFolder(staging).write_status(RunStatus("queued", max_steps=config.max_steps))
     if path.exists():
         path.rmdir()
     staging.rename(path)
-    _warn_if_model_is_local(info["model"]["name_or_path"], model)
+    _warn_if_model_is_local(info.model.name_or_path, model)
     return path
 
 
-def job_record(config: TrainConfig, info: dict[str, Any]) -> dict[str, Any]:
+def job_record(config: TrainConfig, info: RunInfo) -> dict[str, Any]:
     """job.json: which version wrote the job, and what it needs where it runs."""
     return {
         "format": JOB_FORMAT,
         "package": "tuning-workbench",
         "package_version": package_version(),
         "created": time.time(),
-        "exported_from": info.get("exported_from"),
-        "model": info["model"],
+        "exported_from": info.exported_from,
+        "model": info.model.to_json(),
         "num_processes": config.num_processes,
         "num_machines": config.num_machines,
         "command": "bash launch.sh",
@@ -157,7 +158,7 @@ def job_refusal(folder: Path) -> str | None:
                     f"reads job format {JOB_FORMAT}: install the version that wrote it, or export "
                     "the run again from this one."
                 )
-        TrainConfig.from_json(read_json(config_file)["train"])
+        RunFolder(folder).read_info()
     except ConfigError as e:
         return (
             f"{config_file} does not fit tuning-workbench {package_version()} ({e}); it was "

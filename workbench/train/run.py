@@ -14,11 +14,9 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
-from ..persist import read_json
 from .config import TrainConfig
-from .folder import RunFolder, RunStatus
+from .folder import RunFolder, RunInfo, RunStatus
 
 DEAD_AFTER_SECONDS = 60.0
 REAP_SECONDS = 60.0
@@ -51,13 +49,14 @@ class Run:
         return self.folder.root
 
     @property
-    def info(self) -> dict[str, Any]:
-        """config.json: the resolved TrainConfig, the model, the data summary."""
-        return read_json(self.folder.config_file)
+    def info(self) -> RunInfo:
+        """config.json: the planned TrainConfig, the model, the data summary."""
+        return self.folder.read_info()
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig.from_json(self.info["train"])
+        """The run's settings as planned (every default decided), from config.json."""
+        return self.info.train
 
     def __repr__(self) -> str:
         s = self.status

@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..models import ModelSpec, best_device, resolve
+from ..models import best_device, resolve
 from ..persist import atomic_write_json, read_json
 from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, StopCallback
 from .collate import TokenCounter
@@ -85,9 +85,8 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     import torch
     from accelerate import PartialState
 
-    info = read_json(folder.config_file)
-    config = TrainConfig.from_json(info["train"])
-    spec = ModelSpec.from_json(info["model"])
+    info = folder.read_info()
+    config, spec = info.train, info.model
     device = best_device()
     torch.manual_seed(config.seed)
     counter = TokenCounter()
@@ -136,9 +135,9 @@ def save_adapter(trainer, folder: RunFolder, config: TrainConfig) -> Path | None
     model.save_pretrained(
         str(staging), safe_serialization=True, selected_adapters=["default"], state_dict=state_dict
     )
-    atomic_write_json(staging / "template.json", read_json(folder.root / "template.json"))
+    atomic_write_json(staging / "template.json", read_json(folder.template_file))
     atomic_write_json(staging / "train_config.json", config.to_json())
-    atomic_write_json(staging / "base_model.json", read_json(folder.config_file)["model"])
+    atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
     if folder.adapter_dir.exists():
         import shutil
 
