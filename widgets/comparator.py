@@ -2,29 +2,30 @@
 
 Each button calls one Session (or Conversation) method. Answers stream from a background thread
 that only sets widget traits (HTML values), which ipykernel >= 7.1 allows; model text is always
-escaped (widgets.safe_markdown). The contestant pickers follow the session's runs.
+sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
+announcements; the blind order and the vote rule are the core's (workbench.answers.blind).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 
 import ipywidgets as widgets
 
 from workbench import Session
+from workbench.answers.blind import blind_order, vote_refusal
 from workbench.answers.chat import Conversation
 from workbench.preferences import VOTES
 
 from .comparator_batch import BatchPanel
-from .comparator_parts import CSS, AnswerPane, MessageLine, SettingsForm, first_sentence
+from .comparator_parts import CSS, AnswerPane, SettingsForm
+from .notice import Notice, sentence
 from .preferences_panel import PreferencesPanel
 
 LETTERS = "ABCD"
 MAX_PANES = 4
 REDRAW_SECONDS = 0.1
-RUN_POLL_SECONDS = 2.0
 VOTE_LABELS = {"A": "A is better", "B": "B is better", "tie": "Tie", "both_bad": "Both bad"}
 
 
@@ -41,7 +42,6 @@ class ChatComparator(widgets.VBox):
         self._quiet = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._run_watch: threading.Thread | None = None
         self._redrawn: dict[str, float] = {}
         self._build_controls()
         self._wire()
@@ -70,7 +70,7 @@ class ChatComparator(widgets.VBox):
         self.vote_pair = (widgets.Dropdown(description="vote on"), widgets.Dropdown())
         self.vote_buttons = {v: widgets.Button(description=VOTE_LABELS[v]) for v in VOTES}
         self.comment = widgets.Text(placeholder="Comment (optional)")
-        self.message = MessageLine()
+        self.message = Notice()
         self.batch = BatchPanel(self.session, self.settings_form)
         self.preferences_panel = PreferencesPanel(self.session)
 
@@ -85,7 +85,7 @@ class ChatComparator(widgets.VBox):
         self.present.observe(lambda change: self._present(change["new"]), names="value")
         for vote, button in self.vote_buttons.items():
             button.on_click(lambda _, vote=vote: self.vote(vote))
-        self.session.observe(lambda _: self._runs_changed(), names="runs")
+        self.session.observe(lambda _: self.refresh_contestants(), names="runs")
         self.session.observe(lambda _: self._model_changed(), names="model")
 
     def _layout(self) -> widgets.Tab:
@@ -119,7 +119,7 @@ class ChatComparator(widgets.VBox):
     def send(self) -> None:
         """Ask every pane's contestant the prompt; answers stream into the panes."""
         if self.busy:
-            return self.message.say("Still answering; press Stop first.")
+            return self.message.warn("Still answering; press Stop first.")
         text = self.prompt.value
         try:
             settings = self.settings_form.settings()
@@ -127,7 +127,7 @@ class ChatComparator(widgets.VBox):
             if not text.strip():
                 raise ValueError("Type a prompt first; nothing was sent.")
         except Exception as e:
-            return self.message.error(first_sentence(e), e)
+            return self.message.error(e)
         self._stop.clear()
         for name, pane in zip(self.shown, self.panes):
             asked = [*self.conversation.histories[name], {"role": "user", "content": text}]
@@ -161,10 +161,10 @@ class ChatComparator(widgets.VBox):
 
     def vote(self, vote: str) -> None:
         """Record the vote on the chosen pair of panes; blind names are revealed after it."""
-        if self.conversation is None or self.voted or self.busy:
-            return self.message.say("Wait for the answers, then vote once per answer.")
-        if self.vote_pair[0].value == self.vote_pair[1].value:
-            return self.message.say("Choose two different panes to vote on.")
+        pair = (self.vote_pair[0].value, self.vote_pair[1].value)
+        refusal = vote_refusal(self._turns, self.busy, self.voted, pair)
+        if refusal:
+            return self.message.warn(refusal)
         a, b = (self.shown[d.value] for d in self.vote_pair)
         settings = self.settings_form.settings()
         try:
@@ -179,7 +179,7 @@ class ChatComparator(widgets.VBox):
                 blind=self.blind.value,
             )
         except Exception as e:
-            return self.message.error(f"The vote was not recorded: {first_sentence(e)}", e)
+            return self.message.error(f"The vote was not recorded: {sentence(e)}", e)
         self.voted = True
         self.revealed = True
         self.comment.value = ""
@@ -234,13 +234,18 @@ class ChatComparator(widgets.VBox):
         """Whether answers are being generated."""
         return self._answering
 
+    @property
+    def _turns(self) -> int:
+        """Answered turns of the current chat (0 before the first question)."""
+        return 0 if self.conversation is None else self.conversation.turns
+
     # -- background work ----------------------------------------------------------------------
     def _answer(self, text: str, settings) -> None:
         started = time.monotonic()
         try:
             answers = self.conversation.ask(text, settings, self._on_text, self._stop)
         except Exception as e:
-            self.message.error(f"No answer: {first_sentence(e)}", e)
+            self.message.error(f"No answer: {sentence(e)}", e)
             answers = None
         if answers is not None:
             for name, pane in zip(self.shown, self.panes):
@@ -268,27 +273,13 @@ class ChatComparator(widgets.VBox):
         if self.conversation is not None and sorted(self.conversation.models) == sorted(chosen):
             return
         self.conversation = self.session.chat(chosen)
-        self.shown = list(chosen)
-        if self.blind.value:
-            random.shuffle(self.shown)
+        self.shown = blind_order(chosen) if self.blind.value else list(chosen)
         self.revealed = False
         self._show_titles()
-
-    def _runs_changed(self) -> None:
-        self.refresh_contestants()
-        # A run announces itself when it starts; its adapter appears when it ends.
-        if self._run_watch is None or not self._run_watch.is_alive():
-            self._run_watch = threading.Thread(target=self._watch_runs, daemon=True)
-            self._run_watch.start()
 
     def _model_changed(self) -> None:
         self.refresh_contestants()
         self.reset()  # the chat ran on the old base model
-
-    def _watch_runs(self) -> None:
-        while any(r.status.active for r in self.session.runs):
-            time.sleep(RUN_POLL_SECONDS)
-        self.refresh_contestants()
 
     # -- drawing ------------------------------------------------------------------------------
     def _show_titles(self) -> None:
@@ -299,10 +290,10 @@ class ChatComparator(widgets.VBox):
             pane.show_title(LETTERS[k], name)
 
     def _show_vote_state(self) -> None:
-        ready = self.conversation is not None and not self.busy and self.conversation.turns > 0
+        refused = vote_refusal(self._turns, self.busy, self.voted) is not None
         for button in self.vote_buttons.values():
-            button.disabled = not ready or self.voted
-        self.vote_box.layout.display = "" if ready else "none"
+            button.disabled = refused
+        self.vote_box.layout.display = "" if self._turns and not self.busy else "none"
 
     def _set_busy(self, busy: bool) -> None:
         self.send_button.disabled = busy

@@ -3,7 +3,7 @@
 Run calls Session.compare in a background thread, with a progress bar fed by its progress
 callback and a Stop button that sets its stop event; the table of answers (and scores, when the
 eval split gives references) is the Comparison's own escaped HTML; Export writes JSONL, CSV or
-a self-contained HTML report into the workspace's exports/ folder.
+a self-contained HTML report into the workspace's exports folder, named by the Comparison.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from workbench import Session
 from workbench.answers.compare import Comparison, ComparisonStopped
 from workbench.answers.report import answers_table
 
-from .comparator_parts import MessageLine, SettingsForm, first_sentence
+from .comparator_parts import SettingsForm
+from .notice import Notice, sentence
 
 EXPORT_FORMATS = ("html", "jsonl", "csv")
 
@@ -44,7 +45,7 @@ class BatchPanel(widgets.VBox):
         self.export_button = widgets.Button(description="Export", icon="download", disabled=True)
         self.scores = widgets.HTML()
         self.table = widgets.HTML()
-        self.message = MessageLine()
+        self.message = Notice()
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.export_button.on_click(lambda _: self.export())
@@ -72,7 +73,7 @@ class BatchPanel(widgets.VBox):
     def run(self) -> None:
         """Answer every prompt with every chosen contestant, in the background."""
         if self._thread is not None and self._thread.is_alive():
-            return self.message.say("Still running; wait for the table, or press Stop.")
+            return self.message.warn("Still running; wait for the table, or press Stop.")
         prompts = None if self.use_eval.value else self._prompt_lines()
         try:
             settings = self.settings_form.settings()
@@ -81,7 +82,7 @@ class BatchPanel(widgets.VBox):
             if len(self.models.value) < 1:
                 raise ValueError("Choose at least one contestant.")
         except Exception as e:
-            return self.message.error(first_sentence(e), e)
+            return self.message.error(e)
         count = "the eval split" if prompts is None else f"{len(prompts)} prompts"
         self.message.say(f"Answering {count} with {len(self.models.value)} contestants…")
         self._stop.clear()
@@ -96,15 +97,14 @@ class BatchPanel(widgets.VBox):
         self._stop.set()  # run() clears it; the worker's message says how far it got
 
     def export(self) -> Path | None:
-        """Write the last table to exports/ in the workspace, in the chosen format."""
+        """Write the last table into the workspace's exports folder, in the chosen format."""
         if self.comparison is None:
             return None
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.session.workspace.exports_dir / f"comparison-{stamp}.{self.export_format.value}"
+        folder = self.session.workspace.exports_dir
         try:
-            written = self.comparison.export(path)
-        except OSError as e:
-            self.message.error(f"Could not write the export: {e.strerror}.", e)
+            written = self.comparison.export_to(folder, self.export_format.value)
+        except (OSError, ValueError) as e:
+            self.message.error(f"The export was not written: {sentence(e)}", e)
             return None
         self.message.say(f"Exported to {written}.")
         return written
@@ -127,7 +127,7 @@ class BatchPanel(widgets.VBox):
         except ComparisonStopped as e:
             self.message.say(str(e))
         except Exception as e:
-            self.message.error(f"The batch did not run: {first_sentence(e)}", e)
+            self.message.error(f"The batch did not run: {sentence(e)}", e)
         else:
             self.comparison = comparison
             self.scores.value = _scores_html(comparison)

@@ -7,8 +7,6 @@ text is escaped (widgets.html_text) before it reaches an HTML widget.
 
 from __future__ import annotations
 
-import traceback
-
 import ipywidgets as widgets
 
 from workbench.data import TITLES, DatasetLoadError, RowSelection
@@ -31,8 +29,6 @@ STYLE = """<style>
 .wb-role { font-weight: bold; color: var(--jp-ui-font-color2); margin-right: 6px; }
 .wb-dsb-badge { border: 1px solid var(--jp-warn-color0); border-radius: 3px; padding: 0 4px;
   margin-left: 6px; color: var(--jp-ui-font-color1); }
-.wb-dsb-error { border-left: 3px solid var(--jp-error-color1); padding: 2px 8px;
-  color: var(--jp-ui-font-color1); }
 .wb-dsb-info { color: var(--jp-ui-font-color2); }
 .wb-dsb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
 .wb-dsb-plot .main-svg .gridlayer path { stroke: var(--jp-border-color2) !important; }
@@ -332,13 +328,9 @@ class DatasetBrowser(widgets.VBox):
         except Exception as e:  # the view reports every failure instead of raising into Jupyter
             if isinstance(e, DatasetLoadError):
                 self.loader.offer_option(e)
-            detail = escape_text("".join(traceback.format_exception(e)))
-            self.message.value = (
-                f"<div class='wb-dsb-error'>{escape_text(str(e))}<details><summary>details"
-                f"</summary><pre>{detail}</pre></details></div>"
-            )
+            self.message.error(e)
             return False
-        self.message.value = ""
+        self.message.clear()
         return True
 
     def close(self) -> None:

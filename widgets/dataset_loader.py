@@ -12,7 +12,7 @@ import ipywidgets as widgets
 
 from workbench.data import DESCRIPTIONS, FORMATS, DatasetLoadError, describe_columns, fields_of
 
-from .html_text import escape_text
+from .notice import Notice
 
 
 def make_button(label: str, on_click: Callable[[], None], **style) -> widgets.Button:
@@ -27,7 +27,7 @@ class DatasetLoader(widgets.VBox):
 
     def __init__(self, session, guard: Callable[[Callable[[], None]], bool]):
         self.session = session
-        self.guard = guard  # the browser's error display: one sentence, details a click away
+        self.guard = guard  # runs an action; a failure shows in `message`, details a click away
         self._option_name: str | None = None
         self.source = widgets.Text(description="Data", placeholder="path, folder or hub name")
         formats = [("detect the layout", "")] + [(DESCRIPTIONS[f], f) for f in FORMATS]
@@ -36,7 +36,7 @@ class DatasetLoader(widgets.VBox):
         self.mapping = widgets.HBox()
         self.load_button = make_button("Load", self.load, button_style="primary")
         self.columns_button = make_button("Map columns", self.show_columns)
-        self.message = widgets.HTML()
+        self.message = Notice()
         row = widgets.HBox([self.source, self.format, self.load_button, self.columns_button])
         super().__init__([row, self.option, self.mapping, self.message])
 
@@ -52,9 +52,7 @@ class DatasetLoader(widgets.VBox):
         if self.guard(lambda: self.session.load_dataset(self.source.value.strip(), **options)):
             report = self.session.dataset.load_report
             skipped = f"; skipped {len(report.skipped)} malformed lines" if report.skipped else ""
-            self.message.value = escape_text(
-                f"Loaded {report.rows:,} rows ({report.format}){skipped}."
-            )
+            self.message.say(f"Loaded {report.rows:,} rows ({report.format}){skipped}.")
 
     def show_columns(self) -> None:
         """Offer a dropdown of the source's columns for each field of the layout."""

@@ -1,8 +1,9 @@
 """Notice: the one way a view tells a person something: one sentence, the details one click away.
 
-Every view owns one Notice and calls `say` (information), `warn` or `error`. An exception becomes
-its first line (what happened and what to do, as the core writes its messages) with the
-traceback folded under "Details". Text is always escaped; colours come from JupyterLab's theme.
+Every view owns one Notice, as its `message` attribute, and calls `say` (information), `warn` or
+`error`; code reads the sentence back as `message.text`. An exception becomes one sentence (what
+happened and what to do, as the core writes its messages) with its traceback folded under
+"Details". Text is always escaped; colours come from JupyterLab's theme.
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ class Notice(widgets.VBox):
         """Something the person should look at; nothing failed."""
         self._show("warning", text, details)
 
-    def error(self, error: BaseException | str, details: str = "") -> None:
-        """Something failed: the error's message as the sentence, its traceback as the details."""
-        if isinstance(error, BaseException):
-            text = str(error) or type(error).__name__
-            details = details or "".join(traceback.format_exception(error))
-        else:
-            text = error
+    def error(self, error: BaseException | str, details: BaseException | str = "") -> None:
+        """Something failed. `error` is the exception (its message becomes the sentence, its
+        traceback the details) or a sentence of our own, with the exception as `details`."""
+        text = sentence(error) if isinstance(error, BaseException) else error
+        if isinstance(error, BaseException) and not details:
+            details = error
+        if isinstance(details, BaseException):
+            details = "".join(traceback.format_exception(details))
         self._show("error", text, details)
 
     def clear(self) -> None:
@@ -70,3 +72,11 @@ class Notice(widgets.VBox):
         self.details.value = f"<pre>{html.escape(details)}</pre>" if details else ""
         self.details_box.selected_index = None
         self.details_box.layout.display = "" if details else "none"
+
+
+def sentence(error: BaseException) -> str:
+    """An exception's message as one sentence for a person: a KeyError's quotes removed, a full
+    stop added where it has none, the exception's type name when it has no message."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    text = str(text).strip() or type(error).__name__
+    return text if text[-1] in ".!?…" else text + "."

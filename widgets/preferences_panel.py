@@ -12,6 +12,8 @@ import ipywidgets as widgets
 
 from workbench import Session, TrainConfig
 
+from .notice import Notice
+
 DEFAULT_DPO_STEPS = 50
 
 
@@ -25,7 +27,7 @@ class PreferencesPanel(widgets.VBox):
         self.steps = widgets.IntText(DEFAULT_DPO_STEPS, description="steps")
         self.include_ties = widgets.Checkbox(False, description="include ties", indent=False)
         self.train_button = widgets.Button(description="Train DPO from votes", icon="play")
-        self.message = widgets.HTML()
+        self.message = Notice()
         self.train_button.on_click(lambda _: self.train())
         session.observe(lambda _: self.refresh(), names=["preferences", "runs"])
         controls = widgets.HBox([self.start_from, self.steps, self.include_ties, self.train_button])
@@ -68,13 +70,11 @@ class PreferencesPanel(widgets.VBox):
         )
         try:
             run = self.session.train(config)
-        except (ValueError, RuntimeError) as e:
-            self.message.value = (
-                f"<div style='color: var(--jp-warn-color0)'>{html.escape(str(e))}</div>"
-            )
+        except Exception as e:  # a refusal (too few votes, a run already going) is shown
+            self.message.error(e)
             return None
-        self.message.value = (
-            f"<div>{html.escape(run.name)} started: its curves are in the Train tab, and its "
-            "adapter joins the contestants when it ends.</div>"
+        self.message.say(
+            f"{run.name} started: its curves are in the Train tab, and its adapter joins the "
+            "contestants when it ends."
         )
         return run

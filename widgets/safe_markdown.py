@@ -1,22 +1,32 @@
-"""Model output as HTML that cannot run: escaped first, then a tiny safe subset of Markdown.
+"""Model output as HTML that cannot run: Markdown rendered by markdown-it-py, then sanitised by nh3.
 
-The subset is bold, italics, inline code, fenced code blocks, bullet and numbered lists and
-paragraphs. Links, images and raw HTML are never produced (their text stays literal), and the
-result is marked so that MathJax leaves `$...$` alone.
+markdown-it-py renders CommonMark with tables and strikethrough, with raw HTML off (it comes out
+as escaped text) and links, images and autolinks off (`[text](url)` stays literal, so a model
+cannot put a clickable address in front of a person). nh3 (the Ammonia sanitiser) then keeps
+only the tags below, as a second line of defence. The result is marked so that MathJax leaves
+`$...$` alone.
 """
 
 from __future__ import annotations
 
 import html
-import re
+
+import nh3
+from markdown_it import MarkdownIt
 
 NO_MATH = "tex2jax_ignore mathjax_ignore"
-_FENCE = re.compile(r"^```[^\n]*\n(.*?)(?:^```[ \t]*$|\Z)", re.S | re.M)
-_CODE = re.compile(r"`([^`\n]+)`")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])[*_](?=\S)(.+?)(?<=\S)[*_](?![\w*])")
-_BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
-_NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*)$")
+TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "hr", "del", "s",
+    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+ATTRIBUTES = {"ol": {"start"}, "th": {"style"}, "td": {"style"}}  # list start, column alignment
+STYLE_PROPERTIES = {"text-align"}
+# breaks: a single newline is a line break, as chat interfaces show model answers
+_MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False, "breaks": True})
+    .enable(["table", "strikethrough"])
+    .disable(["link", "image", "autolink"])
+)
 
 
 def plain_html(text: str) -> str:
@@ -25,57 +35,14 @@ def plain_html(text: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """`text` escaped, then rendered with the safe Markdown subset."""
-    parts, cursor = [], 0
-    for fence in _FENCE.finditer(text):
-        parts.append(_blocks(text[cursor : fence.start()]))
-        parts.append(f"<pre><code>{html.escape(fence.group(1).rstrip(chr(10)))}</code></pre>")
-        cursor = fence.end()
-    parts.append(_blocks(text[cursor:]))
-    return f"<div class='{NO_MATH}'>{''.join(parts)}</div>"
-
-
-def _blocks(text: str) -> str:
-    """Paragraphs and lists of (not yet escaped) text."""
-    out, paragraph, items, kind = [], [], [], None
-
-    def flush() -> None:
-        nonlocal paragraph, items, kind
-        if paragraph:
-            out.append("<p>" + "<br>".join(_inline(line) for line in paragraph) + "</p>")
-        if items:
-            out.append(
-                f"<{kind}>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + f"</{kind}>"
-            )
-        paragraph, items, kind = [], [], None
-
-    for line in text.split("\n"):
-        bullet, numbered = _BULLET.match(line), _NUMBERED.match(line)
-        item_kind = "ul" if bullet else "ol" if numbered else None
-        if not line.strip():
-            flush()
-        elif item_kind:
-            if paragraph or (kind and kind != item_kind):
-                flush()
-            kind = item_kind
-            items.append((bullet or numbered).group(1))
-        else:
-            if items:
-                flush()
-            paragraph.append(line)
-    flush()
-    return "".join(out)
-
-
-def _inline(text: str) -> str:
-    """One line: escaped, then `code`, **bold** and *italics* (never inside code)."""
-    pieces = _CODE.split(text)  # odd pieces are code spans
-    out = []
-    for k, piece in enumerate(pieces):
-        escaped = html.escape(piece)
-        if k % 2:
-            out.append(f"<code>{escaped}</code>")
-        else:
-            escaped = _BOLD.sub(r"<strong>\1</strong>", escaped)
-            out.append(_ITALIC.sub(r"<em>\1</em>", escaped))
-    return "".join(out)
+    """`text` as Markdown rendered to HTML with nothing that can run or link away."""
+    rendered = _MARKDOWN.render(text)
+    safe = nh3.clean(
+        rendered,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        filter_style_properties=STYLE_PROPERTIES,
+        url_schemes=set(),
+        link_rel=None,
+    )
+    return f"<div class='{NO_MATH}'>{safe}</div>"

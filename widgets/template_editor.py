@@ -2,14 +2,13 @@
 
 A thin view over a Session: the preset list, the train-on choice and the Jinja editor each call
 `session.set_template`; the preview and the warnings come from workbench.templates.preview and
-workbench.templates.checks. Every piece of row or template text is escaped before it reaches the
-page.
+workbench.templates.checks (which also decides the rows checked). Every piece of row or template
+text is escaped before it reaches the page; refusals show in the view's Notice.
 """
 
 from __future__ import annotations
 
 import html
-import traceback
 
 import ipywidgets as widgets
 
@@ -19,21 +18,13 @@ from workbench.templates import (
     Template,
     TemplateError,
 )
-from workbench.templates.checks import TemplateWarning, check_template
+from workbench.templates.checks import EXAMPLE, TemplateWarning, check_template, rows_to_check
 from workbench.templates.preview import TemplatePreview, preview
+
+from .notice import Notice, sentence
 
 CUSTOM = "custom"
 FIX_DRAFT = "The session keeps its last valid template; fix the Jinja above and it applies."
-CHECKED_ROWS = 32
-EXAMPLE = {
-    "messages": [
-        {"role": "system", "content": "You answer briefly."},
-        {"role": "user", "content": "What is 2 + 3?"},
-        {"role": "assistant", "content": "5"},
-        {"role": "user", "content": "And 4 + 4?"},
-        {"role": "assistant", "content": "8"},
-    ]
-}
 TRAIN_ON_CHOICES = [
     ("every assistant turn", "all_assistant"),
     ("the last assistant turn", "last_assistant"),
@@ -54,7 +45,6 @@ STYLE = """<style>
 .tw-info { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 4px 0;
   color: var(--jp-ui-font-color2); }
 .tw-ok { color: var(--jp-success-color1); }
-.tw-error { color: var(--jp-error-color1); }
 </style>"""
 LEGEND = (
     "<div><span class='tw-trained'>trained</span> <span class='tw-masked'>masked (label -100)"
@@ -69,6 +59,7 @@ class TemplateEditor(widgets.VBox):
     def __init__(self, session) -> None:
         self.session = session
         self._syncing = False
+        self._preview_failed = False
         self.preset = widgets.Dropdown(
             options=[("model (the tokenizer's own)", MODEL_PRESET)]
             + [(name, name) for name in PRESETS]
@@ -80,10 +71,7 @@ class TemplateEditor(widgets.VBox):
             continuous_update=False, layout=widgets.Layout(width="100%", height="14em")
         )
         self.jinja.add_class("tw-jinja")
-        self.error = widgets.HTML()
-        self.error_details = widgets.HTML()
-        self.error_box = widgets.Accordion(children=[self.error_details], titles=("Details",))
-        self.error_box.layout.display = "none"
+        self.message = Notice()
         self.counts = widgets.HTML()
         self.text_view = widgets.HTML()
         self.token_view = widgets.HTML()
@@ -96,8 +84,7 @@ class TemplateEditor(widgets.VBox):
                 widgets.HTML(STYLE + LEGEND),
                 widgets.HBox([self.preset, self.train_on]),
                 self.jinja,
-                self.error,
-                self.error_box,
+                self.message,
                 self.counts,
                 self.views,
                 self.warnings,
@@ -145,23 +132,12 @@ class TemplateEditor(widgets.VBox):
         except Exception as e:  # whatever the session refuses reaches the person, not a log
             if resync:  # a refused preset or train_on: show what the session still holds
                 self._sync_controls()
-                self._show_error(e, "The session keeps its current template.")
+                self.message.error(f"{sentence(e)} The session keeps its current template.", e)
             else:
-                self._show_error(e, FIX_DRAFT)
+                self.message.error(f"{sentence(e)} {FIX_DRAFT}", e)
             return
-        self._show_error(None)
-
-    def _show_error(self, error: Exception | None, hint: str = "") -> None:
-        if error is None:
-            self.error.value = ""
-            self.error_box.layout.display = "none"
-            return
-        self.error.value = (
-            f"<div class='tw-error'>{html.escape(_sentence(error))} {html.escape(hint)}</div>"
-        )
-        details = "".join(traceback.format_exception(error))
-        self.error_details.value = f"<pre class='tw-text'>{html.escape(details)}</pre>"
-        self.error_box.layout.display = ""
+        if not self._preview_failed:  # applied; a preview that fails on it keeps its message
+            self.message.clear()
 
     # -- session -> view ------------------------------------------------------------------------
     def _on_template(self, change) -> None:
@@ -181,7 +157,7 @@ class TemplateEditor(widgets.VBox):
             try:
                 self.jinja.value = template.jinja
             except TemplateError as e:
-                self._show_error(e, "Choose another template.")
+                self.message.error(f"{sentence(e)} Choose another template.", e)
         finally:
             self._syncing = False
 
@@ -194,11 +170,17 @@ class TemplateEditor(widgets.VBox):
         example, note = self._selected_example()
         try:
             shown = preview(template, example, self.session.max_length)
-            found = check_template(template, *self._checked_rows(), self.session.max_length)
+            rows = rows_to_check(self.session.dataset, self.session.selected_row)
+            found = check_template(template, *rows, self.session.max_length)
         except TemplateError as e:
-            self.counts.value = f"<div class='tw-error'>{html.escape(str(e))}</div>"
-            self.text_view.value = self.token_view.value = self.warnings.value = ""
+            self.counts.value = self.text_view.value = ""
+            self.token_view.value = self.warnings.value = ""
+            self.message.error(f"No preview: {sentence(e)}", e)
+            self._preview_failed = True
             return
+        if self._preview_failed:  # the preview works again: its error is history
+            self.message.clear()
+            self._preview_failed = False
         self.counts.value = _counts_html(shown, note)
         self.text_view.value = _text_html(shown)
         self.token_view.value = _tokens_html(shown)
@@ -211,25 +193,11 @@ class TemplateEditor(widgets.VBox):
         row = min(self.session.selected_row, len(ds) - 1)
         return ds[row], f"Row {row}."
 
-    def _checked_rows(self) -> tuple[list[dict], list[int]]:
-        """The selected row and the first rows of the dataset: what the checks look at."""
-        ds = self.session.dataset
-        if ds is None or len(ds) == 0:
-            return [EXAMPLE], [0]
-        selected = min(self.session.selected_row, len(ds) - 1)
-        numbers = sorted({*range(min(CHECKED_ROWS, len(ds))), selected})
-        return [ds[i] for i in numbers], numbers
-
     def close(self) -> None:
         """Stop observing the session and close the widget."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         super().close()
-
-
-def _sentence(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text if text[-1] in ".!?" else text + "."
 
 
 def _counts_html(shown: TemplatePreview, note: str) -> str:

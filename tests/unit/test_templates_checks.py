@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from workbench.templates import Template
-from workbench.templates.checks import check_template, stop_token_ids
+from workbench.templates.checks import EXAMPLE, check_template, rows_to_check, stop_token_ids
 from workbench.templates.presets import CHATML, PRESETS
 
 ROWS = [
@@ -107,3 +107,19 @@ def test_stop_tokens_are_those_generation_stops_on(tokenizer):
     vocab = tokenizer.get_vocab()
     expected = {tokenizer.eos_token_id} | {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
     assert stop_token_ids(tokenizer) == expected
+
+
+def test_the_checks_look_at_the_first_rows_and_the_selected_one(tokenizer):
+    data = [ROWS[0]] * 50
+    data[40] = NO_ANSWER
+    rows, numbers = rows_to_check(data, selected_row=40, limit=5)
+    assert numbers == [0, 1, 2, 3, 4, 40] and rows[-1] is NO_ANSWER
+    found = findings(Template.preset("chatml"), tokenizer, rows, rows=numbers)
+    assert found["all_masked"].rows == (40,)  # the selected row's problem is named by its number
+    assert rows_to_check(data, selected_row=2, limit=5)[1] == [0, 1, 2, 3, 4]
+    assert rows_to_check(data, selected_row=99, limit=3)[1] == [0, 1, 2, 49]  # clamped
+
+
+def test_without_rows_the_checks_look_at_the_example():
+    assert rows_to_check(None) == ([EXAMPLE], [0])
+    assert rows_to_check([], selected_row=3) == ([EXAMPLE], [0])

@@ -29,7 +29,7 @@ def test_a_run_that_ends_in_train_becomes_a_contestant_in_compare(session, chat_
     app.train.fields["max_steps"].value = 3
     app.train.fields["batch_size"].value = 2
     run = app.train.start()
-    assert run is not None, app.train.message.value
+    assert run is not None, app.train.message.text
     run.wait(timeout=240)
     deadline = time.time() + 30
     while run.name not in app.compare.pickers[0].options and time.time() < deadline:

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from widgets.comparator import ChatComparator
-from widgets.safe_markdown import markdown_html
 from workbench import models
 from workbench.answers.adapters import write_random_adapter
 
@@ -63,7 +62,16 @@ def test_a_vote_records_who_gave_which_answer(view, session):
     assert vote.settings["max_new_tokens"] == 5
     assert all(b.disabled for b in view.vote_buttons.values())  # one vote per answer
     view.vote_buttons["A"].click()
-    assert len(session.preferences) == 1
+    assert len(session.preferences) == 1 and "have their vote" in view.message.text
+
+
+def test_a_vote_before_any_answer_is_refused_with_the_reason(view, session):
+    view.vote("A")
+    assert session.preferences == [] and "Ask a question first" in view.message.text
+    ask(view, "Hi")
+    view.vote_pair[1].value = view.vote_pair[0].value  # the pair picker shows from 3 panes on
+    view.vote("A")
+    assert session.preferences == [] and "two different panes" in view.message.text
 
 
 def test_blind_mode_hides_names_until_the_vote(view, session):
@@ -121,8 +129,7 @@ def test_stop_ends_the_answer_and_keeps_what_was_written(view, session, monkeypa
 
 def test_a_finished_run_appears_as_a_contestant_without_code(view, session):
     add_adapter_run(session, "run-2", seed=2)
-    session._notify("runs", None, None)  # what Session.train announces
-    view._run_watch.join(10)
+    session.check_runs()  # the session announces the new run (its run watcher does this)
     assert "run-2" in view.pickers[0].options
     assert "run-2" in view.batch.models.options
 
@@ -157,7 +164,9 @@ def test_the_batch_tab_tables_and_exports_answers(view, session):
     view.batch.export_format.value = "html"
     view.batch.export_button.click()
     [written] = (session.path / "exports").glob("comparison-*.html")
-    assert "run-1" in written.read_text()
+    assert "run-1" in written.read_text() and str(written) in view.batch.message.text
+    view.batch.export_button.click()  # a second export in the same second keeps the first
+    assert len(list((session.path / "exports").glob("comparison-*.html"))) == 2
 
 
 def test_the_batch_tab_shows_progress_and_offers_stop_only_while_running(view):
@@ -197,13 +206,6 @@ def test_stop_in_the_batch_tab_ends_the_run_and_run_works_again(view, session, m
     batch.wait(60)
     assert batch.comparison is not None and "cut short" not in batch.table.value
     assert batch.progress.label.value == "4 / 4 answers"
-
-
-def test_safe_markdown_renders_a_small_subset():
-    html = markdown_html("Intro *soft*\n\n- one\n- `<two>`\n\n```\n<code> & more\n```")
-    assert "<em>soft</em>" in html
-    assert "<ul><li>one</li><li><code>&lt;two&gt;</code></li></ul>" in html
-    assert "<pre><code>&lt;code&gt; &amp; more</code></pre>" in html
 
 
 def test_streaming_updates_the_panes_from_the_thread(view, session, monkeypatch):

@@ -50,7 +50,8 @@ def test_dataset_text_reaches_the_page_escaped(session):
     assert "<img" not in marked and "<mark" in marked and "&lt;img src=x " in marked
     view.loader.source.value = f"/nowhere/{ATTACK}.jsonl"
     view.loader.load_button.click()
-    assert "No data file" in view.message.value and "<img" not in view.message.value
+    assert "No data file" in view.message.text and view.message.level == "error"
+    assert "<img" not in view.message.message.value + view.message.details.value
 
 
 def test_escaping_helpers_fold_and_highlight_without_leaking_markup():
@@ -99,7 +100,7 @@ def test_search_and_filters_narrow_the_rows(browser, session):
     assert shown_rows(browser) == [12]
     browser.regex.value, browser.query.value = True, "Question (2"
     browser.search_button.click()
-    assert "not a valid regular expression" in browser.message.value
+    assert "not a valid regular expression" in browser.message.text
     browser.clear_button.click()
     assert shown_rows(browser) == list(range(10)) and browser.query.value == ""
 
@@ -127,7 +128,7 @@ def test_the_editor_edits_flags_excludes_and_adds_rows(browser, session):
     for turn in list(browser.turns.children):
         turn.children[2].click()  # remove every turn
     browser.save_button.click()  # a refused edit is reported, and nothing changes
-    assert "non-empty list" in browser.message.value
+    assert "non-empty list" in browser.message.text
     assert session.dataset[25]["messages"][0]["content"] == "Question 2"
 
 
@@ -159,11 +160,11 @@ def test_loading_from_the_widget_offers_the_option_an_error_names(session, tmp_p
     view = DatasetBrowser(session)
     view.loader.source.value = str(path)
     view.loader.load_button.click()
-    assert session.dataset is None and "instances=&#x27;expand&#x27;" in view.message.value
+    assert session.dataset is None and "instances='expand'" in view.message.text
     assert view.loader.option.layout.display != "none" and "expand" in view.loader.option.options
     view.loader.option.value = "expand"
     view.loader.load_button.click()
-    assert len(session.dataset) == 2 and "Loaded 2 rows" in view.message.value
+    assert len(session.dataset) == 2 and "Loaded 2 rows" in view.message.text
     assert shown_rows(view) == [0, 1]
 
 
@@ -173,7 +174,7 @@ def test_column_dropdowns_map_an_unknown_layout(session, tmp_path):
     view = DatasetBrowser(session)
     view.loader.source.value = str(path)
     view.loader.load_button.click()
-    assert "No known layout" in view.message.value
+    assert "No known layout" in view.message.text
     fields = view.loader.mapping_fields()
     assert (
         set(fields) >= {"prompt", "completion"} and ("query", "query") in fields["prompt"].options
@@ -185,7 +186,7 @@ def test_column_dropdowns_map_an_unknown_layout(session, tmp_path):
 
 def test_the_length_histogram_counts_every_row(browser, session):
     browser.stats_button.click()
-    assert browser.message.value == ""
+    assert browser.message.text == ""
     prompt, response, total = browser.figure.data
     assert sum(total.y) == 25 and sum(prompt.y) == 25 and sum(response.y) == 25
     assert browser.figure.layout.shapes[0].x0 == session.max_length

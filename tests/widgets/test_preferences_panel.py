@@ -33,7 +33,7 @@ def test_too_few_votes_show_the_reason_and_start_nothing(session):
     panel = PreferencesPanel(session)
     vote(session, 3)
     assert panel.train() is None
-    assert "at least 8" in panel.message.value
+    assert "at least 8" in panel.message.text and panel.message.level == "error"
     assert session.runs == []
 
 
@@ -49,6 +49,6 @@ def test_the_button_starts_a_dpo_run_on_the_votes(session):
     panel = PreferencesPanel(session)
     panel.steps.value = 1
     run = panel.train()
-    assert run is not None and run.config.method == "dpo", panel.message.value
+    assert run is not None and run.config.method == "dpo", panel.message.text
     assert run.info["data"]["train"]["rows"] + run.info["data"].get("eval", {}).get("rows", 0) == 10
     run.stop(timeout=60)

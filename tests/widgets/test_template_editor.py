@@ -21,8 +21,8 @@ def editor(session, chat_rows):
 
 
 def shown_html(view: TemplateEditor) -> str:
-    parts = [view.counts, view.text_view, view.token_view, view.warnings, view.error]
-    return "".join(w.value for w in [*parts, view.error_details])
+    parts = [view.counts, view.text_view, view.token_view, view.warnings]
+    return "".join(w.value for w in [*parts, view.message.message, view.message.details])
 
 
 def counts(view: TemplateEditor) -> tuple[int, int]:
@@ -54,7 +54,7 @@ def test_editing_the_jinja_sets_a_custom_template(editor, session):
     editor.jinja.value = source
     assert session.template.source == source and session.template.name == "custom"
     assert editor.preset.value == "custom"
-    assert editor.error.value == ""
+    assert editor.message.text == ""
 
 
 @pytest.mark.parametrize(
@@ -71,12 +71,13 @@ def test_bad_jinja_is_refused_and_the_session_keeps_its_template(editor, session
     editor.preset.value = "chatml"
     editor.jinja.value = jinja
     assert session.template.name == "chatml" and session.template.source == PRESETS["chatml"]
-    assert message in editor.error.value
-    assert editor.error_box.layout.display != "none"  # the details are one click away
-    assert "Traceback" in editor.error_details.value
+    assert message in editor.message.text and "keeps its last valid template" in editor.message.text
+    assert editor.message.level == "error"
+    assert editor.message.details_box.layout.display != "none"  # details one click away
+    assert "Traceback" in editor.message.details.value
     assert editor.jinja.value == jinja  # the draft stays, to be fixed
     editor.jinja.value = PRESETS["zephyr"]  # fixing it applies and clears the message
-    assert session.template.name == "zephyr" and editor.error.value == ""
+    assert session.template.name == "zephyr" and editor.message.text == ""
 
 
 def test_the_preview_shows_exactly_what_trains(editor, session):

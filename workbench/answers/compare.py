@@ -121,6 +121,19 @@ class Comparison:
         path.parent.mkdir(parents=True, exist_ok=True)
         return writers[path.suffix.lower()](path)
 
+    def export_to(self, folder: str | os.PathLike, fmt: str) -> Path:
+        """Write a new `comparison-<YYYYmmdd-HHMMSS>.<fmt>` file into `folder` (a workspace's
+        exports_dir); `fmt` is html, jsonl or csv. A name taken gets -2, -3, ... ."""
+        suffix = "." + fmt.lower().lstrip(".")
+        if suffix not in FORMATS:
+            raise ValueError(f"Cannot export as {fmt!r}: choose one of {', '.join(FORMATS)}.")
+        stem = "comparison-" + time.strftime("%Y%m%d-%H%M%S")
+        path, n = Path(folder) / f"{stem}{suffix}", 1
+        while path.exists():
+            n += 1
+            path = path.with_name(f"{stem}-{n}{suffix}")
+        return self.export(path)
+
     def to_jsonl(self, path: str | os.PathLike) -> Path:
         """A {"comparison": header} line, then one line a prompt."""
         lines = [json.dumps({"comparison": self.header()}, ensure_ascii=False)]

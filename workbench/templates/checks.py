@@ -9,7 +9,7 @@ token that is also EOS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..answers.generate import END_OF_TURN_TOKENS
 from ..answers.model_host import stop_token_ids as generation_stop_ids
@@ -22,7 +22,20 @@ from .template import (
     tokenize_with_labels,
 )
 
+if TYPE_CHECKING:
+    from ..data import InstructionDataset
+
 Severity = Literal["warning", "info"]
+CHECKED_ROWS = 32
+EXAMPLE = {  # what the editor previews and checks while no dataset is loaded
+    "messages": [
+        {"role": "system", "content": "You answer briefly."},
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "5"},
+        {"role": "user", "content": "And 4 + 4?"},
+        {"role": "assistant", "content": "8"},
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,18 @@ class TemplateWarning:
 def stop_token_ids(tokenizer) -> set[int]:
     """The tokens generation stops on (generation's own rule), as a set for the checks."""
     return set(generation_stop_ids(tokenizer))
+
+
+def rows_to_check(
+    dataset: InstructionDataset | None, selected_row: int = 0, limit: int = CHECKED_ROWS
+) -> tuple[list[dict], list[int]]:
+    """The rows the template checks look at, and their row numbers: the first `limit` rows
+    and the selected one (clamped to the last row). With no rows, the EXAMPLE as row 0."""
+    if dataset is None or len(dataset) == 0:
+        return [EXAMPLE], [0]
+    selected = max(0, min(selected_row, len(dataset) - 1))
+    numbers = sorted({*range(min(limit, len(dataset))), selected})
+    return [dataset[i] for i in numbers], numbers
 
 
 def check_template(
