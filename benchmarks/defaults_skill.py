@@ -113,12 +113,14 @@ def scores_of(session, model: str | Path) -> dict:
 
 
 def train_and_score(session, device_name: str, steps: int, method: str | None) -> dict:
-    """One run with the hardware defaults and `steps`; its time, losses and held-out score."""
-    from workbench.train.config import for_hardware
+    """One run with the planned defaults and `steps`; its time, losses and held-out score.
 
-    overrides = {"max_steps": steps} | ({"method": method} if method else {})
+    `device_name` is reported only: the session's plan chooses the hardware defaults.
+    """
+    from workbench.train import TrainConfig
+
     started = time.monotonic()
-    run = session.train(for_hardware(device_name, **overrides))
+    run = session.train(TrainConfig(max_steps=steps, method=method))
     status = run.wait(timeout=3600)
     minutes = (time.monotonic() - started) / 60
     if status.state != "finished":

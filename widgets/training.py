@@ -1,8 +1,10 @@
-"""TrainingLauncher: the run form, its estimate, Start/Stop/Resume, a live loss plot, the runs table.
+"""TrainingLauncher: the run form, its plan and estimate, Start/Stop/Resume, a live loss plot, runs.
 
-Every button calls one Session (or Run) method; the view only reads run folders through Run
-handles. A background thread tails the metrics of active runs and redraws at most twice a second;
-it touches widget traits only (never an Output widget), which ipykernel >= 7.1 allows.
+The form is generated from TrainConfig's field metadata (widgets.forms.ConfigForm) and starts at
+TrainConfig's own defaults; what is left open is decided by `session.plan`, the same for code and
+this view, and shown with its reasons. Every button calls one Session (or Run) method. The
+Session's run watcher announces run changes ("runs"); a background thread here only tails the
+metrics of the runs shown, for the plot, touching widget traits only (ipykernel >= 7.1 allows it).
 """
 
 from __future__ import annotations
@@ -10,45 +12,46 @@ from __future__ import annotations
 import html
 import threading
 import time
+import traceback
 
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.train import ConfigError, Run, TrainConfig
-from workbench.train.config import for_hardware
+from workbench.train import Run, TrainConfig
 from workbench.train.estimate import detect_device
 
+from .forms import ConfigForm
 from .live_plot import LossPlot
+from .notice import Notice
 
 POLL_SECONDS = 0.5
-AUTO = "auto"
 
 
 class TrainingLauncher(widgets.VBox):
-    """Set up a LoRA/QLoRA run, start it, watch it live, stop and resume it."""
+    """Set up a LoRA/QLoRA/DPO run, start it, watch it live, stop and resume it."""
+
+    config_class: type[TrainConfig] = TrainConfig  # the form shows every field of this class
 
     def __init__(self, session: Session, plot_backend: str | None = None):
         self.session = session
-        device, self.device_name, memory = detect_device()
-        defaults = for_hardware(self.device_name)
-        self.fields = _form_fields(defaults, session.max_length)
+        self.form = ConfigForm(self.config_class)
+        self.fields = self.form.fields
         self.why = widgets.HTML()
         self.estimate_box = widgets.HTML()
+        self.estimate_message = Notice()
         self.start_button = widgets.Button(description="Start", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop")
         self.resume_button = widgets.Button(description="Resume", icon="repeat")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout={"width": "50%"})
         self.progress_text = widgets.HTML()
-        self.message = widgets.HTML()
-        self.details = widgets.HTML()
-        self.details_box = widgets.Accordion(children=[self.details], titles=("Log tail",))
-        self.details_box.selected_index = None
+        self.message = Notice()
         self.runs_table = widgets.SelectMultiple(rows=6, layout={"width": "100%"})
         self.plot = LossPlot(plot_backend)
         self._shown: dict[str, Run] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._poller: threading.Thread | None = None
         self._relabelling = False  # the table's labels change; the selection does not
+        self._announced: tuple[str, str] | None = None  # the run state the notice tells of
 
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -56,31 +59,23 @@ class TrainingLauncher(widgets.VBox):
         self.runs_table.observe(self._on_selection, names="value")
         for field in self.fields.values():
             field.observe(lambda _: self.update_estimate(), names="value")
-        session.observe(lambda _: self.refresh_runs(), names="runs")
+        session.observe(self._on_runs, names="runs")
 
-        form = widgets.GridBox(
-            list(self.fields.values()),
-            layout={
-                "grid_template_columns": "repeat(3, minmax(200px, 1fr))",
-                "grid_gap": "4px 12px",
-            },
-        )
+        device, name, memory = detect_device()
         controls = widgets.HBox([self.start_button, self.stop_button, self.resume_button])
         super().__init__(
             [
-                widgets.HTML(
-                    f"<b>Hardware:</b> {html.escape(_describe(device, self.device_name, memory))}"
-                ),
-                form,
+                widgets.HTML(f"<b>Hardware:</b> {html.escape(_describe(device, name, memory))}"),
+                self.form,
                 self.why,
                 self.estimate_box,
+                self.estimate_message,
                 controls,
                 widgets.HBox([self.progress, self.progress_text]),
                 self.message,
                 self.plot.widget,
                 widgets.HTML("<b>Runs</b> (select several to overlay their curves)"),
                 self.runs_table,
-                self.details_box,
             ]
         )
         self.add_class("wb-training")
@@ -89,14 +84,15 @@ class TrainingLauncher(widgets.VBox):
 
     # -- actions: one Session or Run call each ------------------------------------------------
     def start(self) -> Run | None:
-        """Start a run with the form's settings."""
+        """Start a run with the form's settings (`session.train`, planned as from code)."""
         config = self._config()
         if config is None:
             return None
         try:
             run = self.session.train(config)
         except (ValueError, RuntimeError) as e:
-            return self._error(str(e))
+            self.message.error(e)
+            return None
         self._select(run.name)
         return run
 
@@ -105,18 +101,19 @@ class TrainingLauncher(widgets.VBox):
         run = self.current_run
         if run is not None:
             run.stop(timeout=0)
-            self._say(f"Stopping {run.name} after its current step…")
+            self.message.say(f"Stopping {run.name} after its current step…")
 
     def resume(self) -> Run | None:
-        """Continue the selected run from its last checkpoint, to the form's step count."""
+        """Continue the selected run from its last checkpoint with the form's step budget."""
         run = self.current_run
         config = self._config()
         if run is None or config is None:
             return None
         try:
-            resumed = self.session.train(config, resume=run)
+            resumed = self.session.resume(run, config)
         except (ValueError, RuntimeError) as e:
-            return self._error(str(e))
+            self.message.error(e)
+            return None
         self._select(resumed.name)
         return resumed
 
@@ -129,26 +126,38 @@ class TrainingLauncher(widgets.VBox):
 
     def refresh_runs(self) -> None:
         """Rebuild the runs table from the Session and start tailing active runs."""
-        runs = self.session.runs
-        self._shown = {r.name: r for r in runs}
-        selected = self.runs_table.value
-        self.runs_table.options = [(_run_label(r), r.name) for r in reversed(runs)]
-        self.runs_table.value = tuple(n for n in selected if n in self._shown)
+        with self._lock:
+            runs = self.session.runs
+            self._shown = {r.name: r for r in runs}
+            selected = self.runs_table.value
+            self.runs_table.options = [(_run_label(r), r.name) for r in reversed(runs)]
+            self.runs_table.value = tuple(n for n in selected if n in self._shown)
         if any(r.status.active for r in runs):
             self._ensure_poller()
 
     def relabel_runs(self) -> None:
         """Bring the runs table's labels (state, step) up to date, keeping the selection."""
-        options = [(_run_label(r), r.name) for r in reversed(self._shown.values())]
-        if options == list(self.runs_table.options):
-            return
-        selected = self.runs_table.value
-        self._relabelling = True
-        try:
-            self.runs_table.options = options
-            self.runs_table.value = selected
-        finally:
-            self._relabelling = False
+        with self._lock:
+            options = [(_run_label(r), r.name) for r in reversed(self._shown.values())]
+            if options == list(self.runs_table.options):
+                return
+            selected = self.runs_table.value
+            self._relabelling = True
+            try:
+                self.runs_table.options = options
+                self.runs_table.value = selected
+            finally:
+                self._relabelling = False
+
+    def _on_runs(self, change) -> None:
+        """The Session announced a run change (new run, or a state or step of one)."""
+        run = change.new
+        if run is None or self._shown.get(run.name) is not run:
+            self.refresh_runs()  # a new run, or a new handle on one (resumed)
+        else:
+            self.relabel_runs()
+            if run.status.active:
+                self._ensure_poller()
 
     def _on_selection(self, change) -> None:
         if not self._relabelling:
@@ -174,7 +183,8 @@ class TrainingLauncher(widgets.VBox):
                 self._show_status(run)
 
     def update_estimate(self) -> None:
-        """Show memory and time per step for the form's settings, and why each default was chosen."""
+        """Show the plan for the form's settings (each decided value and why), and the memory
+        and time per step it needs here."""
         config = self._config(quiet=True)
         if config is None:
             return
@@ -182,47 +192,38 @@ class TrainingLauncher(widgets.VBox):
             planned = self.session.plan(config)
             est = self.session.estimate(config)
         except Exception as e:  # no model reachable yet: the form still works
-            self.estimate_box.value = _note(f"No estimate yet: {e}")
+            self.estimate_box.value = ""
+            self.estimate_message.warn(f"No estimate yet: {e}")
             return
-        self.why.value = (
-            "<details><summary>Why these defaults</summary><ul>"
-            + "".join(
-                f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
-                for k, v in planned.reasons.items()
-            )
-            + "</ul></details>"
-        )
-        text = (
+        self.why.value = _plan_html(planned)
+        self.estimate_box.value = (
             f"Estimate: about <b>{est.total_gb:.2f} GB</b> (weights {est.weights_gb:.2f}, LoRA + "
             f"optimizer {est.lora_gb + est.optimizer_gb:.2f}, activations {est.activations_gb:.2f}) "
             f"and <b>{est.seconds_per_step:.1f} s per step</b> on {html.escape(est.device)}."
         )
-        self.estimate_box.value = text + (_note(est.warning, warn=True) if est.warning else "")
-
-    # -- internals ----------------------------------------------------------------------------
-    def _config(self, quiet: bool = False) -> TrainConfig | None:
-        values = {k: w.value for k, w in self.fields.items()}
-        lr = str(values.pop("learning_rate")).strip()
-        checkpointing = values.pop("gradient_checkpointing")
-        try:
-            return TrainConfig(
-                **values,
-                learning_rate=None if lr in ("", AUTO) else float(lr),
-                gradient_checkpointing={AUTO: None, "on": True, "off": False}[checkpointing],
-            )
-        except (ConfigError, ValueError) as e:
-            if not quiet:
-                self._error(str(e))
-            return None
+        if est.warning:
+            self.estimate_message.warn(est.warning)
+        else:
+            self.estimate_message.clear()
 
     def show(self, run: Run) -> None:
         """Select a run (e.g. one started from code) so the plot follows it live."""
         self._select(run.name)
 
+    # -- internals ----------------------------------------------------------------------------
+    def _config(self, quiet: bool = False) -> TrainConfig | None:
+        """The form's config; a bad value is told (in the estimate's line while typing)."""
+        try:
+            return self.form.value()
+        except ValueError as e:  # ConfigError, or a box that holds no number
+            (self.estimate_message.warn if quiet else self.message.error)(str(e))
+            return None
+
     def _select(self, name: str) -> None:
         self.refresh_runs()
         self.runs_table.value = (name,)
-        self._say(f"{name}: its loss appears below as it trains.")
+        self.message.say(f"{name}: its loss appears below as it trains.")
+        self._announced = None
 
     def _show_status(self, run: Run) -> None:
         status = run.status
@@ -240,92 +241,57 @@ class TrainingLauncher(widgets.VBox):
         if run.metrics_problem:  # a torn metrics file: what was complete still shows
             parts.append(html.escape(run.metrics_problem))
         self.progress_text.value = " · ".join(parts)
+        if self._announced == (run.name, status.state):
+            return  # told already; leave the notice (and its open details) alone
         if status.state in ("failed", "died"):
-            self._error(status.message)
-            self.details.value = (
-                f"<pre>{html.escape(status.traceback_tail or run.log_tail())}</pre>"
-            )
+            self.message.error(status.message, details=status.traceback_tail or run.log_tail())
         elif status.state in ("finished", "stopped"):
             where = run.adapter_path
-            self._say(
+            self.message.say(
                 f"{run.name} {status.state}; adapter in {where}"
                 if where
                 else f"{run.name} {status.state}."
             )
+        else:
+            return
+        self._announced = (run.name, status.state)
 
     def _ensure_poller(self) -> None:
-        if self._poller is None or not self._poller.is_alive():
-            self._poller = threading.Thread(target=self._poll, daemon=True, name="training-poller")
-            self._poller.start()
+        with self._lock:
+            if self._poller is None or not self._poller.is_alive():
+                self._poller = threading.Thread(
+                    target=self._poll, daemon=True, name="training-plot"
+                )
+                self._poller.start()
 
     def _poll(self) -> None:
+        """Tail the shown runs' metrics into the plot while one of them is active."""
         while True:
             time.sleep(POLL_SECONDS)
             try:
                 self.refresh()
-                self.relabel_runs()
-                self.session.check_runs()  # tells other views (the comparator) of ended runs
             except Exception as e:  # a view must never kill its own updates silently
-                self._error(f"The live view stopped updating: {e}")
+                self.message.error(
+                    f"The live view stopped updating: {e}", details=traceback.format_exc()
+                )
                 return
-            if not any(r.status.active for r in self._shown.values()):
+            if not any(r.status.active for r in list(self._shown.values())):
+                self.refresh()  # the last records of a run that just ended
                 return
 
-    def _say(self, text: str) -> None:
-        self.message.value = _note(text)
 
-    def _error(self, text: str) -> None:
-        self.message.value = _note(text, warn=True)
-        return None
-
-
-def _form_fields(defaults: TrainConfig, max_length: int) -> dict[str, widgets.Widget]:
-    style = {"description_width": "120px"}
-    lr = AUTO if defaults.learning_rate is None else str(defaults.learning_rate)
-    checkpointing = {None: AUTO, True: "on", False: "off"}[defaults.gradient_checkpointing]
-    return {
-        "method": widgets.Dropdown(
-            options=["qlora", "lora"], value=defaults.method, description="method", style=style
-        ),
-        "max_steps": widgets.IntText(value=150, description="max steps", style=style),
-        "learning_rate": widgets.Text(value=lr, description="learning rate", style=style),
-        "lr_schedule": widgets.Dropdown(
-            options=["cosine", "linear", "constant"],
-            value=defaults.lr_schedule,
-            description="schedule",
-            style=style,
-        ),
-        "batch_size": widgets.IntText(
-            value=defaults.batch_size, description="batch size", style=style
-        ),
-        "grad_accumulation": widgets.IntText(
-            value=defaults.grad_accumulation, description="grad accum.", style=style
-        ),
-        "max_length": widgets.IntText(value=max_length, description="max length", style=style),
-        "batching": widgets.Dropdown(
-            options=["padding_free", "padded", "packed"],
-            value=defaults.batching,
-            description="batching",
-            style=style,
-        ),
-        "gradient_checkpointing": widgets.Dropdown(
-            options=[AUTO, "on", "off"],
-            value=checkpointing,
-            description="grad. checkpt.",
-            style=style,
-        ),
-        "lora_r": widgets.IntText(value=defaults.lora_r, description="LoRA rank", style=style),
-        "lora_alpha": widgets.IntText(
-            value=defaults.lora_alpha, description="LoRA alpha", style=style
-        ),
-        "lora_dropout": widgets.FloatText(
-            value=defaults.lora_dropout, description="LoRA dropout", style=style
-        ),
-        "seed": widgets.IntText(value=defaults.seed, description="seed", style=style),
-        "num_processes": widgets.IntText(
-            value=defaults.num_processes, description="processes", style=style
-        ),
-    }
+def _plan_html(planned: TrainConfig) -> str:
+    """The values plan decided for the form's config, each with its reason (escaped)."""
+    rows = "".join(
+        f"<tr><td><b>{html.escape(name)}</b></td>"
+        f"<td>{html.escape(repr(getattr(planned, name, '')))}</td>"
+        f"<td>{html.escape(reason)}</td></tr>"
+        for name, reason in planned.reasons.items()
+    )
+    return (
+        "<details><summary>Planned for this model and hardware (why each value)</summary>"
+        f"<table>{rows}</table></details>"
+    )
 
 
 def _run_label(run: Run) -> str:
@@ -338,8 +304,3 @@ def _run_label(run: Run) -> str:
 def _describe(device: str, name: str, memory: float | None) -> str:
     size = f", {memory:.0f} GB" if memory else ""
     return f"{name}{size}" if device == "cuda" else f"CPU{size} (no GPU found: training is slow)"
-
-
-def _note(text: str, warn: bool = False) -> str:
-    colour = "var(--jp-warn-color0)" if warn else "var(--jp-ui-font-color1)"
-    return f'<div style="color: {colour}">{html.escape(text)}</div>'

@@ -19,6 +19,7 @@ from workbench.train.distributed import (
     usable_cpus,
     write_accelerate_config,
 )
+from workbench.train.plan import plan
 
 
 def prepare(session, chat_rows, **config):
@@ -50,7 +51,7 @@ def test_several_machines_are_prepared_for_export_not_started(session, chat_rows
     with pytest.raises(ConfigError, match="export_job"):
         session.train(config)
     run = session.train(config, start=False)  # no device check: it runs elsewhere
-    assert run.status.state == "queued" and run.status.pid is None
+    assert run.status.state == "prepared" and run.status.pid is None
     assert [r.name for r in session.runs] == [run.name]
 
 
@@ -80,7 +81,9 @@ def test_bad_process_settings_name_the_field(changes, words):
 def test_new_fields_round_trip_and_fsdp_with_4bit_gets_float_storage():
     config = TrainConfig(method="qlora", num_processes=4, fsdp=True, mixed_precision="bf16")
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
-    planned = config.resolve(n_params=10**9, device="cuda", session_max_length=512)
+    planned = plan(
+        config, n_params=10**9, device="cuda", device_name="A100", session_max_length=512
+    )
     assert planned.bnb_4bit_quant_storage == "bfloat16"
     assert "FSDP" in planned.reasons["bnb_4bit_quant_storage"]
 

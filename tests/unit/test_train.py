@@ -10,7 +10,7 @@ import time
 import pytest
 
 import workbench as wb
-from workbench.train import ConfigError, TrainConfig, TrainingDataError
+from workbench.train import ConfigError, RunStatus, TrainConfig, TrainingDataError
 from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
 
 
@@ -51,6 +51,38 @@ def test_resolved_defaults_say_why(session):
     assert planned.learning_rate == 1e-3 and "1B" in planned.reasons["learning_rate"]
     assert planned.max_length == session.max_length
     assert planned.gradient_checkpointing is False
+
+
+def test_prepare_plans_and_writes_the_run_without_starting_it(session, chat_rows):
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    run = session.prepare(TrainConfig(max_steps=3))
+    config = run.config
+    assert config.unplanned == [] and config.max_steps == 3
+    assert config.method == "lora" and "CPU" in config.reasons["method"]  # planned here
+    status = run.folder.read_status()
+    assert status.state == "prepared" and status.pid is None  # nothing started
+    assert not run.status.active  # so no watcher polls it
+    assert [r.name for r in session.runs] == [run.name]
+
+
+def test_the_run_watcher_announces_each_state_and_step(session, chat_rows, monkeypatch):
+    from workbench.train import launch
+
+    monkeypatch.setattr(launch, "start_runner", lambda run: run)  # the "runner" is this test
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    heard = []
+    session.observe(
+        lambda change: heard.append((change.new.status.state, change.new.status.step)), "runs"
+    )
+    run = session.train(TrainConfig(max_steps=3))
+    for step in (1, 2):
+        run.folder.write_status(RunStatus("running", step=step, heartbeat=time.time()))
+        wait_for(lambda step=step: ("running", step) in heard, timeout=10)
+    run.folder.write_status(RunStatus("finished", step=3))
+    wait_for(lambda: ("finished", 3) in heard, timeout=10)
+    wait_for(lambda: not session._watcher.running, timeout=10)  # no active run: it ends
 
 
 def test_packed_rows_never_attend_across_rows(tiny_model_dir):

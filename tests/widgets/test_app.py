@@ -27,7 +27,7 @@ def test_a_run_that_ends_in_train_becomes_a_contestant_in_compare(session, chat_
     assert app.compare.pickers[0].options == ("base",)
     app.train.fields["method"].value = "lora"
     app.train.fields["max_steps"].value = 3
-    app.train.fields["batch_size"].value = 2
+    app.train.fields["batch_size"].value = "2"
     run = app.train.start()
     assert run is not None, app.train.message.text
     run.wait(timeout=240)

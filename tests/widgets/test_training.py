@@ -1,4 +1,4 @@
-"""TrainingLauncher: the form starts, plots, stops and resumes real runs; errors show in words."""
+"""TrainingLauncher: the form is TrainConfig's, planned as from code; runs start, resume, show."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 
 from widgets.live_plot import Curves, downsample, svg_chart
 from widgets.training import TrainingLauncher
+from workbench.persist import read_json
+from workbench.train import ConfigError, RunStatus, TrainConfig
 
 
 def wait_for(predicate, timeout=240):
@@ -26,20 +28,118 @@ def launcher(session, chat_rows):
     session.set_max_length(64)
     view = TrainingLauncher(session, plot_backend="plotly")
     view.fields["method"].value = "lora"
-    view.fields["batch_size"].value = 2
+    view.fields["batch_size"].value = "2"
     return view
+
+
+@pytest.fixture
+def no_runner(monkeypatch):
+    """Runs are prepared as usual but their runner never starts; each is ended after the test."""
+    from workbench.train import launch
+
+    started = []
+    monkeypatch.setattr(launch, "start_runner", lambda run: started.append(run) or run)
+    yield started
+    for run in started:  # a queued run that never starts would keep the pollers looking
+        end_as(run, "stopped")
+
+
+def end_as(run, state: str, step: int = 2, **fields) -> None:
+    """Give a prepared run the status (and checkpoint) it would have after stopping or failing."""
+    checkpoint = run.folder.checkpoints_dir / f"checkpoint-{step}"
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    run.folder.write_status(RunStatus(state, step=step, max_steps=step, **fields))
 
 
 def test_bad_values_show_a_sentence_and_start_nothing(launcher, session):
     launcher.fields["max_steps"].value = 0
     assert launcher.start() is None
-    assert "max_steps" in launcher.message.value
+    assert "max_steps" in launcher.message.text and launcher.message.level == "error"
     assert session.runs == []
 
 
 def test_estimate_and_reasons_are_shown(launcher):
     assert "GB" in launcher.estimate_box.value and "s per step" in launcher.estimate_box.value
-    assert "learning_rate" in launcher.why.value
+    assert "learning_rate" in launcher.why.value  # planned: the value and why
+    assert "1B parameters" in launcher.why.value
+
+
+def test_the_form_starts_at_train_config_defaults(session):
+    view = TrainingLauncher(session, plot_backend="svg")
+    assert view.form.value() == TrainConfig()
+    assert view.fields["max_steps"].value == TrainConfig().max_steps
+
+
+def test_a_launcher_for_a_config_subclass_shows_its_new_field(session):
+    from tests.widgets.test_forms import MyConfig
+
+    class MyLauncher(TrainingLauncher):
+        config_class = MyConfig
+
+    view = MyLauncher(session, plot_backend="svg")
+    assert view.fields["new_knob"].tooltip == "a new knob"
+    view.fields["new_knob"].value = 5
+    assert view.form.value() == MyConfig(new_knob=5)
+
+
+def test_start_button_and_code_write_the_same_config(session, chat_rows, no_runner):
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    from_code = session.train(TrainConfig(max_steps=7), start=False)
+    no_runner.append(from_code)  # ended after the test like the others
+    view = TrainingLauncher(session, plot_backend="svg")
+    view.fields["max_steps"].value = 7  # everything else left as the form opened
+    view.start_button.click()
+    from_widget = no_runner[-1]
+    assert from_widget.name != from_code.name
+    assert (
+        read_json(from_widget.folder.config_file)["train"]
+        == (read_json(from_code.folder.config_file)["train"])
+    )
+
+
+def test_a_run_started_from_code_resumes_from_the_widget(session, chat_rows, no_runner):
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    run = session.train(TrainConfig(method="lora", batch_size=2, max_steps=2), start=False)
+    end_as(run, "stopped")
+    view = TrainingLauncher(session, plot_backend="svg")
+    view.runs_table.value = (run.name,)
+    view.fields["max_steps"].value = 5
+    view.resume_button.click()
+    assert no_runner and no_runner[-1].name == run.name, view.message.text
+    config = run.config
+    assert (config.max_steps, config.method, config.batch_size) == (5, "lora", 2)
+
+
+def test_a_run_started_from_the_widget_resumes_from_code(launcher, session, no_runner):
+    launcher.fields["max_steps"].value = 2
+    run = launcher.start()
+    end_as(run, "stopped")
+    session.resume(run.name, TrainConfig(max_steps=6))
+    assert run.config.max_steps == 6 and run.config.batch_size == 2
+    end_as(run, "died", step=6)
+    session.train(TrainConfig(max_steps=8), resume=run)  # the old keyword still works
+    assert run.config.max_steps == 8
+    end_as(run, "stopped", step=8)
+    with pytest.raises(ConfigError, match="batch_size"):
+        session.resume(run, TrainConfig(batch_size=4))
+
+
+def test_a_failed_run_shows_its_message_and_details(launcher, no_runner):
+    launcher.fields["max_steps"].value = 2
+    run = launcher.start()
+    end_as(
+        run,
+        "failed",
+        message="The GPU ran out of memory. Lower batch_size",
+        traceback_tail="Traceback <b>x</b>",
+    )
+    launcher.refresh()
+    assert "Lower batch_size" in launcher.message.text and launcher.message.level == "error"
+    assert "&lt;b&gt;x&lt;/b&gt;" in launcher.message.details.value  # escaped, never markup
+    assert launcher.message.details_box.layout.display != "none"
 
 
 @pytest.mark.slow
@@ -59,7 +159,7 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     def labelled_step() -> int:
         return int(re.search(r"step (\d+)/", label()).group(1))
 
-    # the table follows the run's steps (status.json's heartbeat), not only its changes of state
+    # the table follows the run's steps (announced by the session's run watcher)
     wait_for(lambda: "running" in label() and labelled_step() >= 1, timeout=30)
     assert launcher.runs_table.value == (run.name,)
     launcher.stop_button.click()
@@ -73,23 +173,7 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     assert run.wait(timeout=240).state == "finished"
     launcher.refresh()
     assert launcher.plot.curves[run.name].steps[-1] == stopped_at + 3
-    assert "adapter" in launcher.message.value
-
-
-def test_a_failed_run_shows_its_message_and_log(launcher, session, chat_rows):
-    launcher.fields["max_steps"].value = 2
-    run = launcher.start()
-    run.wait(timeout=240)
-    status = run.folder.read_status()
-    status.state, status.message, status.traceback_tail = (
-        "failed",
-        "The GPU ran out of memory. Lower batch_size",
-        "Traceback <b>x</b>",
-    )
-    run.folder.write_status(status)
-    launcher.refresh()
-    assert "Lower batch_size" in launcher.message.value
-    assert "&lt;b&gt;x&lt;/b&gt;" in launcher.details.value  # escaped, never markup
+    assert "adapter" in launcher.message.text
 
 
 def test_long_series_are_downsampled_and_keep_the_last_point():

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import models
+from ..persist import fields_from_json
 from ..templates.template import Template
 from .model_host import END_OF_TURN_TOKENS, ModelHost, TextCallback, stop_token_ids
 
@@ -35,14 +36,47 @@ BASE = "base"
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Settings every contestant shares; temperature 0 means greedy (reproducible)."""
+    """Settings every contestant shares; temperature 0 means greedy (reproducible).
 
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
-    seed: int = 0
-    system_prompt: str | None = None
+    Each field's help and bounds are field metadata, from which the comparator's form is built.
+    """
+
+    max_new_tokens: int = field(
+        default=256, metadata={"help": "Most tokens each answer may have.", "min": 1, "max": 4096}
+    )
+    temperature: float = field(
+        default=0.0,
+        metadata={
+            "help": "0: greedy and reproducible; higher: more varied answers.",
+            "min": 0.0,
+            "max": 5.0,
+            "step": 0.1,
+        },
+    )
+    top_p: float = field(
+        default=1.0,
+        metadata={
+            "help": "Sample only from the most likely tokens whose probabilities add up "
+            "to this, in (0, 1].",
+            "min": 0.01,
+            "max": 1.0,
+            "step": 0.05,
+        },
+    )
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata={
+            "help": "Above 1 discourages repeating tokens; 1 leaves them as they are.",
+            "min": 0.5,
+            "max": 3.0,
+            "step": 0.05,
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "Seed of sampling (temperature above 0)."})
+    system_prompt: str | None = field(
+        default=None,
+        metadata={"help": "A system message put before every prompt that has none.", "rows": 2},
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
@@ -64,13 +98,16 @@ class GenerationSettings:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GenerationSettings:
-        """Settings from `to_json` output or keyword arguments; an unknown name is refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TypeError(f"Unknown generation setting(s) {unknown}; known: {sorted(known)}.")
-        return cls(**data)
+    def from_json(
+        cls, data: dict[str, Any], *, source: str = "generation settings"
+    ) -> GenerationSettings:
+        """Settings from `to_json` output or keyword arguments; an unknown name raises TypeError
+        (as an unknown keyword argument does), naming it and the known ones."""
+        try:
+            values = fields_from_json(cls, data, source=source)
+        except ValueError as e:
+            raise TypeError(str(e)) from e
+        return cls(**values)
 
 
 def as_messages(prompt: str | list[dict], system_prompt: str | None = None) -> list[dict]:

@@ -23,6 +23,7 @@ from .answers import ComparisonActions
 from .data import DataActions
 from .state import DatasetRef, SessionState, Split
 from .training import TrainingActions
+from .watcher import RunWatcher
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class Session(DataActions, TrainingActions, ComparisonActions):
         self._generator = None
         self._runs: dict[str, Run] = {}
         self._attached: dict[str, str] | None = None  # attached run folders, read on first use
-        self._run_states: dict[str, str] = {}  # each run's state at the last check_runs()
+        self._run_states: dict[str, tuple[str, int]] = {}  # (state, step) at the last check
+        self._watcher: RunWatcher | None = None  # announces run changes; started with a run
         self._shape = None  # (model spec, its ModelShape), computed on first use
         state = self._read_state()
         self._model: models.ModelSpec = state.model
@@ -93,6 +95,8 @@ class Session(DataActions, TrainingActions, ComparisonActions):
 
     def close(self) -> None:
         """Release the workspace so another kernel may open it for writing."""
+        if self._watcher is not None:
+            self._watcher.stop()
         self.workspace.close()
 
     def __enter__(self) -> Session:

@@ -15,6 +15,20 @@ from ..train import Run, TrainConfig
 class TrainingActions:
     """The training half of Session (a mixin over the Session's state)."""
 
+    def prepare(
+        self, config: TrainConfig | None = None, preferences: Iterable[Any] | None = None
+    ) -> Run:
+        """Plan `config` and write its run folder (config, data snapshot, template); nothing starts.
+
+        For run.export_job(path) to a machine with more GPUs than this one, or to start later.
+        A DPO run (method="dpo") trains on `preferences` (votes or prompt/chosen/rejected rows),
+        by default on this workspace's votes. Raises ConfigError or TrainingDataError.
+        """
+        self.workspace.require_writable()
+        run = self._write_run(self.plan(config), preferences)
+        self._add_run(run, watch=False)  # nothing runs until it is started
+        return run
+
     def train(
         self,
         config: TrainConfig | None = None,
@@ -23,44 +37,69 @@ class TrainingActions:
         preferences: Iterable[Any] | None = None,
         start: bool = True,
     ) -> Run:
-        """Start a run in its own process and return its handle at once.
+        """Plan `config`, write the run folder and start the run in its own process; returns at once.
 
-        With `resume=run` the stopped, failed or died run continues from its last checkpoint
-        (its steps and loss curve continue); `config` may then only change the step budget.
-        A DPO run (method="dpo") trains on `preferences` (votes or prompt/chosen/rejected rows),
-        by default on this workspace's votes. `start=False` only prepares the run folder, e.g.
-        for run.export_job(path) to a machine with more GPUs than this one.
+        The open settings are decided by `plan` (see `session.plan(config).reasons`), as for
+        the launcher's Start button. `start=False` is `prepare`; `resume=run` is `resume`.
+        """
+        if resume is not None:
+            return self.resume(resume, config, start=start)
+        if not start:
+            return self.prepare(config, preferences)
+        from ..train import launch
+        from ..train.distributed import check_devices
+
+        self.workspace.require_writable()
+        planned = self.plan(config)
+        check_devices(planned)
+        run = launch.start_runner(self._write_run(planned, preferences))
+        self._add_run(run)
+        return run
+
+    def resume(
+        self, run: Run | str, config: TrainConfig | None = None, *, start: bool = True
+    ) -> Run:
+        """Continue a stopped, failed or died run from its last checkpoint; returns at once.
+
+        Its steps and loss curve continue. `config` may only change the step budget (max_steps,
+        epochs): fields left at their defaults are not asked for, so a launcher form left as it
+        was resumes any run. Raises ConfigError when the run is active or has no checkpoint.
         """
         from ..train import launch
         from ..train.distributed import check_devices
 
         self.workspace.require_writable()
-        if resume is not None:
-            run = resume if isinstance(resume, Run) else self.run(resume)
-            new = launch.check_resume(run, config)
-            check_devices(new)
-            launch.update_config(run, new)
-        else:
-            planned = self.plan(config or TrainConfig())
-            if start:
-                check_devices(planned)
-            if planned.method == "dpo":
-                planned, examples = self._dpo_examples(planned, preferences)
-            else:
-                examples = self._split_examples()
-            run = launch.prepare_run(
-                self.workspace.runs_dir,
-                planned,
-                self._model,
-                self.template,
-                *examples,
-                taken_names=self._attached_runs(),
-            )
+        run = run if isinstance(run, Run) else self.run(run)
+        new = launch.check_resume(run, config)
+        check_devices(new)
+        launch.update_config(run, new)
         if start:
             run = launch.start_runner(run)
+        self._add_run(run, watch=start)
+        return run
+
+    def _write_run(self, planned: TrainConfig, preferences: Iterable[Any] | None) -> Run:
+        from ..train import launch
+
+        if planned.method == "dpo":
+            planned, examples = self._dpo_examples(planned, preferences)
+        else:
+            examples = self._split_examples()
+        return launch.prepare_run(
+            self.workspace.runs_dir,
+            planned,
+            self._model,
+            self.template,
+            *examples,
+            taken_names=self._attached_runs(),
+        )
+
+    def _add_run(self, run: Run, watch: bool = True) -> None:
+        """Know `run` under its name, tell the observers of "runs", and watch it while it runs."""
         self._runs[run.name] = run
         self._notify("runs", None, run)
-        return run
+        if watch:
+            self._watch_runs()
 
     def _dpo_examples(
         self, config: TrainConfig, preferences: Iterable[Any] | None
@@ -80,13 +119,21 @@ class TrainingActions:
         return config, split_pairs(pairs.rows, seed=config.seed)
 
     def plan(self, config: TrainConfig | None = None) -> TrainConfig:
-        """`config` with every open choice made for this model and hardware, with reasons."""
-        from ..train.estimate import detect_device
+        """`config` with every open choice made for this model and hardware, with reasons.
 
-        config = config or TrainConfig()
-        device, _, _ = detect_device()
-        return config.resolve(
-            n_params=self.model_shape.n_params, device=device, session_max_length=self._max_length
+        The one place a run's settings are decided (workbench.train.plan), for code and the
+        launcher alike; train, prepare and estimate all go through it.
+        """
+        from ..train.estimate import detect_device
+        from ..train.plan import plan
+
+        device, name, _ = detect_device()
+        return plan(
+            config or TrainConfig(),
+            n_params=self.model_shape.n_params,
+            device=device,
+            device_name=name,
+            session_max_length=self._max_length,
         )
 
     def estimate(self, config: TrainConfig | None = None):
@@ -126,15 +173,18 @@ class TrainingActions:
     @property
     def runs(self) -> list[Run]:
         """Every run in this workspace, oldest first, then attached runs; live ones re-attached."""
+        found = []
         folder = self.workspace.runs_dir
         if folder.exists():
             for path in folder.glob("run-*"):
                 if path.name not in self._runs and (path / "config.json").exists():
-                    self._runs[path.name] = Run(path)
+                    found.append(self._runs.setdefault(path.name, Run(path)))
         attached = self._attached_runs()
         for name, path in attached.items():
             if name not in self._runs and (Path(path) / "config.json").exists():
-                self._runs[name] = Run(path, name=name)
+                found.append(self._runs.setdefault(name, Run(path, name=name)))
+        if any(run.status.active for run in found):  # e.g. started by an earlier kernel
+            self._watch_runs()
         order = {name: i for i, name in enumerate(attached)}
         return sorted(self._runs.values(), key=lambda r: _run_order(r.name, order))
 
@@ -167,8 +217,8 @@ class TrainingActions:
         attached = {**self._attached_runs(), name: str(path)}
         atomic_write_json(self.workspace.attached_runs_file, attached)
         self._attached = attached
-        run = self._runs[name] = Run(path, name=name)
-        self._notify("runs", None, run)
+        run = Run(path, name=name)
+        self._add_run(run)
         return run
 
     def _attached_runs(self) -> dict[str, str]:
@@ -181,21 +231,39 @@ class TrainingActions:
         return self._attached
 
     def check_runs(self) -> list[Run]:
-        """Runs whose state changed since the last check; observers of "runs" hear of each.
+        """Runs whose state or step changed since the last check; observers of "runs" hear of each.
 
-        Runs change in their own processes, so a view that polls (the training launcher) calls
-        this, and every other view (the comparator's contestants) follows without polling.
+        Runs change in their own processes; the session's run watcher calls this about twice a
+        second while a run is active, so views only observe "runs" and never poll.
         """
+        return self._check_runs()[0]
+
+    def _check_runs(self) -> tuple[list[Run], bool]:
+        """The changed runs (announced), and whether any run is still active."""
         states = self._run_states
-        changed = []
+        changed, active = [], False
         for run in self.runs:
-            state = run.status.state
-            if states.get(run.name) != state:
-                states[run.name] = state
+            status = run.status
+            active = active or status.active
+            if states.get(run.name) != (status.state, status.step):
+                states[run.name] = (status.state, status.step)
                 changed.append(run)
         for run in changed:
             self._notify("runs", None, run)
-        return changed
+        return changed, active
+
+    def _poll_runs(self) -> bool:
+        """One look by the run watcher: announce changes; True while a run is active."""
+        return self._check_runs()[1]
+
+    def _watch_runs(self) -> None:
+        """Have the session's one run watcher poll while any run is active."""
+        from .watcher import RunWatcher
+
+        watcher = self._watcher
+        if watcher is None:
+            watcher = self._watcher = RunWatcher(self)
+        watcher.ensure()
 
     def run(self, name: str) -> Run:
         """The run called `name` (e.g. "run-3")."""

@@ -1,9 +1,10 @@
-"""Training: TrainConfig, the runner process, and Run handles on run folders."""
+"""Training: TrainConfig, plan (every open setting decided), the runner process, Run handles."""
 
-from .config import ConfigError, TrainConfig, for_hardware
+from .config import ConfigError, TrainConfig
 from .folder import RunStatus
 from .jobs import JobFormatError
 from .launch import TrainingDataError
+from .plan import for_hardware
 from .run import Run
 
 __all__ = [

@@ -1,7 +1,10 @@
-"""TrainConfig: every setting of a training run, validated, with defaults chosen from the hardware.
+"""TrainConfig: every setting of a training run, validated, with its help text as field metadata.
 
-Fields left as None are decided by `resolve()` from the model size and the device, and each
-decision comes with a one-line reason that the launcher form shows next to the value.
+Each field carries `help`, its `group` for the form and, where it has them, its `choices`;
+rarely touched fields are marked `advanced`. Fields left as None are decided for the model and
+the hardware by `workbench.train.plan.plan`, each with a one-line reason in `reasons`. The
+launcher form is generated from this metadata (widgets.forms.ConfigForm), so a new field shows
+in the form without touching the widget.
 """
 
 from __future__ import annotations
@@ -10,66 +13,144 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..persist import fields_from_json
+
 METHODS = ("qlora", "lora", "dpo")
 BATCHING = ("padding_free", "padded", "packed")
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 DPO_LOSSES = ("sigmoid", "ipo")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 QUANT_STORAGE = ("uint8", "bfloat16", "float16", "float32")
+PLANNED = "None: decided by plan for this model and hardware (see `reasons`)."
 
 
 class ConfigError(ValueError):
     """A TrainConfig value is out of range; the message names the field and what is allowed."""
 
 
+def setting(default: Any, help: str, group: str, **more: Any) -> Any:
+    """A dataclass field with its help text, form group and any of choices/advanced/min/max."""
+    metadata = {"help": help, "group": group, **more}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class TrainConfig:
-    """Settings of one run. None means "decide for this model and hardware" (see `resolve`)."""
+    """Settings of one run. None means "decided by plan for this model and hardware"."""
 
-    method: str = "qlora"
-    max_steps: int = -1  # -1: train for `epochs`
-    epochs: float = 1.0
-    learning_rate: float | None = None
-    lr_schedule: str = "cosine"
-    warmup_ratio: float = 0.03
-    batch_size: int = 8
-    grad_accumulation: int = 1
-    max_length: int | None = None  # None: the session's training length
-    batching: str = "padding_free"
-    gradient_checkpointing: bool | None = None
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    logging_steps: int = 1
-    eval_steps: int | None = (
-        None  # None: about five evaluations per run when there is an eval split
+    method: str | None = setting(
+        None,
+        f"qlora: LoRA on 4-bit weights; lora: on full weights; dpo: feedback tuning. {PLANNED}",
+        "basics",
+        choices=METHODS,
     )
-    save_steps: int | None = None  # None: about five checkpoints per run
-    seed: int = 0
-    # Feedback tuning (method="dpo")
-    base_adapter: str | None = None  # run name or adapter folder to start DPO from
-    beta: float = 0.1
-    dpo_loss: str = "sigmoid"
-    max_prompt_length: int = 512
-    include_ties: bool = False
-    # Many processes through `accelerate launch` (docs/distributed.md)
-    num_processes: int = 1  # in all, over every machine; the global batch grows with it
-    num_machines: int = 1
-    mixed_precision: str | None = None  # None: bf16 (or fp16) on a GPU that has it, "no" on CPU
-    fsdp: bool = False  # shard weights, gradients and optimizer state instead of DDP replicas
-    fsdp_offload: bool = False  # FSDP: keep the parameter shards in CPU memory between uses
-    bnb_4bit_quant_storage: str | None = None  # None: uint8, or bfloat16 for FSDP with 4-bit
-    reasons: dict[str, str] = field(default_factory=dict)
+    max_steps: int = setting(-1, "Optimizer steps to train; -1 trains for `epochs`.", "basics")
+    epochs: float = setting(1.0, "Passes over the training rows when max_steps is -1.", "basics")
+    learning_rate: float | None = setting(None, f"Peak step size of AdamW. {PLANNED}", "basics")
+    batch_size: int | None = setting(None, f"Rows per device per step. {PLANNED}", "basics")
+    grad_accumulation: int | None = setting(
+        None, f"Batches summed before each optimizer step. {PLANNED}", "basics"
+    )
+    max_length: int | None = setting(
+        None, "Tokens per row; longer rows are cut. None: the session's max_length.", "basics"
+    )
+    batching: str = setting(
+        "padding_free",
+        "padding_free: rows end to end without padding; padded: one row per line; "
+        "packed: rows packed into full blocks.",
+        "basics",
+        choices=BATCHING,
+    )
+    seed: int = setting(0, "Seed of data order and adapter initialisation.", "basics")
+    lr_schedule: str = setting(
+        "cosine", "How the learning rate changes over the run.", "schedule", choices=SCHEDULES
+    )
+    warmup_ratio: float = setting(
+        0.03, "Share of the steps spent ramping the learning rate up, in [0, 1).", "schedule"
+    )
+    weight_decay: float = setting(0.0, "AdamW weight decay.", "schedule", advanced=True)
+    max_grad_norm: float = setting(
+        1.0, "Gradients are clipped to this norm.", "schedule", advanced=True
+    )
+    gradient_checkpointing: bool | None = setting(
+        None,
+        f"Recompute activations to save memory (~30% slower). {PLANNED}",
+        "schedule",
+        advanced=True,
+    )
+    logging_steps: int = setting(1, "Steps between metrics records.", "schedule", advanced=True)
+    eval_steps: int | None = setting(
+        None,
+        "Steps between evaluations. None: about five per run when there is an eval split.",
+        "schedule",
+        advanced=True,
+    )
+    save_steps: int | None = setting(
+        None, "Steps between checkpoints. None: about five per run.", "schedule", advanced=True
+    )
+    lora_r: int = setting(16, "LoRA rank: the adapter's capacity.", "lora")
+    lora_alpha: int = setting(32, "LoRA scaling; the update is scaled by alpha / r.", "lora")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input, in [0, 1).", "lora")
+    target_modules: list[str] | str = setting(
+        "all-linear",
+        "Layers that get adapters: 'all-linear', or module names separated by commas.",
+        "lora",
+        advanced=True,
+    )
+    base_adapter: str | None = setting(
+        None, "DPO: the run name or adapter folder to start from. None: the base model.", "dpo"
+    )
+    beta: float = setting(0.1, "DPO: how far the policy may move from the reference.", "dpo")
+    dpo_loss: str = setting("sigmoid", "DPO loss.", "dpo", choices=DPO_LOSSES, advanced=True)
+    max_prompt_length: int = setting(512, "DPO: tokens kept of each prompt.", "dpo", advanced=True)
+    include_ties: bool = setting(
+        False, "DPO: also train on votes marked as ties.", "dpo", advanced=True
+    )
+    num_processes: int = setting(
+        1, "Processes in all, over every machine; the global batch grows with it.", "distributed"
+    )
+    num_machines: int = setting(1, "Machines the processes run on.", "distributed", advanced=True)
+    mixed_precision: str | None = setting(
+        None,
+        "None: bf16 (or fp16) on a GPU that has it, 'no' on a CPU.",
+        "distributed",
+        choices=MIXED_PRECISION,
+        advanced=True,
+    )
+    fsdp: bool = setting(
+        False,
+        "Shard weights, gradients and optimizer state instead of DDP replicas.",
+        "distributed",
+        advanced=True,
+    )
+    fsdp_offload: bool = setting(
+        False,
+        "FSDP: keep parameter shards in CPU memory between uses.",
+        "distributed",
+        advanced=True,
+    )
+    bnb_4bit_quant_storage: str | None = setting(
+        None,
+        "Storage of 4-bit weights. None: uint8, or bfloat16 for FSDP.",
+        "distributed",
+        choices=QUANT_STORAGE,
+        advanced=True,
+    )
+    reasons: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "Why plan chose each value it decided.", "form": False},
+    )
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first field that is out of range."""
-        _choice("method", self.method, METHODS)
+        """Raise ConfigError naming the first field that is out of range (None is allowed
+        wherever plan decides the value)."""
+        if self.method is not None:
+            _choice("method", self.method, METHODS)
         _choice("batching", self.batching, BATCHING)
         _choice("lr_schedule", self.lr_schedule, SCHEDULES)
         _choice("dpo_loss", self.dpo_loss, DPO_LOSSES)
@@ -79,9 +160,12 @@ class TrainConfig:
             )
         if self.max_steps == -1 and not self.epochs > 0:
             raise ConfigError(f"epochs must be above 0 when max_steps is -1; got {self.epochs}.")
-        for name in ("batch_size", "grad_accumulation", "lora_r", "lora_alpha", "logging_steps"):
+        for name in ("lora_r", "lora_alpha", "logging_steps"):
             _positive_int(name, getattr(self, name))
-        for name in ("eval_steps", "save_steps", "max_length", "max_prompt_length"):
+        for name in ("batch_size", "grad_accumulation", "eval_steps", "save_steps"):
+            if getattr(self, name) is not None:
+                _positive_int(name, getattr(self, name))
+        for name in ("max_length", "max_prompt_length"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
@@ -125,87 +209,45 @@ class TrainConfig:
 
     @property
     def quantize_4bit(self) -> bool:
-        """QLoRA and DPO train LoRA on 4-bit weights; plain LoRA on full-precision ones."""
+        """QLoRA and DPO train LoRA on 4-bit weights; plain LoRA on full-precision ones.
+
+        False while `method` is None (not yet planned).
+        """
         return self.method in ("qlora", "dpo")
 
+    @property
+    def unplanned(self) -> list[str]:
+        """The fields plan still has to decide (None), by name."""
+        return [name for name in PLANNED_FIELDS if getattr(self, name) is None]
+
     def to_json(self) -> dict[str, Any]:
+        """Every field as JSON-ready values (`from_json` reads it back)."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from JSON; unknown keys are an error so a typo never passes silently."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"Unknown TrainConfig fields {unknown}; known: {sorted(names)}.")
-        return cls(**data)
+    def from_json(cls, data: dict[str, Any], *, source: str = "TrainConfig") -> TrainConfig:
+        """Rebuild from JSON read from `source`; an unknown key raises ConfigError naming it,
+        so a typo never passes silently."""
+        try:
+            values = fields_from_json(cls, data, source=source)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from e
+        return cls(**values)
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with `changes` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
-    def resolve(self, *, n_params: int, device: str, session_max_length: int) -> TrainConfig:
-        """A copy with every None decided for this model size and device, with the reasons."""
-        reasons = dict(self.reasons)
-        changes: dict[str, Any] = {}
-        if self.learning_rate is None:
-            lr, why = _default_learning_rate(n_params, self.method)
-            changes["learning_rate"] = lr
-            reasons["learning_rate"] = why
-        if self.max_length is None:
-            changes["max_length"] = session_max_length
-            reasons["max_length"] = "the session's training length (session.max_length)"
-        if self.gradient_checkpointing is None:
-            on = device == "cuda" and n_params > 1_000_000_000
-            changes["gradient_checkpointing"] = on
-            reasons["gradient_checkpointing"] = (
-                "on: a model over 1B parameters on a GPU needs the activation memory"
-                if on
-                else "off: memory is not the limit here, and recomputation would cost ~30% speed"
-            )
-        if self.fsdp and self.quantize_4bit and self.bnb_4bit_quant_storage is None:
-            changes["bnb_4bit_quant_storage"] = "bfloat16"
-            reasons["bnb_4bit_quant_storage"] = (
-                "bfloat16: FSDP shards only floating-point tensors, so the 4-bit weights are "
-                "stored packed in bfloat16"
-            )
-        if self.method == "qlora" and device == "cpu":
-            reasons["method"] = (
-                "qlora as asked; on a CPU 4-bit weights save no time and little memory for a small "
-                "model, and method='lora' trains faster with a slightly better loss"
-            )
-        return dataclasses.replace(self, **changes, reasons=reasons)
 
-
-HARDWARE_DEFAULTS: dict[str, tuple[dict[str, Any], str]] = {
-    "cpu": (
-        {"method": "lora", "batch_size": 8},
-        "CPU: 4-bit weights bring no speed or memory gain for a small model here, so plain LoRA",
-    ),
-    "T4": (
-        {"method": "qlora", "batch_size": 4, "grad_accumulation": 2},
-        "T4 (16 GB, fp16): QLoRA, small batches with accumulation",
-    ),
-    "A100": ({"method": "qlora", "batch_size": 16}, "A100: QLoRA with bf16 and large batches"),
-    "H100": ({"method": "qlora", "batch_size": 16}, "H100: QLoRA with bf16 and large batches"),
-}
-
-
-def for_hardware(device_name: str, **overrides: Any) -> TrainConfig:
-    """The starting form for this card ('cpu', 'T4', 'A100', 'H100', other GPUs as A100)."""
-    values, why = HARDWARE_DEFAULTS.get(device_name, HARDWARE_DEFAULTS["A100"])
-    config = TrainConfig(**{**values, **overrides})
-    config.reasons = {"method": why, **config.reasons}
-    return config
-
-
-def _default_learning_rate(n_params: int, method: str) -> tuple[float, str]:
-    if method == "dpo":
-        return 5e-6 if n_params > 3e9 else 5e-5, "DPO moves a tuned policy: a small step size"
-    if n_params < 1e9:
-        return 1e-3, "LoRA on a model under 1B parameters learns fastest near 1e-3"
-    if n_params < 1e10:
-        return 2e-4, "the QLoRA paper's rate for 7B-class models"
-    return 1e-4, "large models are stable at 1e-4 with LoRA"
+# The fields whose None plan always replaces with a value for this model and hardware.
+PLANNED_FIELDS = (
+    "method",
+    "batch_size",
+    "grad_accumulation",
+    "learning_rate",
+    "max_length",
+    "gradient_checkpointing",
+)
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

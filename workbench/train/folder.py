@@ -21,7 +21,8 @@ HEARTBEAT_SECONDS = 5.0
 
 @dataclass
 class RunStatus:
-    """Where a run stands: queued, running, finished, stopped, failed or died."""
+    """Where a run stands: prepared (written, never started), queued, running, finished,
+    stopped, failed or died. Only queued and running are active."""
 
     state: str
     step: int = 0
@@ -79,7 +80,7 @@ class RunInfo:
     def from_json(cls, data: dict[str, Any], *, source: str = "config.json") -> RunInfo:
         """Read config.json; unknown keys and bad TrainConfig values raise, naming `source`."""
         values = fields_from_json(cls, data, source=source)
-        values["train"] = TrainConfig.from_json(values["train"])
+        values["train"] = TrainConfig.from_json(values["train"], source=f"{source}: train")
         values["model"] = ModelSpec.from_json(values["model"])
         return cls(**values)
 

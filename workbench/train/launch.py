@@ -132,7 +132,7 @@ def prepare_run(
             **(extra or {}),
         },
     )
-    folder.write_status(RunStatus("queued", max_steps=config.max_steps))
+    folder.write_status(RunStatus("prepared", max_steps=config.max_steps))
     staging.rename(runs_dir / name)
     return Run(runs_dir / name)
 
@@ -168,21 +168,25 @@ def start_runner(run: Run) -> Run:
 
 
 def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
-    """The config a resumed run continues with: the old one, with a new step budget allowed."""
+    """The config a resumed run continues with: the old one, with a new step budget allowed.
+
+    Only fields of `config` set away from their defaults count as asked for, so a config left
+    at its defaults (a launcher form as it opened, or TrainConfig(max_steps=N) from code)
+    resumes any run, wherever it was started. Raises ConfigError naming the fields that differ.
+    """
     old = run.config
     if run.status.active:
         raise ConfigError(f"{run.name} is still {run.status.state}; stop it before resuming.")
-    if run.folder.last_checkpoint() is None:
+    if run.folder.last_checkpoint() is None and run.status.state != "prepared":
         raise ConfigError(f"{run.name} has no checkpoint to resume from; start a new run instead.")
     if config is None:
         return old
-    # Only fields set away from their defaults count as asked for; the step budget may change.
-    default, asked, before = TrainConfig().to_json(), config.to_json(), old.to_json()
-    budget = {"max_steps", "epochs"}
+    default, asked, before = type(config)().to_json(), config.to_json(), old.to_json()
+    budget = {"max_steps", "epochs", "reasons"}
     conflicts = sorted(
         k
         for k, v in asked.items()
-        if k not in budget | {"reasons"} and v != default[k] and v != before[k]
+        if k not in budget and v != default[k] and v != before.get(k, default[k])
     )
     if conflicts:
         raise ConfigError(

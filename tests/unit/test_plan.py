@@ -1,0 +1,120 @@
+"""plan: the one place a run's open settings are decided, each with its reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from workbench.train import ConfigError, TrainConfig, for_hardware
+from workbench.train.config import PLANNED_FIELDS
+from workbench.train.plan import plan
+
+SMALL = 135_000_000  # the embedded SmolLM2
+
+
+def planned_on(card: str, config: TrainConfig | None = None, n_params: int = SMALL):
+    device = "cpu" if card == "cpu" else "cuda"
+    return plan(
+        config or TrainConfig(),
+        n_params=n_params,
+        device=device,
+        device_name=card,
+        session_max_length=256,
+    )
+
+
+@pytest.mark.parametrize(
+    "card, method, batch, accumulation",
+    [
+        ("cpu", "lora", 8, 1),
+        ("T4", "qlora", 4, 2),
+        ("A100", "qlora", 16, 1),
+        ("H100", "qlora", 16, 1),
+        ("L4", "qlora", 16, 1),  # other GPUs plan as the large ones
+    ],
+)
+def test_each_card_gets_its_method_and_batch_shape_with_reasons(card, method, batch, accumulation):
+    planned = planned_on(card)
+    assert (planned.method, planned.batch_size, planned.grad_accumulation) == (
+        method,
+        batch,
+        accumulation,
+    )
+    assert planned.unplanned == []
+    for name in PLANNED_FIELDS:  # every decided field says why
+        assert planned.reasons.get(name), name
+    assert card.lower() in planned.reasons["batch_size"].lower()  # the reason names the card
+
+
+def test_the_cpu_reason_says_why_not_4bit():
+    reason = planned_on("cpu").reasons["method"]
+    assert "4-bit weights bring no speed or memory gain" in reason
+
+
+def test_values_set_by_the_person_are_never_changed():
+    asked = TrainConfig(
+        method="dpo",
+        batch_size=3,
+        grad_accumulation=5,
+        learning_rate=1e-4,
+        max_length=77,
+        gradient_checkpointing=True,
+    )
+    for card in ("cpu", "T4", "A100"):
+        planned = planned_on(card, asked, n_params=7_000_000_000)
+        assert dataclasses.replace(planned, reasons={}) == asked
+        assert planned.reasons == {}  # nothing was decided, so nothing needs a reason
+
+
+def test_learning_rate_follows_model_size_and_method():
+    assert planned_on("A100", n_params=SMALL).learning_rate == 1e-3
+    assert planned_on("A100", n_params=7_000_000_000).learning_rate == 2e-4
+    assert planned_on("A100", TrainConfig(method="dpo")).learning_rate == 5e-5
+    big = planned_on("A100", n_params=7_000_000_000)
+    assert big.gradient_checkpointing is True and "1B" in big.reasons["gradient_checkpointing"]
+    assert planned_on("cpu", n_params=7_000_000_000).gradient_checkpointing is False
+
+
+def test_planning_twice_changes_nothing():
+    once = planned_on("T4")
+    assert planned_on("T4", once) == once
+
+
+def test_fsdp_with_planned_4bit_weights_gets_float_storage():
+    config = TrainConfig(num_processes=4, fsdp=True)  # method left to plan: qlora on a GPU
+    planned = planned_on("A100", config)
+    assert planned.method == "qlora" and planned.bnb_4bit_quant_storage == "bfloat16"
+    assert "FSDP" in planned.reasons["bnb_4bit_quant_storage"]
+
+
+def test_an_unplanned_config_validates_and_round_trips():
+    config = TrainConfig(max_steps=10)
+    assert config.unplanned == list(PLANNED_FIELDS)
+    assert config.quantize_4bit is False  # not known before plan; reading it does not break
+    assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    with pytest.raises(ConfigError, match=r"config\.json: unknown TrainConfig field.*batch_sise"):
+        TrainConfig.from_json({"batch_sise": 4}, source="config.json")
+
+
+def test_every_setting_has_help_and_a_group():
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("form", True):
+            assert f.metadata.get("help") and f.metadata.get("group"), f.name
+
+
+def test_for_hardware_still_works_but_warns():
+    with pytest.warns(DeprecationWarning, match="plan"):
+        config = for_hardware("T4", max_steps=5)
+    assert (config.method, config.batch_size, config.grad_accumulation) == ("qlora", 4, 2)
+    assert config.max_steps == 5
+
+
+def test_session_plan_uses_the_detected_card(session, monkeypatch):
+    from workbench.train import estimate
+
+    monkeypatch.setattr(estimate, "detect_device", lambda: ("cuda", "T4", 16.0))
+    planned = session.plan(TrainConfig(max_steps=3))
+    assert (planned.method, planned.batch_size, planned.grad_accumulation) == ("qlora", 4, 2)
+    assert planned.max_length == session.max_length

@@ -1,0 +1,112 @@
+"""ConfigForm: forms generated from config dataclasses, so a new field needs no widget change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ipywidgets as widgets
+import pytest
+
+from widgets.forms import AUTO, ConfigForm
+from workbench.answers.generate import GenerationSettings
+from workbench.train import ConfigError, TrainConfig
+
+
+@dataclass
+class MyConfig(TrainConfig):
+    new_knob: int = field(default=3, metadata={"help": "a new knob"})
+
+
+def test_a_form_left_alone_gives_the_dataclass_defaults():
+    assert ConfigForm(TrainConfig).value() == TrainConfig()
+    assert ConfigForm(GenerationSettings).value() == GenerationSettings()
+
+
+def test_a_new_field_shows_with_its_help_and_comes_back_in_the_value():
+    form = ConfigForm(MyConfig)
+    knob = form.fields["new_knob"]
+    assert knob.tooltip == "a new knob" and knob.description == "new knob"
+    assert knob.value == 3
+    knob.value = 7
+    value = form.value()
+    assert isinstance(value, MyConfig) and value.new_knob == 7
+
+
+def test_values_round_trip_through_the_form():
+    config = TrainConfig(
+        method="dpo",
+        max_steps=12,
+        learning_rate=2e-4,
+        batch_size=3,
+        gradient_checkpointing=False,
+        target_modules=["q_proj"],
+        base_adapter="run-1",
+    )
+    form = ConfigForm(TrainConfig)
+    form.set(config)
+    assert form.value() == config
+    assert form.fields["target_modules"].value == "q_proj,"  # a one-item list stays a list
+
+
+def test_auto_means_none_decided_by_plan():
+    form = ConfigForm(TrainConfig)
+    assert form.fields["method"].value is AUTO and form.fields["batch_size"].value == ""
+    assert form.fields["batch_size"].placeholder == "auto"
+    form.fields["method"].value = "lora"
+    form.fields["batch_size"].value = "2"
+    form.fields["gradient_checkpointing"].value = True
+    value = form.value()
+    assert (value.method, value.batch_size, value.gradient_checkpointing) == ("lora", 2, True)
+    form.fields["batch_size"].value = ""
+    assert form.value().batch_size is None
+
+
+def test_bad_values_raise_the_dataclass_error_naming_the_field():
+    form = ConfigForm(TrainConfig)
+    form.fields["max_steps"].value = 0
+    with pytest.raises(ConfigError, match="max_steps"):
+        form.value()
+    form.fields["max_steps"].value = 5
+    form.fields["learning_rate"].value = "fast"
+    with pytest.raises(ValueError, match="learning_rate must be a number"):
+        form.value()
+
+
+def test_bounds_and_choices_come_from_metadata():
+    settings = ConfigForm(GenerationSettings)
+    tokens = settings.fields["max_new_tokens"]
+    assert isinstance(tokens, widgets.BoundedIntText) and (tokens.min, tokens.max) == (1, 4096)
+    assert isinstance(settings.fields["system_prompt"], widgets.Textarea)
+    method = ConfigForm(TrainConfig).fields["method"]
+    assert isinstance(method, widgets.Dropdown)
+    assert [label for label, _ in method.options] == ["auto", "qlora", "lora", "dpo"]
+
+
+def test_advanced_fields_are_folded_and_excluded_fields_kept():
+    form = ConfigForm(TrainConfig, exclude=("seed",))
+    (advanced,) = [c for c in form.children if isinstance(c, widgets.Accordion)]
+    assert advanced.selected_index is None and advanced.get_title(0) == "Advanced settings"
+    assert form.fields["fsdp"] in _descendants(advanced)
+    assert form.fields["max_steps"] not in _descendants(advanced)
+    assert "seed" not in form.fields and "reasons" not in form.fields
+    form.set(TrainConfig(seed=9))
+    assert form.value().seed == 9  # an excluded field keeps the value it was given
+    shown = ConfigForm(TrainConfig, show_advanced=True)
+    assert not any(isinstance(c, widgets.Accordion) for c in shown.children)
+
+
+def test_a_field_the_form_cannot_show_is_named():
+    @dataclass
+    class Odd:
+        table: dict = field(default_factory=dict)
+
+    with pytest.raises(TypeError, match="'table'"):
+        ConfigForm(Odd)
+
+
+def _descendants(widget):
+    out = []
+    for child in getattr(widget, "children", ()):
+        out.append(child)
+        out.extend(_descendants(child))
+    return out

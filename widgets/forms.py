@@ -1,0 +1,197 @@
+"""ConfigForm: an ipywidgets form generated from a config dataclass and its field metadata.
+
+One widget per field, chosen from the field's type and metadata: `help` (the tooltip),
+`choices` (a dropdown), `min`/`max`/`step` (bounded number boxes), `rows` (a text area),
+`group` (fields laid out under a heading per group), `advanced` (folded away) and
+`form: False` (left out). A field typed `X | None` offers "auto" (or an empty box) for None,
+which the core's planning decides. So a field added to the dataclass shows up in the form
+without any change to the view, and `.value()` returns the dataclass itself, checked by it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import types
+import typing
+from typing import Any
+
+import ipywidgets as widgets
+
+STYLE = {"description_width": "130px"}
+GRID = {"grid_template_columns": "repeat(3, minmax(220px, 1fr))", "grid_gap": "4px 12px"}
+AUTO_LABEL = "auto"
+
+
+class _Auto:
+    """The dropdown value standing for None ("decided by plan")."""
+
+    def __repr__(self) -> str:
+        return AUTO_LABEL
+
+
+AUTO = _Auto()
+
+
+class ConfigForm(widgets.VBox):
+    """A form for dataclass `config_class`: `.value()` builds one, `.set(instance)` shows one.
+
+    `values` is the instance shown first (default: the class's defaults); `exclude` names
+    fields to leave out (their values come from the instance last set); advanced fields are
+    folded under "Advanced settings" unless `show_advanced`.
+    """
+
+    def __init__(
+        self,
+        config_class: type,
+        values: Any = None,
+        *,
+        exclude: tuple[str, ...] = (),
+        show_advanced: bool = False,
+    ):
+        self.config_class = config_class
+        self._base = values if values is not None else config_class()
+        hints = typing.get_type_hints(config_class)
+        self._specs = {
+            f.name: _FieldSpec(f, hints[f.name])
+            for f in dataclasses.fields(config_class)
+            if f.init and f.name not in exclude and f.metadata.get("form", True)
+        }
+        self.fields: dict[str, widgets.Widget] = {n: s.widget() for n, s in self._specs.items()}
+        self.set(self._base)
+        super().__init__(self._layout(show_advanced))
+        self.add_class("wb-config-form")
+
+    def value(self) -> Any:
+        """The form as a `config_class` instance; its own check raises for a bad value, and a
+        box that holds no number raises ValueError naming the field."""
+        changes = {name: spec.read(self.fields[name]) for name, spec in self._specs.items()}
+        return dataclasses.replace(self._base, **changes)
+
+    def set(self, instance: Any) -> None:
+        """Show `instance`'s values (and keep it as the source of excluded fields)."""
+        self._base = instance
+        for name, spec in self._specs.items():
+            spec.write(self.fields[name], getattr(instance, name))
+
+    def _layout(self, show_advanced: bool) -> list[widgets.Widget]:
+        groups: dict[str, list[widgets.Widget]] = {}
+        folded: dict[str, list[widgets.Widget]] = {}
+        for name, spec in self._specs.items():
+            place = folded if spec.advanced and not show_advanced else groups
+            place.setdefault(spec.group, []).append(self.fields[name])
+        children = _sections(groups)
+        if folded:
+            advanced = widgets.Accordion(
+                [widgets.VBox(_sections(folded))], titles=("Advanced settings",)
+            )
+            advanced.selected_index = None
+            children.append(advanced)
+        return children
+
+
+class _FieldSpec:
+    """How one dataclass field maps to a widget and back."""
+
+    def __init__(self, field: dataclasses.Field, hint: Any):
+        self.name = field.name
+        self.meta = field.metadata
+        self.group = str(self.meta.get("group", ""))
+        self.advanced = bool(self.meta.get("advanced", False))
+        args = typing.get_args(hint)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        self.optional = union and type(None) in args
+        kinds = [a for a in args if a is not type(None)] if union else [hint]
+        self.is_list = any(typing.get_origin(k) is list for k in kinds)
+        self.kind = next((k for k in kinds if k in (bool, int, float, str)), None)
+        if self.kind is None and not self.is_list:
+            raise TypeError(
+                f"ConfigForm cannot show field {self.name!r} of type {hint}; give it "
+                "metadata {'form': False} or a bool, int, float, str or list[str] type."
+            )
+
+    def widget(self) -> widgets.Widget:
+        m, choices = self.meta, self.meta.get("choices")
+        common = {
+            "description": self.name.replace("_", " "),
+            "tooltip": m.get("help", ""),
+            "style": STYLE,
+        }
+        if choices is not None or (self.kind is bool and self.optional):
+            options = list(choices) if choices is not None else [True, False]
+            auto = [(AUTO_LABEL, AUTO)] if self.optional else []
+            return widgets.Dropdown(options=auto + [(str(o), o) for o in options], **common)
+        if self.kind is bool:
+            return widgets.Checkbox(indent=False, **common)
+        if self.kind in (int, float) and not self.optional and not self.is_list:
+            return _number_box(self.kind, m, common)
+        text = {"placeholder": self._empty_means(), "continuous_update": False, **common}
+        if m.get("rows"):
+            return widgets.Textarea(rows=m["rows"], **text)
+        return widgets.Text(**text)
+
+    def _empty_means(self) -> str:
+        return AUTO_LABEL if self.optional else ""
+
+    def write(self, widget: widgets.Widget, value: Any) -> None:
+        if isinstance(widget, widgets.Dropdown):
+            widget.value = AUTO if value is None else value
+        elif isinstance(widget, (widgets.Text, widgets.Textarea)):
+            widget.value = _as_text(value)
+        else:
+            widget.value = value
+
+    def read(self, widget: widgets.Widget) -> Any:
+        value = widget.value
+        if isinstance(widget, widgets.Dropdown):
+            return None if value is AUTO else value
+        if not isinstance(widget, (widgets.Text, widgets.Textarea)):
+            return value
+        text = value.strip()
+        if not text:
+            return None if self.optional else text
+        if self.is_list and ("," in text or self.kind is None):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if self.kind in (int, float):
+            return self._number(text)
+        return text
+
+    def _number(self, text: str) -> int | float:
+        try:
+            return self.kind(text)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            empty = f", or empty for {AUTO_LABEL}" if self.optional else ""
+            raise ValueError(f"{self.name} must be {what}{empty}; got {text!r}.") from None
+
+
+def _number_box(kind: type, meta: Any, common: dict[str, Any]) -> widgets.Widget:
+    """IntText/FloatText, bounded by `min`/`max` when the field names either."""
+    extra = {k: meta[k] for k in ("step",) if k in meta}
+    if "min" in meta or "max" in meta:
+        limit = 2**31 - 1 if kind is int else 1e300
+        extra.update(min=meta.get("min", -limit), max=meta.get("max", limit))
+        box = widgets.BoundedIntText if kind is int else widgets.BoundedFloatText
+    else:
+        box = widgets.IntText if kind is int else widgets.FloatText
+    return box(**extra, **common)
+
+
+def _as_text(value: Any) -> str:
+    """A field's value as the text box shows it (a one-item list keeps its comma)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value) + ("," if len(value) == 1 else "")
+    return str(value)
+
+
+def _sections(groups: dict[str, list[widgets.Widget]]) -> list[widgets.Widget]:
+    """A heading (for a named group) and a grid of its fields, group by group."""
+    out: list[widgets.Widget] = []
+    for group, items in groups.items():
+        if group or len(groups) > 1:
+            title = html.escape(group.capitalize() or "Other")
+            out.append(widgets.HTML(f"<b>{title}</b>"))
+        out.append(widgets.GridBox(items, layout=GRID))
+    return out

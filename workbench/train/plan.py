@@ -1,0 +1,116 @@
+"""plan: the one place that decides a run's open settings, for code and the launcher alike.
+
+Every TrainConfig field left as None that depends on the model or the hardware (method, batch
+size, accumulation, learning rate, sequence length, checkpointing, 4-bit storage under FSDP) is
+decided here, and each decision gets a one-line reason in `config.reasons`. A value the person
+set is never changed. `Session.plan` calls this with the detected device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .config import TrainConfig
+
+# Per card: the method and batch shape that suit it, and why. Other GPUs plan as "gpu".
+HARDWARE: dict[str, tuple[dict[str, Any], str]] = {
+    "cpu": (
+        {"method": "lora", "batch_size": 8, "grad_accumulation": 1},
+        "CPU: 4-bit weights bring no speed or memory gain for a small model here, so plain LoRA "
+        "with batches of 8",
+    ),
+    "T4": (
+        {"method": "qlora", "batch_size": 4, "grad_accumulation": 2},
+        "T4 (16 GB, fp16): QLoRA, small batches of 4 with accumulation over 2",
+    ),
+    "gpu": (
+        {"method": "qlora", "batch_size": 16, "grad_accumulation": 1},
+        "QLoRA with bf16 and large batches of 16",
+    ),
+}
+
+
+def hardware_defaults(device_name: str) -> tuple[dict[str, Any], str]:
+    """The method and batch shape for a card ('cpu', 'T4', 'A100', ...), and the reason."""
+    if device_name in HARDWARE:
+        return HARDWARE[device_name]
+    values, why = HARDWARE["gpu"]
+    return values, f"{device_name or 'GPU'}: {why}"
+
+
+def plan(
+    config: TrainConfig,
+    *,
+    n_params: int,
+    device: str,
+    device_name: str,
+    session_max_length: int,
+) -> TrainConfig:
+    """A copy of `config` with every None decided for this model size (parameters) and device.
+
+    `device` is 'cuda' or 'cpu'; `device_name` the card ('cpu', 'T4', 'A100', 'H100', ...).
+    Each decided field gets its reason in `reasons`; values already set are kept as they are.
+    Raises ConfigError when the decided values clash with the ones set.
+    """
+    reasons = dict(config.reasons)
+    changes: dict[str, Any] = {}
+    values, why = hardware_defaults(device_name)
+    for name, value in values.items():
+        if getattr(config, name) is None:
+            changes[name], reasons[name] = value, why
+    method = changes.get("method", config.method)
+    if config.learning_rate is None:
+        changes["learning_rate"], reasons["learning_rate"] = _learning_rate(n_params, method)
+    if config.max_length is None:
+        changes["max_length"] = session_max_length
+        reasons["max_length"] = "the session's training length (session.max_length)"
+    if config.gradient_checkpointing is None:
+        on = device == "cuda" and n_params > 1_000_000_000
+        changes["gradient_checkpointing"] = on
+        reasons["gradient_checkpointing"] = (
+            "on: a model over 1B parameters on a GPU needs the activation memory"
+            if on
+            else "off: memory is not the limit here, and recomputation would cost ~30% speed"
+        )
+    if config.fsdp and method in ("qlora", "dpo") and config.bnb_4bit_quant_storage is None:
+        changes["bnb_4bit_quant_storage"] = "bfloat16"
+        reasons["bnb_4bit_quant_storage"] = (
+            "bfloat16: FSDP shards only floating-point tensors, so the 4-bit weights are "
+            "stored packed in bfloat16"
+        )
+    if config.method == "qlora" and device == "cpu":
+        reasons["method"] = (
+            "qlora as asked; on a CPU 4-bit weights save no time and little memory for a small "
+            "model, and method='lora' trains faster with a slightly better loss"
+        )
+    return dataclasses.replace(config, **changes, reasons=reasons)
+
+
+def _learning_rate(n_params: int, method: str | None) -> tuple[float, str]:
+    if method == "dpo":
+        return 5e-6 if n_params > 3e9 else 5e-5, "DPO moves a tuned policy: a small step size"
+    if n_params < 1e9:
+        return 1e-3, "LoRA on a model under 1B parameters learns fastest near 1e-3"
+    if n_params < 1e10:
+        return 2e-4, "the QLoRA paper's rate for 7B-class models"
+    return 1e-4, "large models are stable at 1e-4 with LoRA"
+
+
+def for_hardware(device_name: str, **overrides: Any) -> TrainConfig:
+    """Deprecated: use TrainConfig(...) and let plan decide; kept for old notebooks.
+
+    Returns an unplanned TrainConfig with this card's method and batch shape set explicitly.
+    """
+    import warnings
+
+    warnings.warn(
+        "for_hardware is deprecated: pass TrainConfig(...) to session.train, whose plan "
+        "chooses the hardware defaults (see session.plan(config).reasons).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    values, why = hardware_defaults(device_name)
+    config = TrainConfig(**{**values, **overrides})
+    config.reasons = {"method": why, **config.reasons}
+    return config
