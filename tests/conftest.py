@@ -29,13 +29,14 @@ def tiny_model_dir(tmp_path_factory, default_model_dir):
 
 
 def wait_for(predicate, timeout: float = 240, poll: float = 0.2, what: str = "the condition"):
-    """Poll `predicate` until it is true; fail the test naming `what` after `timeout` seconds."""
+    """Poll `predicate` until it returns a true value, and return that value; fail the test
+    naming `what` after `timeout` seconds. The one waiting helper of every test."""
     deadline = time.time() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.time() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(poll)
-    return True
+    return value
 
 
 @pytest.fixture

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import pytest
+
+from tests.conftest import wait_for
 
 from .conftest import NOTEBOOKS, open_and_run_all, prepare_notebook, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def eventually(check, timeout=180.0, poll=0.5):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError("the page never showed what was expected")
-        time.sleep(poll)
+def eventually(check, timeout: float = 180.0):
+    """Wait for the page to show what `check` looks for (the suite's one wait_for)."""
+    return wait_for(check, timeout=timeout, poll=0.5, what="the page to show what was expected")
 
 
 def test_explore_data_notebook(lab, page):

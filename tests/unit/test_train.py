@@ -10,17 +10,9 @@ import time
 import pytest
 
 import workbench as wb
+from tests.conftest import wait_for
 from workbench.train import ConfigError, RunStatus, TrainConfig, TrainingDataError
 from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
-
-
-def wait_for(predicate, timeout=240, poll=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(poll)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.mark.parametrize(

@@ -50,5 +50,5 @@ def test_the_button_starts_a_dpo_run_on_the_votes(session):
     panel.steps.value = 1
     run = panel.train()
     assert run is not None and run.config.method == "dpo", panel.message.text
-    assert run.info["data"]["train"]["rows"] + run.info["data"].get("eval", {}).get("rows", 0) == 10
+    assert run.info.data["train"]["rows"] + run.info.data.get("eval", {}).get("rows", 0) == 10
     run.stop(timeout=60)

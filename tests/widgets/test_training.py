@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
+from tests.conftest import wait_for
 from widgets.live_plot import Curves, downsample, svg_chart
 from widgets.training import TrainingLauncher
 from workbench.persist import read_json
 from workbench.train import ConfigError, RunStatus, TrainConfig
-
-
-def wait_for(predicate, timeout=240):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture
@@ -191,7 +182,7 @@ def test_svg_fallback_escapes_run_names():
 
 
 def test_dpo_signals_are_drawn_when_a_run_logs_them():
-    from widgets.live_plot import DPO_SERIES, LossPlot
+    from widgets.live_plot import LossPlot
 
     plot = LossPlot("plotly")
     plot.show_runs("run-2", {"run-2": [{"step": 1, "loss": 0.69, "rewards/margins": 0.1,
@@ -203,4 +194,3 @@ def test_dpo_signals_are_drawn_when_a_run_logs_them():
     assert list(traces["DPO margins"].y) == [0.1, 0.4] and traces["DPO margins"].visible
     assert list(traces["DPO accuracies"].y) == [0.5, 1.0]
     assert not traces["DPO chosen"].visible  # nothing logged, nothing drawn
-    assert len(DPO_SERIES) == 4

@@ -143,7 +143,7 @@ class TrainingActions:
         device, name, memory = detect_device()
         measured = None  # the speed of the last run of this model, when there is one
         for run in reversed(self.runs):
-            if run.info["model"] == self._model.to_json():
+            if run.info.model == self._model:
                 measured = run.status.extra.get("tokens_per_s")
                 break
         mean_tokens = 256.0

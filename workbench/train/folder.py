@@ -63,9 +63,6 @@ class RunInfo:
     data: dict[str, dict[str, int]] = field(default_factory=dict)
     exported_from: str | None = None  # the run a job folder was exported from
 
-    def __getitem__(self, key: str) -> Any:  # TEMPORARY: until every caller reads attributes
-        return self.to_json()[key]
-
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

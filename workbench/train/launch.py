@@ -13,15 +13,13 @@ import subprocess
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..data.errors import TrainingDataError
 from ..models import ModelSpec
-from ..persist import atomic_write_json
 from ..templates.template import Template, tokenize_with_labels
 from .config import ConfigError, TrainConfig
 from .distributed import runner_command, write_accelerate_config
-from .folder import RunFolder, RunStatus
+from .folder import RunFolder, RunInfo, RunStatus
 from .run import Run
 
 SNAPSHOT_BATCH = 1000
@@ -86,7 +84,6 @@ def prepare_run(
     template: Template,
     train_rows: Sequence[dict],
     eval_rows: Sequence[dict],
-    extra: dict[str, Any] | None = None,
     taken_names: Collection[str] = (),
 ) -> Run:
     """Write a new run folder with its config, template and data snapshot; nothing starts yet.
@@ -121,16 +118,8 @@ def prepare_run(
                 template, eval_rows, config.max_length, folder.data_dir / "eval"
             )
     template.save(staging)
-    atomic_write_json(
-        folder.config_file,
-        {
-            "name": name,
-            "created": time.time(),
-            "train": config.to_json(),
-            "model": model.to_json(),
-            "data": summary,
-            **(extra or {}),
-        },
+    folder.write_info(
+        RunInfo(name=name, train=config, model=model, created=time.time(), data=summary)
     )
     folder.write_status(RunStatus("prepared", max_steps=config.max_steps))
     staging.rename(runs_dir / name)
@@ -198,8 +187,6 @@ def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
 
 def update_config(run: Run, config: TrainConfig) -> None:
     """Record the (resumed) run's config in its config.json."""
-    from ..persist import read_json
-
-    info = read_json(run.folder.config_file)
-    info["train"] = config.to_json()
-    atomic_write_json(run.folder.config_file, info)
+    info = run.folder.read_info()
+    info.train = config
+    run.folder.write_info(info)

@@ -71,7 +71,7 @@ class Run:
             status.message = (
                 "The training process ended without a word (killed, or out of system memory). "
                 "Its log tail is below; resume from the last checkpoint with "
-                "session.train(config, resume=run)."
+                "session.resume(run)."
             )
             if status.host and status.host != socket.gethostname():
                 status.message = (
