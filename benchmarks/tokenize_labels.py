@@ -17,7 +17,6 @@ import json  # noqa: E402
 import random  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from importlib import resources  # noqa: E402
 
 from workbench import models  # noqa: E402
 from workbench.templates import Template, tokenize_dataset  # noqa: E402
@@ -29,7 +28,9 @@ CACHED_TARGET_S = 1.0
 
 def demo_rows(count: int, seed: int = 0) -> list[dict]:
     """`count` conversations from the demo data: varied text, some with a system turn or two turns."""
-    text = resources.files("workbench").joinpath("assets/demo.jsonl").read_text(encoding="utf-8")
+    from workbench.demo import demo_path
+
+    text = demo_path().read_text(encoding="utf-8")
     base = [json.loads(line)["messages"] for line in text.splitlines() if line.strip()]
     rng = random.Random(seed)
     rows = []

@@ -125,6 +125,9 @@ VARIED = [
     [Q1, {"role": "assistant", "content": f"has a sentinel {OPEN} inside"}],
     [Q1, {"role": "assistant", "content": ""}],
     [{"role": "user", "content": "apple, pear"}, A1],  # the answer also appears in the question
+    [Q1, {**A1, "weight": 0}, Q2, A2],  # a turn flagged not to train (OpenAI)
+    [Q1, {**A1, "train": True}, Q2, {**A2, "loss": False}],  # Axolotl, ShareGPT variants
+    [Q1, {"role": "assistant", "content": "<think>sort</think>\napple, pear"}, Q2, A2],
 ]
 
 

@@ -2,8 +2,8 @@
 
 Each check returns warnings that say what is wrong in one sentence, why it matters, and the fix:
 the inference prompt is not a prefix of the training sequence, answers do not end with the token
-generation stops on, a doubled BOS, rows that train nothing, a dropped system turn, and a pad
-token that is also EOS.
+generation stops on, a doubled BOS, rows that train nothing, turns the template does not write as
+given (so they cannot train), a dropped system turn, and a pad token that is also EOS.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..answers.generate import END_OF_TURN_TOKENS
 from ..answers.model_host import stop_token_ids as generation_stop_ids
+from .spans import train_flag
 from .template import (
     IGNORE_INDEX,
     Template,
@@ -95,6 +96,7 @@ def check_template(
         *_check_stop_token(sample),
         *_check_double_bos(sample),
         *_check_all_masked(sample, truncated, max_length),
+        *_check_unlocated(sample),
         *_check_system_dropped(sample),
         *_check_pad_is_eos(sample),
     ]
@@ -267,11 +269,14 @@ def _check_all_masked(
     if not empty:
         return []
     cut = [r for r, t in empty if t.truncated_trained]
-    reason = (
-        f"max_length ({max_length} tokens) cuts off the answers of {len(cut)} of them"
-        if cut
-        else "they have no assistant answer the template writes"
-    )
+    off = _rows_with_answers_flagged_off(s)
+    flagged = [r for r, _ in empty if r in off]
+    if cut:
+        reason = f"max_length ({max_length} tokens) cuts off the answers of {len(cut)} of them"
+    elif flagged:
+        reason = f'{len(flagged)} of them have answers flagged not to train ("weight": 0 and alike)'
+    else:
+        reason = "they have no assistant answer the template writes"
     return [
         TemplateWarning(
             "all_masked",
@@ -280,6 +285,47 @@ def _check_all_masked(
             "Give every row an assistant answer, raise max_length or shorten the rows, and make "
             "sure the template writes message['content'] for assistant turns.",
             tuple(r for r, _ in empty),
+        )
+    ]
+
+
+def _rows_with_answers_flagged_off(s: _Sample) -> set[int]:
+    return {
+        row
+        for row, messages in zip(s.rows, s.conversations)
+        if any(train_flag(m, k) is False for k, m in enumerate(messages))
+    }
+
+
+def _check_unlocated(s: _Sample) -> list[TemplateWarning]:
+    rows_of: dict[tuple[int, str], list[int]] = {}
+    for row, messages, tok in zip(s.rows, s.conversations, s.tokenized):
+        for k in tok.unlocated_turns:
+            rows_of.setdefault((k, str(messages[k].get("role"))), []).append(row)
+    if not rows_of:
+        return []
+    named = [
+        f"message {k} ({role}) of row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}"
+        for (k, role), rows in sorted(rows_of.items())
+    ]
+    listed = "; ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+    one = len(named) == 1
+    if s.template.train_on == "all":
+        outcome = f"{'its' if one else 'their'} flag not to train cannot be applied"
+    else:
+        outcome = f"{'it does' if one else 'they do'} not train"
+    return [
+        TemplateWarning(
+            "answer_not_found",
+            f"M{listed[1:]} {'is' if one else 'are'} not written as given by this template, "
+            f"so {outcome}.",
+            "What trains is the text the template writes for each turn. This template drops, "
+            "moves or rewrites these turns beyond recognition, so their text could not be found "
+            "in the rendered conversation, and training a guessed span would train wrong tokens.",
+            "Make the template write every answer's message['content'] (or mark answers with "
+            "{% generation %} blocks), or train only the last answer (train_on="
+            '"last_assistant"), or give those turns "train": false.',
+            tuple(sorted({r for rows in rows_of.values() for r in rows})),
         )
     ]
 

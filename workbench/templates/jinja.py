@@ -135,12 +135,20 @@ def template_variables(tokenizer: Any) -> dict[str, Any]:
     return variables
 
 
+# Per-message training flags: Axolotl's "train"/"training", ShareGPT variants' "loss", OpenAI's
+# "weight". They decide what trains (templates.spans) and never reach the template.
+TRAIN_FLAGS = ("train", "training", "loss", "weight")
+
+
 def plain_messages(messages: list[dict]) -> list[dict]:
-    """Messages as templates receive them: keys whose value is None dropped, as transformers does."""
+    """Messages as templates receive them: keys whose value is None dropped, as transformers does,
+    and training flags (TRAIN_FLAGS) dropped, so a flag never changes the rendered text."""
     for m in messages:
         if not isinstance(m, dict):
             raise TypeError(f'A message is a {{"role": ..., "content": ...}} dict; got {m!r:.80}.')
-    return [{k: v for k, v in m.items() if v is not None} for m in messages]
+    return [
+        {k: v for k, v in m.items() if v is not None and k not in TRAIN_FLAGS} for m in messages
+    ]
 
 
 def render(
@@ -202,6 +210,43 @@ def _tracking(blocks: list[str], spans: list[tuple[int, int]]):
 def has_generation_blocks(source: str) -> bool:
     """Whether the template marks assistant text with `{% generation %}` (then those spans train)."""
     return bool(GENERATION_TAG.search(source))
+
+
+_STRING_METHODS = frozenset(
+    ("split", "rsplit", "startswith", "endswith", "replace", "find", "rfind", "index", "rindex")
+    + ("count", "partition", "rpartition", "strip", "lstrip", "rstrip")
+    + ("removeprefix", "removesuffix")
+)
+
+
+@functools.lru_cache(maxsize=64)
+def tested_strings(source: str) -> frozenset[str]:
+    """String constants the template looks for inside values: `'x' in content`, `.split('x')`,
+    `.startswith('x')`, `| replace('x', ...)`. A value holding one may be rendered differently."""
+    found: set = set()
+    nodes = jinja2.nodes
+    for node in compile_ast(source).find_all((nodes.Compare, nodes.Call, nodes.Filter)):
+        if isinstance(node, nodes.Compare):
+            if any(op.op in ("in", "notin") for op in node.ops):
+                found.update(_constants([node.expr]))
+        elif isinstance(node, nodes.Call):
+            if isinstance(node.node, nodes.Getattr) and node.node.attr in _STRING_METHODS:
+                found.update(_constants(node.args[:1]))
+        elif node.name == "replace":
+            found.update(_constants(node.args[:1]))
+    return frozenset(s for s in found if isinstance(s, str) and s)
+
+
+def compile_ast(source: str) -> jinja2.nodes.Template:
+    """The parsed template (its syntax tree); a syntax error becomes a TemplateError."""
+    try:
+        return environment().parse(source)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"Template syntax error on line {e.lineno}: {e.message}") from e
+
+
+def _constants(args: list) -> list:
+    return [a.value for a in args if isinstance(a, jinja2.nodes.Const)]
 
 
 def _line_of(error: BaseException) -> str:

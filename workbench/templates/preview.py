@@ -23,11 +23,16 @@ class TokenView:
 
 @dataclass(frozen=True)
 class TemplatePreview:
-    """A rendered conversation and its tokens, with the counts the editor shows."""
+    """A rendered conversation and its tokens, with the counts the editor shows.
+
+    `unlocated_turns`: messages that should train (or be masked) but that the template does not
+    write as given, so that could not be done (TokenizedExample.unlocated_turns).
+    """
 
     text: str
     tokens: list[TokenView]
     truncated_trained: int = 0
+    unlocated_turns: tuple[int, ...] = ()
 
     @property
     def num_trained(self) -> int:
@@ -53,7 +58,10 @@ class TemplatePreview:
 def preview(
     template: Template, example: dict | list, max_length: int | None = None
 ) -> TemplatePreview:
-    """The preview of one row (or list of messages) under a template bound to a tokenizer."""
+    """The preview of one row (or list of messages) under a template bound to a tokenizer.
+
+    Turns flagged not to train ("weight": 0, "loss"/"train": false) show as masked.
+    """
     tokenized = tokenize_with_labels(template, [example], max_length)[0]
     text = template.render(messages_of(example))
     pieces = _token_texts(template.tokenizer, text, tokenized.input_ids)
@@ -62,7 +70,7 @@ def preview(
         TokenView(i, piece, label != IGNORE_INDEX, i in special)
         for i, label, piece in zip(tokenized.input_ids, tokenized.labels, pieces)
     ]
-    return TemplatePreview(text, tokens, tokenized.truncated_trained)
+    return TemplatePreview(text, tokens, tokenized.truncated_trained, tokenized.unlocated_turns)
 
 
 def _token_texts(tokenizer, text: str, ids: list[int]) -> list[str]:

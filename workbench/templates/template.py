@@ -2,8 +2,8 @@
 
 One function, `tokenize_with_labels`, produces the ids and labels that the template editor shows
 and the training runner trains on, so what a person sees is exactly what is trained. Templates are
-Jinja, in the format of Hugging Face chat templates, rendered in a sandbox (template_jinja);
-which characters train is decided in template_spans, the checks live in template_checks.
+Jinja, in the format of Hugging Face chat templates, rendered in a sandbox (templates.jinja);
+which characters train is decided in templates.spans, the checks live in templates.checks.
 """
 
 from __future__ import annotations
@@ -176,6 +176,9 @@ class TokenizedExample:
     input_ids: list[int]
     labels: list[int]
     truncated_trained: int = 0  # trained tokens cut off by max_length
+    # messages that should train (train_on="all": be masked) but that the template does not
+    # write as given, so that could not be done (see templates.spans; check "answer_not_found")
+    unlocated_turns: tuple[int, ...] = ()
 
     @property
     def num_trained(self) -> int:
@@ -226,7 +229,8 @@ def tokenize_with_labels(
     """Token ids and labels for a batch of conversations, with one fast-tokenizer call.
 
     This is the only function that tokenises training data: the template editor shows its
-    output and the training runner trains on it.
+    output and the training runner trains on it. A message's training flag ("train",
+    "training", "loss", "weight") overrides train_on for that message.
     """
     tokenizer = template.tokenizer
     if tokenizer is None:
@@ -236,10 +240,10 @@ def tokenize_with_labels(
         return []
     variables = template_variables(tokenizer)
     rendered = spans_batch(template.jinja, conversations, template.train_on, variables)
-    texts = [text for text, _ in rendered]
-    ids_per_row, token_spans = _token_spans(tokenizer, texts, [spans for _, spans in rendered])
+    texts = [r.text for r in rendered]
+    ids_per_row, token_spans = _token_spans(tokenizer, texts, [r.spans for r in rendered])
     out = []
-    for ids, spans in zip(ids_per_row, token_spans):
+    for ids, spans, found in zip(ids_per_row, token_spans, rendered):
         labels = [IGNORE_INDEX] * len(ids)
         for first, stop in spans:
             labels[first:stop] = ids[first:stop]
@@ -247,7 +251,7 @@ def tokenize_with_labels(
         if max_length is not None and len(ids) > max_length:
             cut = sum(label != IGNORE_INDEX for label in labels[max_length:])
             ids, labels = ids[:max_length], labels[:max_length]
-        out.append(TokenizedExample(list(ids), labels, cut))
+        out.append(TokenizedExample(list(ids), labels, cut, found.unlocated))
     return out
 
 
@@ -301,7 +305,7 @@ def _tokens_by_prefix(tokenizer, text: str, ids: list[int], span: tuple[int, int
     return first, min(len(ids), stop if whole else stop + 1)
 
 
-LABELS_VERSION = 1  # bump when the labelling changes, so cached tokenisations are rebuilt
+LABELS_VERSION = 2  # bump when the labelling changes, so cached tokenisations are rebuilt
 BATCH_ROWS = 1000
 
 
