@@ -262,22 +262,27 @@ class DatasetBrowser(widgets.VBox):
         self.editor_title.value = f"<b>Selected row {row['row']}</b>{badges}"
         self.turns.children = []
         for message in row["messages"]:
-            self._add_turn(message.get("role") or "user", message.get("content") or "")
+            extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+            self._add_turn(message.get("role") or "user", message.get("content") or "", extra)
         self.exclude_button.description = "Include" if row["excluded"] else "Exclude"
 
-    def _add_turn(self, role: str, content: str) -> None:
+    def _add_turn(self, role: str, content: str, extra: dict | None = None) -> None:
+        """One turn of the editor; `extra` (reasoning_content, training flags, tool calls...)
+        is shown by key and kept unchanged when the row is saved."""
         role_box = widgets.Dropdown(options=ROLES, value=role if role in ROLES else "user")
         text = widgets.Textarea(content, layout=widgets.Layout(width="70%", height="5em"))
         turn = widgets.HBox()
-        turn.children = [role_box, text, make_button("✕", lambda: self._remove_turn(turn))]
+        turn.extra = dict(extra or {})
+        kept = widgets.HTML(escape_text("kept: " + ", ".join(turn.extra)) if turn.extra else "")
+        turn.children = [role_box, text, make_button("✕", lambda: self._remove_turn(turn)), kept]
         self.turns.children = [*self.turns.children, turn]
 
     def _remove_turn(self, turn: widgets.HBox) -> None:
         self.turns.children = [t for t in self.turns.children if t is not turn]
 
     def edited_messages(self) -> list[dict]:
-        """The messages as the editor holds them now."""
-        return [{"role": t.children[0].value, "content": t.children[1].value}
+        """The messages as the editor holds them now, each with the keys it was loaded with."""
+        return [{**t.extra, "role": t.children[0].value, "content": t.children[1].value}
                 for t in self.turns.children]  # fmt: skip
 
     def _add_row(self) -> None:

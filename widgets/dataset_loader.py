@@ -52,7 +52,12 @@ class DatasetLoader(widgets.VBox):
         if self.guard(lambda: self.session.load_dataset(self.source.value.strip(), **options)):
             report = self.session.dataset.load_report
             skipped = f"; skipped {len(report.skipped)} malformed lines" if report.skipped else ""
-            self.message.say(f"Loaded {report.rows:,} rows ({report.format}){skipped}.")
+            text = f"Loaded {report.rows:,} rows ({report.format}){skipped}."
+            if report.warnings:  # what could not be kept as given: said, never silent
+                self.message.warn(f"{text} {len(report.warnings)} note(s) below.",
+                                  details="\n".join(report.warnings))  # fmt: skip
+            else:
+                self.message.say(text)
 
     def show_columns(self) -> None:
         """Offer a dropdown of the source's columns for each field of the layout."""

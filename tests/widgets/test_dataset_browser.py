@@ -200,3 +200,31 @@ def test_a_new_dataset_resets_the_view(browser, session):
     browser.search_button.click()
     session.load_dataset(rows_of(3))
     assert shown_rows(browser) == [0, 1, 2] and browser.view is None
+
+
+def test_an_edit_in_the_browser_keeps_each_turns_other_keys(session):
+    reasoning = "91 = 7 * 13, so it is not prime."
+    row = {"messages": [{"role": "user", "content": "Is 91 prime?"},
+                        {"role": "assistant", "content": "No", "reasoning_content": reasoning,
+                         "weight": 1}]}  # fmt: skip
+    session.load_dataset([row, row])
+    browser = DatasetBrowser(session)
+    browser.row_buttons[1].click()
+    assert "reasoning_content" in browser.turns.children[1].children[3].value  # shown as kept
+    browser.turns.children[1].children[1].value = "No."
+    browser.save_button.click()
+    assert session.dataset[1]["messages"][1] == {
+        "role": "assistant", "content": "No.", "reasoning_content": reasoning, "weight": 1
+    }  # fmt: skip
+
+
+def test_the_loader_says_what_could_not_be_kept_as_given(session, tmp_path):
+    path = tmp_path / "with_flag_column.jsonl"
+    row = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+           "flag": "from the source"}  # fmt: skip
+    path.write_text(json.dumps(row) + "\n")
+    view = DatasetBrowser(session)
+    view.loader.source.value = str(path)
+    view.loader.load_button.click()
+    assert view.loader.message.level == "warning" and "Loaded 1 rows" in view.loader.message.text
+    assert "flag" in view.loader.message.details.value

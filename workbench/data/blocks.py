@@ -23,17 +23,43 @@ BLOCK_BYTES = 16 << 20
 
 @dataclass
 class LoadReport:
-    """What a load did: the layout found, rows read, and lines skipped with on_error='skip'."""
+    """What a load did: the layout found, rows read, lines skipped with on_error='skip', and
+    warnings: one sentence for each kind of thing given that could not be kept as it was."""
 
     source: str = ""
     format: str = ""
     rows: int = 0
     skipped: list[dict] = field(default_factory=list)  # {"line": n, "error": text}
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._seen: dict[str, list] = {}  # key -> [index in warnings, sentence, rows]
+
+    def note(self, key: str, text: str, where: str | None = None) -> None:
+        """Warn once per `key` that something given was not kept as it was; `where` (a line
+        or row) is the first place seen, and later rows are counted."""
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = [len(self.warnings), f"{where or self.source}: {text}.", 1]
+            self.warnings.append(self._seen[key][1])
+        elif where is not None:
+            seen[2] += 1
+            self.warnings[seen[0]] = f"{seen[1][:-1]} ({seen[2]} rows in all)."
+
+    def snapshot(self) -> tuple:
+        """Skipped lines and warnings as they are now, to go back to when a load starts again."""
+        return list(self.skipped), list(self.warnings), {k: list(v) for k, v in self._seen.items()}
+
+    def restore(self, snapshot: tuple) -> None:
+        """Go back to a `snapshot`."""
+        skipped, warnings, seen = snapshot
+        self.skipped, self.warnings = list(skipped), list(warnings)
+        self._seen = {k: list(v) for k, v in seen.items()}
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON (kept beside the cached table)."""
         return {"source": self.source, "format": self.format, "rows": self.rows,
-                "skipped": self.skipped}  # fmt: skip
+                "skipped": self.skipped, "warnings": self.warnings}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "a load report") -> LoadReport:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,30 +39,39 @@ def build_dataset(
 ) -> InstructionDataset:
     """Convert every block, into the cache (memory-mapped) or into memory. When a later block
     brings a column or a type the first did not have, start again with the merged schema."""
-    schema = None
+    schema, carried = None, []  # notes about the merged schema outlive the attempt
+    before = report.snapshot()
     for _attempt in range(5):
-        report.skipped = []
+        report.restore(before)
+        for what, sentence in carried:
+            report.note(what, sentence)
         try:
             with _cache_writer(cache, key) as write:
-                choice, rows = _convert_all(make_blocks(), opts, write, schema, name)
+                choice, rows = _convert_all(make_blocks(), opts, write, schema, report)
             break
         except _SchemaChanged as change:
-            schema = change.schema
+            schema, carried = change.schema, carried + change.notes
     else:
         raise DatasetLoadError(f"{name}: its columns change type too often to load.")
     report.format, report.rows = choice.name, rows
+    for sentence in report.warnings:
+        warnings.warn(sentence, stacklevel=2)
     return _dataset_from(write.result, ref, key, report, cache)
 
 
-def _convert_all(blocks, opts, write, schema, name) -> tuple[FormatChoice, int]:
-    choice, rows = None, 0
+def _convert_all(blocks, opts, write, schema, report: LoadReport) -> tuple[FormatChoice, int]:
+    choice, rows, name = None, 0, report.source
     for block in blocks:
         if block.table.num_rows == 0:
             continue
         if choice is None:
-            choice = detect_format(block.table.column_names, opts)
+            choice = detect_format(block.table.column_names, opts, name)
+
+        def note(key: str, text: str, index: int | None, where=block.where) -> None:
+            report.note(key, text, where(index) if index is not None else None)
+
         try:
-            table = convert_block(block.table, choice, opts)
+            table = convert_block(block.table, choice, opts, note)
         except RowError as e:
             raise DatasetLoadError(f"{block.where(e.index)}: {e}", option=e.option,
                                    choices=e.choices) from None  # fmt: skip
@@ -74,8 +84,8 @@ def _convert_all(blocks, opts, write, schema, name) -> tuple[FormatChoice, int]:
 
 
 class _SchemaChanged(Exception):
-    def __init__(self, schema: pa.Schema):
-        self.schema = schema
+    def __init__(self, merged: tuple[pa.Schema, list[tuple[str, str]]]):
+        self.schema, self.notes = merged
 
 
 def _conform(table: pa.Table, schema: pa.Schema | None) -> tuple[pa.Schema, pa.Table]:
@@ -93,9 +103,9 @@ def _conform(table: pa.Table, schema: pa.Schema | None) -> tuple[pa.Schema, pa.T
         raise _SchemaChanged(_merge_schemas(schema, table.schema)) from None
 
 
-def _merge_schemas(first: pa.Schema, later: pa.Schema) -> pa.Schema:
-    """One schema for both; a column with two unrelated types becomes text."""
-    types = {f.name: f.type for f in first}
+def _merge_schemas(first: pa.Schema, later: pa.Schema) -> tuple[pa.Schema, list]:
+    """One schema for both; a column with two unrelated types becomes text (and is noted)."""
+    types, notes = {f.name: f.type for f in first}, []
     for f in later:
         known = types.get(f.name)
         if known is None or pa.types.is_null(known):
@@ -106,7 +116,9 @@ def _merge_schemas(first: pa.Schema, later: pa.Schema) -> pa.Schema:
                 types[f.name] = pa.unify_schemas(pair, promote_options="permissive")[0].type
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 types[f.name] = pa.string()
-    return pa.schema(list(types.items()))
+                notes.append((f"column {f.name}", f"the column {f.name!r} holds {known} values "
+                              f"and, further on, {f.type} values; all are kept as text"))  # fmt: skip
+    return pa.schema(list(types.items())), notes
 
 
 @contextlib.contextmanager

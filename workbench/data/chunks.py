@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .convert import MESSAGES_TYPE, ROLES
+from .messages import MESSAGES_TYPE, ROLES, encode
 
 if TYPE_CHECKING:
     from .dataset import InstructionDataset
@@ -59,7 +59,7 @@ def message_chunks(
     if not include_excluded:
         overlay = [r for r in overlay if r not in ds.excluded]
     if overlay:
-        messages = [ds.messages_of(r) for r in overlay]
+        messages = [encode(ds.messages_of(r)) for r in overlay]
         yield np.array(overlay, dtype=np.int64), pa.array(messages, MESSAGES_TYPE)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .blocks import LoadReport
+from .messages import decode
 from .selection import DEFAULT_PAGE_SIZE, Page, RowSelection, clamp_page
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class InstructionDataset:
             return self.edited[row]
         if row >= len(self.table):
             return self.added[row - len(self.table)]
-        return self.arrow.column("messages").slice(row, 1).to_pylist()[0]
+        return decode(self.arrow.column("messages").slice(row, 1).to_pylist()[0])
 
     def rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Row dicts (as `ds[i]`) for several rows, read with one slice per run of rows."""
@@ -119,8 +120,10 @@ class InstructionDataset:
 
     def _row_dict(self, i: int, values: dict) -> dict[str, Any]:
         row = {k: v for k, v in values.items() if k not in RESERVED}
+        if "rejected" in row:
+            row["rejected"] = decode(row["rejected"])
         overlaid = i in self.edited or i >= len(self.table)
-        row["messages"] = self.messages_of(i) if overlaid else values["messages"]
+        row["messages"] = self.messages_of(i) if overlaid else decode(values["messages"])
         row["row"] = i
         row["flag"] = self.flags.get(i)
         row["excluded"] = i in self.excluded

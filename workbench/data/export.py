@@ -1,8 +1,12 @@
-"""Export the cleaned dataset: edits applied, excluded rows left out, added rows at the end."""
+"""Export the cleaned dataset: edits applied, excluded rows left out, added rows at the end.
+
+Messages are written as the source gave them: role, content and every extra key of a turn
+(reasoning_content, weight, name, ...) at the top level of the message, never the internal
+`extra_json` field. Parquet gets one struct field per extra key found in the data.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -10,19 +14,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .convert import MESSAGES_TYPE
+from .messages import EXTRA, MESSAGES_TYPE, decode, encode
 
 if TYPE_CHECKING:
     from .dataset import InstructionDataset
 
 ROWS_PER_BATCH = 8192
 FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
+TURN_COLUMNS = ("messages", "rejected")
 
 
 def export(ds: InstructionDataset, path: Path) -> Path:
-    """Write `ds` to `path` (.jsonl or .parquet) atomically; returns the absolute path."""
+    """Write `ds` to `path` (.jsonl or .parquet) atomically; returns the absolute path.
+    Raises ValueError for another suffix, or for Parquet when one extra key of the turns holds
+    values of several types (JSON Lines keeps them as they are)."""
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ValueError(f"Export to a .jsonl or .parquet file; got {path.name!r}.")
@@ -31,19 +39,86 @@ def export(ds: InstructionDataset, path: Path) -> Path:
         raise FileNotFoundError(f"No folder {path.parent} to export into; create it first.")
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with _writer(temp, kind, _schema(ds)) as write:
-            for table in _cleaned_tables(ds):
-                write(table)
+        if kind == "parquet":
+            _write_parquet(ds, temp)
+        else:
+            _write_jsonl(ds, temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
 
 
+def _write_jsonl(ds: InstructionDataset, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for table in _cleaned_tables(ds):
+            for row in table.to_pylist():
+                for name in TURN_COLUMNS:
+                    if name in row:
+                        row[name] = decode(row[name])
+                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_parquet(ds: InstructionDataset, path: Path) -> None:
+    extras = {name: _extras_type(ds, name) for name in TURN_COLUMNS if name in _schema(ds).names}
+    schema = _schema(ds)
+    for name, extra in extras.items():
+        schema = schema.set(schema.get_field_index(name), pa.field(name, _file_type(extra)))
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for table in _cleaned_tables(ds):
+            for name, extra in extras.items():
+                index = table.column_names.index(name)
+                table = table.set_column(index, name, _for_file(table.column(name), extra))
+            writer.write_table(table.cast(schema))
+
+
+def _file_type(extra: pa.StructType | None) -> pa.DataType:
+    fields = [pa.field("role", pa.string()), pa.field("content", pa.string())]
+    return pa.list_(pa.struct(fields + (list(extra) if extra is not None else [])))
+
+
+def _for_file(column: pa.ChunkedArray, extra: pa.StructType | None) -> pa.ChunkedArray:
+    """Stored turns as the file holds them: the extra keys as struct fields of their own."""
+    kind = _file_type(extra)
+    if extra is None:  # role and content only: no Python
+        chunks = []
+        for chunk in column.chunks:
+            flat = pc.list_flatten(chunk)
+            offsets = pc.subtract(chunk.offsets, chunk.offsets[0])
+            fields = [pc.struct_field(flat, "role"), pc.struct_field(flat, "content")]
+            struct = pa.StructArray.from_arrays(fields, fields=list(kind.value_type))
+            chunks.append(pa.ListArray.from_arrays(offsets, struct, mask=chunk.is_null()))
+        return pa.chunked_array(chunks, kind)
+    return pa.array([decode(m) for m in column.to_pylist()], kind)
+
+
+def _extras_type(ds: InstructionDataset, name: str) -> pa.StructType | None:
+    """One struct type for every extra key the turns of column `name` carry, or None."""
+    values = []
+    if EXTRA in ds.arrow.schema.field(name).type.value_type.names:
+        flat = pc.list_flatten(ds.arrow.column(name))
+        values = [json.loads(v) for v in pc.drop_null(pc.struct_field(flat, EXTRA)).to_pylist()]
+    if name == "messages":
+        overlay = list(ds.edited.values()) + ds.added
+        values += [json.loads(m[EXTRA]) for ms in overlay for m in encode(ms) if m[EXTRA]]
+    if not values:
+        return None
+    try:
+        return pa.array(values).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise ValueError(
+            f"The turns' extra keys hold values of several types ({e}), which one Parquet column "
+            "cannot; export to .jsonl to keep them as they are."
+        ) from None
+
+
 def _cleaned_tables(ds: InstructionDataset):
+    """The rows to write, in batches of the stored form (turns as MESSAGES_TYPE)."""
     excluded = np.fromiter(ds.excluded, np.int64)
     edited = np.fromiter(ds.edited, np.int64)
-    start = 0
+    schema, start = _schema(ds), 0
     for batch in ds.arrow.to_batches(max_chunksize=ROWS_PER_BATCH):
         table = pa.Table.from_batches([batch])
         rows = np.arange(start, start + len(table))
@@ -54,38 +129,35 @@ def _cleaned_tables(ds: InstructionDataset):
         if len(changed):
             messages = table.column("messages").to_pylist()
             for k in changed:
-                messages[k] = ds.edited[int(rows[k])]
+                messages[k] = encode(ds.edited[int(rows[k])])
             index = table.column_names.index("messages")
             table = table.set_column(index, "messages", pa.array(messages, MESSAGES_TYPE))
-        yield table.cast(_schema(ds))
+        yield _stored(table, schema)
     base = len(ds.table)
     added = [
-        ds.edited.get(base + k, m) for k, m in enumerate(ds.added) if base + k not in ds.excluded
+        encode(ds.edited.get(base + k, m))
+        for k, m in enumerate(ds.added)
+        if base + k not in ds.excluded
     ]
     if added:
         columns = {"messages": pa.array(added, MESSAGES_TYPE)}
-        for f in _schema(ds):
+        for f in schema:
             columns.setdefault(f.name, pa.nulls(len(added), f.type))
-        yield pa.table(columns).select(_schema(ds).names).cast(_schema(ds))
+        yield pa.table(columns).select(schema.names).cast(schema)
 
 
 def _schema(ds) -> pa.Schema:
+    """The stored schema: every turn column as MESSAGES_TYPE (older copies lack extra_json)."""
     schema = ds.arrow.schema
-    return schema.set(schema.get_field_index("messages"), pa.field("messages", MESSAGES_TYPE))
+    for name in TURN_COLUMNS:
+        if name in schema.names:
+            schema = schema.set(schema.get_field_index(name), pa.field(name, MESSAGES_TYPE))
+    return schema
 
 
-@contextlib.contextmanager
-def _writer(path: Path, kind: str, schema: pa.Schema):
-    if kind == "parquet":
-        with pq.ParquetWriter(str(path), schema) as writer:
-            yield writer.write_table
-        return
-    with open(path, "w", encoding="utf-8") as f:
-
-        def write(table: pa.Table) -> None:
-            rows = table.to_pylist()
-            f.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-
-        yield write
-        f.flush()
-        os.fsync(f.fileno())
+def _stored(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    for name in TURN_COLUMNS:
+        if name in table.column_names and table.schema.field(name).type != MESSAGES_TYPE:
+            column = pa.array(table.column(name).to_pylist(), MESSAGES_TYPE)
+            table = table.set_column(table.column_names.index(name), name, column)
+    return table.cast(schema)

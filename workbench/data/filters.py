@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from .chunks import message_chunks
-from .convert import ROLES
+from .messages import ROLES
 from .quality import TITLES
 from .selection import RowSelection
 

@@ -52,7 +52,7 @@ def parse_jsonl(data, origin: Origin, on_error: str, report: LoadReport, protect
                 report.skipped += [{"line": n, "error": m} for n, m in bad]
                 skipped |= {n for n, _ in bad}
             else:
-                lines = _encode_mixed_column(lines, e, origin, first, protected, skipped)
+                lines = _encode_mixed_column(lines, e, origin, first, protected, skipped, report)
             data = b"\n".join(
                 line for k, line in enumerate(lines) if first + k not in skipped and line.strip()
             )
@@ -92,9 +92,9 @@ def _malformed_lines(lines: list[bytes], first: int, skipped: set[int]) -> list[
     return bad
 
 
-def _encode_mixed_column(lines, error, origin: Origin, first, protected, skipped) -> list[bytes]:
+def _encode_mixed_column(lines, error, origin, first, protected, skipped, report) -> list[bytes]:
     """Arrow refused a column holding several types: name the line, or keep a free column
-    (one no layout reads) as text."""
+    (one no layout reads) as JSON text, with a warning that names it."""
     name, unit = origin.name, origin.unit
     found = _CONFLICT.search(str(error))
     if not found:
@@ -113,6 +113,9 @@ def _encode_mixed_column(lines, error, origin: Origin, first, protected, skipped
                         f"{name}, {unit} {first + k}: {where} is {_FOUND.get(odd, odd)} "
                         f"({json.dumps(value)[:60]}); expected {_EXPECTED.get(expected, expected)}."
                     ) from None
+                report.note(f"column {column}", f"the column {column!r} holds {was} and {now} "
+                            f"values ({unit} {first + k} has {_FOUND.get(odd, odd)}); all are "
+                            "kept as JSON text")  # fmt: skip
                 return [_stringify(line, column) for line in lines]
     raise DatasetLoadError(f"{name}: Arrow could not read it ({error}).") from None
 
@@ -176,9 +179,6 @@ def _row_namer(origin: Origin, skipped: set[int]) -> Callable[[int], str]:
         return f"{origin.name}, row {index + 1} of the block at {origin.unit} {first}"
 
     return where
-
-
-# -- JSON arrays ----------------------------------------------------------------------------
 
 
 # -- JSON arrays ----------------------------------------------------------------------------

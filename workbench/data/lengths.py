@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from ..templates.template import TokenizedExample, tokenize_with_labels
 from .chunks import message_chunks
-from .convert import ROLES
+from .messages import ROLES, decode
 
 if TYPE_CHECKING:
     from .dataset import InstructionDataset
@@ -104,7 +104,7 @@ def _measure_base(ds, template, max_length) -> dict[str, Any]:
     column = ds.arrow.column("messages")
     with tqdm(total=n, desc="Tokenizing rows", unit="rows", disable=n < PROGRESS_MIN_ROWS) as bar:
         for start in range(0, n, BATCH_ROWS):
-            batch = column.slice(start, BATCH_ROWS).to_pylist()
+            batch = [decode(m) for m in column.slice(start, BATCH_ROWS).to_pylist()]
             for k, example in enumerate(_tokenize(template, batch)):
                 row = start + k
                 if example is None:

@@ -114,8 +114,17 @@ def _parquet_blocks(path: Path) -> Iterator[Block]:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as e:
         raise DatasetLoadError(f"{path.name} is not a Parquet file ({e}).") from None
-    row = 0
-    for batch in parquet.iter_batches(batch_size=65_536):
+    row, batches = 0, parquet.iter_batches(batch_size=65_536)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as e:
+            raise DatasetLoadError(
+                f"{path.name}, after row {row}: not readable as Parquet ({e}); expected a "
+                "complete Parquet file. Write it again."
+            ) from None
+        if batch is None:
+            return
         table = pa.Table.from_batches([batch])
         yield Block(table, lambda i, base=row: f"{path.name}, row {base + i + 1}")
         row += len(table)

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .chunks import message_chunks
-from .convert import ROLES
+from .messages import ROLES
 from .selection import RowSelection
 
 if TYPE_CHECKING:

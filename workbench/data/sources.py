@@ -21,16 +21,16 @@ import pyarrow.compute as pc
 
 from .blocks import Block, LoadReport
 from .building import build_dataset, open_cached
-from .convert import MESSAGES_TYPE, ROLES
 from .dataset import InstructionDataset
 from .errors import DatasetLoadError
 from .formats import detect_format, fields_of
+from .messages import MESSAGES_TYPE, PLAIN_MESSAGES_TYPE, ROLES
 from .options import FORMATS, LoadOptions
 from .readers import file_type_of, read_blocks
 
 __all__ = ["DatasetLoadError", "describe_columns", "load_source"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: messages keep their extra keys (extra_json)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".pq", ".ndjson")
 
@@ -48,14 +48,11 @@ def load_source(
     if isinstance(source, (str, os.PathLike)):
         return _load_path(source, opts, cache)
     if isinstance(source, list):
-        return _load_table(_table_of_rows(source), opts, "the list of rows")
+        report = LoadReport(source="the list")
+        return _load_table(_table_of_rows(source, report), opts, report)
     if type(source).__name__ == "DataFrame" and hasattr(source, "to_dict"):
-        try:
-            table = pa.Table.from_pandas(source, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise DatasetLoadError(f"The DataFrame has a column Arrow cannot hold ({e}).") from None
-        return _load_table(table, opts, "the DataFrame")
-    return _load_hf_object(source, opts, cache)
+        return _load_table(_table_of_frame(source), opts, LoadReport(source="the DataFrame"))
+    return _load_hf_object(source, opts, cache, "the Dataset")
 
 
 def describe_columns(source: Any, **options: Any) -> tuple[list[str], str | None]:
@@ -130,7 +127,8 @@ def _load_saved_folder(path: Path, opts: LoadOptions, cache: Path | None) -> Ins
             f"{path} is a folder but not one written by Dataset.save_to_disk; pass a data file "
             "(JSONL, JSON, CSV, Parquet) or a saved dataset folder."
         )
-    ds = _load_hf_object(datasets.load_from_disk(str(path)), opts, cache)
+    name = f"{path.name} (a saved dataset)"
+    ds = _load_hf_object(datasets.load_from_disk(str(path)), opts, cache, name)
     ds.source_ref = {"kind": "file", "path": str(path.resolve())}
     return ds
 
@@ -149,11 +147,14 @@ def _load_hub(name: str, opts: LoadOptions, cache: Path | None) -> InstructionDa
         raise DatasetLoadError(
             f"Could not load {name!r} from the Hugging Face hub ({type(e).__name__}: {e})."
         ) from None
-    return _load_hf_object(loaded, opts, cache)
+    return _load_hf_object(loaded, opts, cache, f"the dataset {name!r}")
 
 
 # -- in-memory objects ----------------------------------------------------------------------
-def _load_hf_object(obj: Any, opts: LoadOptions, cache: Path | None) -> InstructionDataset:
+def _load_hf_object(
+    obj: Any, opts: LoadOptions, cache: Path | None, name: str
+) -> InstructionDataset:
+    """A Hugging Face Dataset (or one split of a DatasetDict); `name` says which in errors."""
     import datasets
 
     if isinstance(obj, (datasets.IterableDataset, datasets.IterableDatasetDict)):
@@ -161,7 +162,7 @@ def _load_hf_object(obj: Any, opts: LoadOptions, cache: Path | None) -> Instruct
             "A streaming (iterable) dataset cannot be browsed; load it without streaming=True."
         )
     if isinstance(obj, datasets.DatasetDict):
-        obj = _pick_split(obj, opts.split)
+        obj = _pick_split(obj, opts.split, name)
     if not isinstance(obj, datasets.Dataset):
         raise DatasetLoadError(
             f"Cannot load data from a {type(obj).__name__}; pass a file path, hub name, Hugging "
@@ -174,48 +175,68 @@ def _load_hf_object(obj: Any, opts: LoadOptions, cache: Path | None) -> Instruct
     cached = open_cached(cache, key, None)
     if cached is not None:
         return cached
-    if _is_canonical(table, opts):
+    if _is_canonical(table, opts, name):
         return InstructionDataset(obj, None, fingerprint=key, cache_dir=cache)
-    blocks = lambda: _table_blocks(table, "row")  # noqa: E731
-    return build_dataset(
-        blocks, opts, LoadReport(source="dataset"), cache, key, None, "the dataset"
-    )
+    blocks = lambda: _table_blocks(table, name)  # noqa: E731
+    return build_dataset(blocks, opts, LoadReport(source=name), cache, key, None, name)
 
 
-def _load_table(table: pa.Table, opts: LoadOptions, name: str) -> InstructionDataset:
-    blocks = lambda: _table_blocks(table, "row")  # noqa: E731
-    return build_dataset(blocks, opts, LoadReport(source=name), None, None, None, name)
+def _load_table(table: pa.Table, opts: LoadOptions, report: LoadReport) -> InstructionDataset:
+    blocks = lambda: _table_blocks(table, report.source)  # noqa: E731
+    return build_dataset(blocks, opts, report, None, None, None, report.source)
 
 
-def _pick_split(obj, split: str | None):
+def _pick_split(obj, split: str | None, name: str):
     splits = list(obj)
     if split is None:
         split = "train" if "train" in obj else (splits[0] if len(splits) == 1 else None)
     if split not in obj:
         raise DatasetLoadError(
-            f"The DatasetDict has the splits {splits}; pass split= one of them.",
+            f"{name}: the DatasetDict has the splits {splits}; pass split= one of them.",
             option="split",
             choices=splits,
         )
     return obj[split]
 
 
-def _table_of_rows(rows: list) -> pa.Table:
+def _table_of_rows(rows: list, report: LoadReport) -> pa.Table:
     for k, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise DatasetLoadError(f"Row {k} is a {type(row).__name__}; expected a dict.")
+            raise DatasetLoadError(
+                f"the list, row {k}: a {type(row).__name__} ({row!r:.60}); expected a dict (one "
+                "row of instruction data)."
+            )
     try:
         return pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as e:
         error = e
     # A column of mixed types is kept as JSON text; the layout then says what is wrong with it.
     columns = dict.fromkeys(k for row in rows for k in row)
-    mixed = {c for c in columns if not _arrow_holds([row.get(c) for row in rows])}
+    mixed = [c for c in columns if not _arrow_holds([row.get(c) for row in rows])]
+    protected = {f for name in FORMATS for f in fields_of(name)}
+    for column in mixed:
+        if column not in protected:  # a layout's column is checked, and named, by the layout
+            report.note(f"column {column}", f"the column {column!r} holds values of several "
+                        "types; all are kept as JSON text")  # fmt: skip
     rows = [{k: _jsonish(v) if k in mixed else v for k, v in row.items()} for row in rows]
     try:
         return pa.Table.from_pylist(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        raise DatasetLoadError(f"The rows hold values Arrow cannot store ({error}).") from None
+        raise DatasetLoadError(
+            f"the list: its rows hold values Arrow cannot store ({error})."
+        ) from None
+
+
+def _table_of_frame(frame) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        error = e
+    bad = [c for c in frame.columns if not _arrow_holds(frame[c].tolist())]
+    raise DatasetLoadError(
+        f"the DataFrame: the column(s) {bad or list(frame.columns)} hold values Arrow cannot "
+        f"store ({error}); expected text, numbers, lists or dicts of one kind per column."
+    ) from None
 
 
 def _arrow_holds(values: list) -> bool:
@@ -230,19 +251,20 @@ def _jsonish(value: Any) -> Any:
     return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
-def _table_blocks(table: pa.Table, unit: str) -> Iterator[Block]:
+def _table_blocks(table: pa.Table, name: str) -> Iterator[Block]:
+    """Blocks of an in-memory table; rows are named as `ds[i]` counts them, from 0."""
     start = 0
     for batch in table.to_batches(max_chunksize=50_000):
-        yield Block(pa.Table.from_batches([batch]), lambda i, s=start: f"{unit} {s + i}")
+        yield Block(pa.Table.from_batches([batch]), lambda i, s=start: f"{name}, row {s + i}")
         start += batch.num_rows
 
 
-def _is_canonical(table: pa.Table, opts: LoadOptions) -> bool:
+def _is_canonical(table: pa.Table, opts: LoadOptions, name: str) -> bool:
     """Already in canonical form: used as it is, without a copy."""
-    choice = detect_format(table.column_names, opts)
+    choice = detect_format(table.column_names, opts, name)
     if choice.columns != {"messages": "messages"}:
         return False
-    if table.schema.field("messages").type != MESSAGES_TYPE:
+    if table.schema.field("messages").type not in (MESSAGES_TYPE, PLAIN_MESSAGES_TYPE):
         return False
     column = table.column("messages")
     roles = pc.unique(pc.struct_field(pc.list_flatten(column), "role")).to_pylist()

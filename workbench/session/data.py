@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DatasetLoadError, InstructionDataset, load_source
+from ..data.messages import check_messages
 from ..persist import append_jsonl, read_jsonl
 from .state import DatasetRef, Split
 
@@ -28,7 +29,10 @@ class DataActions:
         return self._dataset
 
     def load_dataset(self, source: Any, **options: Any) -> InstructionDataset:
-        """Load a file, HF dataset, DataFrame or list of dicts and make it the session's dataset."""
+        """Load a file, HF dataset, DataFrame or list of dicts and make it the session's dataset.
+
+        Raises DatasetLoadError naming the source and row; anything given that cannot be kept
+        as it was is warned about once (UserWarning) and listed in `load_report.warnings`."""
         self.workspace.require_writable()
         ds = load_source(source, cache_dir=self.workspace.dataset_cache_dir, **options)
         ref = ds.source_ref or self._save_copy(ds)
@@ -101,8 +105,10 @@ class DataActions:
         self._notify("edits", None, record)
 
     def edit(self, row: int, messages: list[dict]) -> None:
-        """Replace a row's messages (the source file is never modified)."""
-        self._record_edit("edit", row=row, messages=_check_messages(messages, row))
+        """Replace a row's messages (the source file is never modified). Keys other than role
+        and content (reasoning_content, weight, ...) are kept; raises TypeError or ValueError
+        for a message that is not role/content text, a key JSON cannot hold or a bad flag."""
+        self._record_edit("edit", row=row, messages=check_messages(messages, row))
 
     def flag(self, row: int, reason: str = "flagged") -> None:
         """Mark a row with a reason, to find it again or to filter it out."""
@@ -122,7 +128,7 @@ class DataActions:
 
     def add_row(self, messages: list[dict]) -> int:
         """Append a new row; returns its row number."""
-        self._record_edit("add", messages=_check_messages(messages, "new row"))
+        self._record_edit("add", messages=check_messages(messages, "new row"))
         return len(self._require_dataset()) - 1
 
     def split(self, eval_fraction: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -165,19 +171,3 @@ class DataActions:
         if self._dataset is None:
             raise RuntimeError("No dataset is loaded; call session.load_dataset(...) first.")
         return self._dataset
-
-
-def _check_messages(messages: Any, where: Any) -> list[dict]:
-    if not isinstance(messages, list) or not messages:
-        raise TypeError(f"Row {where}: messages must be a non-empty list of role/content dicts.")
-    for k, m in enumerate(messages):
-        if (
-            not isinstance(m, dict)
-            or not isinstance(m.get("content"), str)
-            or m.get("role") not in ("system", "user", "assistant")
-        ):
-            raise TypeError(
-                f"Row {where}, message {k}: expected {{'role': 'system'|'user'|'assistant', "
-                f"'content': str}}; got {m!r}."
-            )
-    return [{"role": m["role"], "content": m["content"]} for m in messages]

@@ -136,8 +136,9 @@ def template_variables(tokenizer: Any) -> dict[str, Any]:
 
 
 # Per-message training flags: Axolotl's "train"/"training", ShareGPT variants' "loss", OpenAI's
-# "weight". They decide what trains (templates.spans) and never reach the template.
-TRAIN_FLAGS = ("train", "training", "loss", "weight")
+# "weight" (0/1), LLaMA-Factory's "loss_weight" (0.0/1.0 in its v1 data). They decide what
+# trains (templates.spans), the data layer checks them on load, and they never reach the template.
+TRAIN_FLAGS = ("train", "training", "loss", "weight", "loss_weight")
 
 
 def plain_messages(messages: list[dict]) -> list[dict]:
