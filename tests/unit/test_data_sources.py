@@ -420,9 +420,8 @@ def test_a_row_error_names_the_source_and_the_row(tmp_path, kind):
     with pytest.raises(DatasetLoadError) as caught:
         load_source(source, cache_dir=tmp_path / "cache")
     assert str(caught.value).startswith(
-        f"{name}, {SECOND_ROW[kind]}: prompt is [user 'Name a colour.'], but chosen opens with "
-        "[user 'Name a primary colour.']; expected chosen to repeat the prompt or to hold the "
-        "answer alone."
+        f"{name}, {SECOND_ROW[kind]}: the 'prompt' field is [user 'Name a colour.'], but chosen "
+        "and rejected begin with [user 'Name a primary colour.']"
     ), str(caught.value)
 
 
@@ -491,12 +490,13 @@ def test_preference_rows_give_the_pair_trl_builds():
     "row, expected",
     [
         ({"chosen": turns(("user", "Q"), ("assistant", "A")), "rejected": turns(("user", "Q"))},
-         r"the list, row 0: rejected ends with a user turn \(\[user 'Q'\]\); expected it to end"),
+         r"the list, row 0: chosen and rejected share no prompt turns"),
         ({"prompt": turns(("user", "Q"), ("assistant", "Sure,")), "chosen": " yes", "rejected": " no"},
          r"the prompt ends with an assistant turn"),
         ({"prompt": "Q", "chosen": turns(("user", "Q"), ("assistant", "A")),
           "rejected": turns(("user", "Other"), ("assistant", "B"))},
-         r"prompt is \[user 'Q'\], but rejected opens with \[user 'Other'\]"),
+         r"chosen must start and end with an assistant turn after the prompt; its turns are "
+         r"\['user', 'assistant'\]"),
     ],
 )  # fmt: skip
 def test_a_pair_that_cannot_be_read_without_doubt_is_refused_by_row(row, expected):

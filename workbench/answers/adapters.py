@@ -4,6 +4,8 @@ An adapter folder (a run's adapter/) holds adapter_model.safetensors, adapter_co
 the template, train config and base model it was trained with. `check_adapter` refuses, naming
 the file, whatever would fail later or unsafely: a missing or corrupt file, pickle weights (never
 opened: PEFT would torch.load an adapter_model.bin), or weights made for another base model.
+Everything PEFT saves for a LoRA of this base passes: modules_to_save copies, embedding LoRA,
+DoRA magnitudes, rank and alpha patterns, biases and trainable tokens.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +27,25 @@ CONFIG_FILE = "adapter_config.json"
 BASE_MODEL_FILE = "base_model.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 PEFT_PREFIX = "base_model.model."
+LORA_PARTS = {  # a saved LoRA tensor's suffix -> (its axis, the base layer's side it must fit)
+    "lora_A.weight": (1, "inputs"),
+    "lora_B.weight": (0, "outputs"),
+    "lora_B.bias": (0, "outputs"),
+    "lora_embedding_A": (1, "inputs"),
+    "lora_embedding_B": (0, "outputs"),
+    "lora_magnitude_vector": (0, "outputs"),
+    "token_adapter.trainable_tokens_delta": (1, "outputs"),
+}
+RANKED = {"lora_A.weight": 0, "lora_embedding_A": 0, "lora_B.weight": 1, "lora_embedding_B": 1}
+"""The axis that holds the rank r in the two LoRA matrices."""
 
 
 class AdapterError(ValueError):
     """An adapter folder cannot be served; the message names the file and what to do."""
+
+
+class AdapterBaseWarning(UserWarning):
+    """An adapter's config names another base model than the one loaded, though its shapes fit."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +66,8 @@ class AdapterFiles:
 def check_adapter(folder: str | os.PathLike, spec: models.ModelSpec, base_model) -> AdapterFiles:
     """Validate an adapter folder against the loaded base model; raise AdapterError if unusable.
 
-    Nothing here unpickles: only JSON and the safetensors header are read.
+    Nothing here unpickles: only JSON and the safetensors header are read. An adapter whose
+    adapter_config.json names another base model but whose shapes fit loads with a warning.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -55,8 +75,18 @@ def check_adapter(folder: str | os.PathLike, spec: models.ModelSpec, base_model)
     config = _read_config(folder / CONFIG_FILE)
     weights = _weights_file(folder)
     shapes = _tensor_shapes(weights)
-    _check_base_model(folder / BASE_MODEL_FILE, spec)
-    _check_shapes(weights, shapes, base_model)
+    recorded = _check_base_model(folder / BASE_MODEL_FILE, spec)
+    claimed = config.get("base_model_name_or_path") or None
+    made_for = f" (its adapter_config.json names {claimed!r})" if claimed else ""
+    _check_shapes(weights, shapes, base_model, config, made_for)
+    if not recorded and claimed and not names_model(str(claimed), spec):
+        warnings.warn(
+            f"{folder / CONFIG_FILE} says this adapter was made for {claimed!r}, but it is loaded "
+            f"on {spec.display_name!r}. Its shapes fit, so it loads; its answers are only "
+            "meaningful if the two are the same weights.",
+            AdapterBaseWarning,
+            stacklevel=3,
+        )
     template = Template.load(folder) if (folder / TEMPLATE_FILE).is_file() else None
     return AdapterFiles(folder, config, file_sha256(weights)[:16], template)
 
@@ -105,9 +135,10 @@ def _tensor_shapes(weights: Path) -> dict[str, list[int]]:
         ) from e
 
 
-def _check_base_model(path: Path, spec: models.ModelSpec) -> None:
+def _check_base_model(path: Path, spec: models.ModelSpec) -> bool:
+    """Refuse an adapter whose workbench record names another model; whether there is a record."""
     if not path.is_file():
-        return  # adapters from elsewhere carry no record; the shape check still applies
+        return False  # adapters from elsewhere carry no record; the shape check still applies
     try:
         stored = models.ModelSpec.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, TypeError) as e:
@@ -118,6 +149,7 @@ def _check_base_model(path: Path, spec: models.ModelSpec) -> None:
             f"model here is {spec.display_name!r}; choose that model with "
             "session.set_model(...) to use it."
         )
+    return True
 
 
 def same_model(a: models.ModelSpec, b: models.ModelSpec) -> bool:
@@ -129,6 +161,25 @@ def same_model(a: models.ModelSpec, b: models.ModelSpec) -> bool:
     return _where(a) == _where(b)
 
 
+def names_model(name_or_path: str, spec: models.ModelSpec) -> bool:
+    """Whether a base_model_name_or_path (hub id, folder, hub cache folder) may name `spec`'s
+    weights: the same id or folder, or the same model name at the end of both."""
+    theirs, ours = _names(name_or_path), _names(spec.name_or_path) | {_where(spec)}
+    if spec.is_embedded:
+        ours |= _names(spec.display_name)
+    return bool(theirs & ours)
+
+
+def _names(name_or_path: str) -> set[str]:
+    """A model's id, resolved folder, hub id (from a hub cache folder) and bare model name."""
+    names = {name_or_path.rstrip("/"), _where(models.ModelSpec(name_or_path))}
+    cached = re.search(r"models--([^/]+)--([^/]+)", name_or_path)
+    if cached:
+        names.add(f"{cached[1]}/{cached[2]}")
+    names |= {n.rstrip("/").rpartition("/")[2] for n in list(names)}
+    return {n for n in names if n}
+
+
 def _where(spec: models.ModelSpec) -> str:
     if spec.is_embedded:
         return str(models.ensure_embedded_converted().resolve())
@@ -136,32 +187,106 @@ def _where(spec: models.ModelSpec) -> str:
     return str(path.resolve()) if path.exists() else spec.name_or_path
 
 
-def _check_shapes(weights: Path, shapes: dict[str, list[int]], base_model) -> None:
-    """Every LoRA matrix must fit a layer of the base model: a cheap proof of the same architecture."""
+def _check_shapes(weights: Path, shapes: dict[str, list[int]], base_model, config, made_for):
+    """Every saved tensor must fit a layer of the base model: a cheap proof of the same
+    architecture, which names the first misfits (module, the adapter's shape, the base's)."""
     modules = dict(base_model.named_modules())
+    params = dict(base_model.named_parameters(remove_duplicate=False))
+    problems, ranks = [], {}
     for key, shape in shapes.items():
-        name, _, kind = key.removeprefix(PEFT_PREFIX).rpartition(".lora_")
+        problem = _misfit(key.removeprefix(PEFT_PREFIX), shape, modules, params, ranks)
+        if problem:
+            problems.append(f"{key!r} {problem}")
+    problems += _rank_problems(ranks, config)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise AdapterError(
+            f"{weights} does not fit the base model loaded here: "
+            + "; ".join(problems[:3])
+            + f"{more}. The adapter was made for another model{made_for}; load that model "
+            "with session.set_model(...) to use it."
+        )
+
+
+def _misfit(path: str, shape: list[int], modules, params, ranks) -> str | None:
+    """Why one saved tensor does not fit the base model, or None when it fits."""
+    for part, (axis, side) in LORA_PARTS.items():
+        if not path.endswith("." + part):
+            continue
+        name = path[: -len(part) - 1]
         module = modules.get(name)
-        if not name or module is None:
-            raise AdapterError(
-                f"{weights} holds {key!r}, which matches no layer of the base model; the adapter "
-                "was made for another model."
-            )
-        expected = _expected_dim(module, kind)
-        got = shape[1] if kind.startswith("A") else shape[0]
-        if expected is not None and expected != got:
-            raise AdapterError(
-                f"{weights} holds {key!r} of shape {shape}, which does not fit the base model's "
-                f"layer ({expected}); the adapter was made for another model."
-            )
+        if module is None:
+            return "belongs to a layer the base model does not have"
+        if part in RANKED and len(shape) > RANKED[part]:
+            ranks.setdefault(name, {})[part] = shape[RANKED[part]]
+        sizes = _sizes(module)
+        if sizes is None or len(shape) <= axis or shape[axis] == sizes[side]:
+            return None
+        return (
+            f"of shape {shape} needs {shape[axis]} {side}, but the base model's {name} "
+            f"({type(module).__name__}) has {sizes[side]}"
+        )
+    name = path.replace(".base_layer.", ".")
+    if name in params:  # a whole tensor: modules_to_save, a bias, an embedding base layer
+        expected = list(params[name].shape)
+        if shape == expected or hasattr(params[name], "quant_state"):
+            return None
+        return f"of shape {shape} replaces the base model's {name} of shape {expected}"
+    owner = name.rpartition(".")[0]
+    while owner and owner not in modules:
+        owner = owner.rpartition(".")[0]
+    return None if owner else "matches no layer of the base model"
 
 
-def _expected_dim(module, kind: str) -> int | None:
-    if kind.startswith("A.") and hasattr(module, "in_features"):
-        return int(module.in_features)
-    if kind.startswith("B.") and hasattr(module, "out_features"):
-        return int(module.out_features)
+def _sizes(module) -> dict[str, int] | None:
+    """The inputs and outputs of a layer LoRA can wrap (linear, embedding, convolution)."""
+    for inputs, outputs in (
+        ("in_features", "out_features"),
+        ("num_embeddings", "embedding_dim"),
+        ("in_channels", "out_channels"),
+        ("nx", "nf"),  # transformers' Conv1D (GPT-2)
+    ):
+        if hasattr(module, inputs) and hasattr(module, outputs):
+            return {
+                "inputs": int(getattr(module, inputs)),
+                "outputs": int(getattr(module, outputs)),
+            }
     return None
+
+
+def _rank_problems(ranks: dict[str, dict[str, int]], config: dict[str, Any]) -> list[str]:
+    """LoRA matrices whose rank disagrees between A and B or with r / rank_pattern of the config."""
+    from peft.utils.other import get_pattern_key
+
+    pattern = config.get("rank_pattern") or {}
+    problems = []
+    for name, found in ranks.items():
+        expected = pattern.get(get_pattern_key(pattern.keys(), name), config.get("r"))
+        if len(set(found.values())) > 1 or (expected and {expected} != set(found.values())):
+            problems.append(
+                f"the LoRA of {name} has rank {sorted(set(found.values()))}, but "
+                f"{CONFIG_FILE} says r={expected} for it (r and rank_pattern)"
+            )
+    return problems
+
+
+def base_tensors(folder: str | os.PathLike, config) -> dict[str, Any]:
+    """The tensors of an adapter file that replace the base model's own when PEFT loads it
+    (biases saved with bias="all" or "lora_only", an embedding's base layer), by base name."""
+    from safetensors import safe_open
+
+    keep = list(getattr(config, "modules_to_save", None) or [])
+    found = {}
+    with safe_open(str(Path(folder) / WEIGHTS_FILE), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118
+            path = key.removeprefix(PEFT_PREFIX)
+            owner = path.rpartition(".")[0]
+            if any(path.endswith("." + part) for part in LORA_PARTS) or any(
+                owner == m or owner.endswith("." + m) for m in keep
+            ):
+                continue  # the adapter's own tensors, or its copy of a whole module
+            found[path.replace(".base_layer.", ".")] = f.get_tensor(key)
+    return found
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -2,11 +2,13 @@
 
 `ModelHost.run` is where every answer of the workbench is generated: left-padded batches, one
 adapter per row (PEFT's set_adapter / disable_adapter, or a mixed-adapter batch), tokens
-streamed to a callback as they come, and a threading.Event that stops generation.
+streamed to a callback as they come, and a threading.Event that stops generation. Base
+tensors an adapter replaces (trained biases) are swapped in only while that adapter answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,25 +43,105 @@ class ModelHost:
         self.peft = None  # the PeftModel wrapping `model` in place, once an adapter is attached
         self.lock = threading.RLock()  # one generation at a time: the active adapter is shared
         self.stop_ids = stop_token_ids(tokenizer)
+        self.swaps: dict[str, dict[str, Any]] = {}  # adapter -> base tensors it replaces
+        self.originals: dict[str, Any] = {}  # the base's own values of those tensors
 
     def attach(self, name: str, folder: Path) -> None:
-        """Load the adapter in `folder` as PEFT adapter `name` on this one model instance."""
-        from peft import PeftModel
+        """Load the adapter in `folder` as PEFT adapter `name` on this one model instance.
+
+        Base tensors the adapter replaces (biases saved with bias="all" or "lora_only") are put
+        in only while it answers, so the base and the other adapters keep their own. A load that
+        PEFT refuses (two adapters that cannot share a layer) is undone and raised as AdapterError.
+        """
+        from peft import LoraConfig, PeftModel
+
+        from .adapters import AdapterError, base_tensors
 
         with self.lock:
-            if self.peft is None:
-                self.peft = PeftModel.from_pretrained(
-                    self.model, str(folder), adapter_name=name, low_cpu_mem_usage=True
+            others = list(self.peft.peft_config) if self.peft is not None else []
+            replaced: dict[str, Any] = {}
+            try:
+                config = LoraConfig.from_pretrained(str(folder))
+                replaced = self._replaced_tensors(base_tensors(folder, config))
+                config.bias = "none"  # PEFT holds one adapter with biases; swaps do it here
+                if self.peft is None:
+                    self.peft = PeftModel.from_pretrained(
+                        self.model,
+                        str(folder),
+                        adapter_name=name,
+                        config=config,
+                        low_cpu_mem_usage=True,
+                    )
+                else:
+                    self.peft.add_adapter(name, config, low_cpu_mem_usage=True)
+                    self.peft.load_adapter(str(folder), adapter_name=name, low_cpu_mem_usage=True)
+            except Exception as e:  # PEFT's own refusal, after part of the adapter was put in
+                self._undo(name, replaced)
+                advice = (
+                    " next to the adapters already attached; compare it without them"
+                    if others
+                    else ""
                 )
-            else:
-                self.peft.load_adapter(str(folder), adapter_name=name, low_cpu_mem_usage=True)
+                raise AdapterError(
+                    f"PEFT could not load the adapter in {folder} onto {self.spec.display_name!r}"
+                    f"{advice} ({type(e).__name__}: {e})."
+                ) from e
             self.peft.eval()
+            self._keep_swaps(name, replaced)
+
+    def _replaced_tensors(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        """The adapter's tensors that differ from the base's, remembering the base's values."""
+        import torch
+
+        differ = {}
+        for param_name, value in tensors.items():
+            live = self._parameter(param_name)
+            if live is None or torch.equal(live.detach().cpu(), value.to(live.dtype)):
+                continue
+            self.originals.setdefault(param_name, live.detach().clone())
+            differ[param_name] = value
+        return differ
+
+    def _keep_swaps(self, name: str, replaced: dict[str, Any]) -> None:
+        """Keep the adapter's own base tensors apart and put the base's back in the model."""
+        if replaced:
+            self.swaps[name] = replaced
+            self._put(self.originals)
+
+    def _put(self, tensors: dict[str, Any]) -> None:
+        import torch
+
+        with torch.no_grad():
+            for param_name, value in tensors.items():
+                live = self._parameter(param_name)
+                live.copy_(value.to(device=live.device, dtype=live.dtype))
+
+    def _parameter(self, name: str):
+        """A base tensor by its name in the base model, also once PEFT has wrapped its layer."""
+        owner, _, leaf = name.rpartition(".")
+        for candidate in (name, f"{owner}.base_layer.{leaf}"):
+            try:
+                return self.model.get_parameter(candidate)
+            except AttributeError:
+                continue
+        return None
+
+    def _undo(self, name: str, replaced: dict[str, Any]) -> None:
+        """Take out whatever PEFT put in of a failed adapter (config, layers, copies, biases)."""
+        from peft.tuners.tuners_utils import delete_adapter
+
+        if self.peft is not None:
+            self.peft.peft_config.pop(name, None)
+        with contextlib.suppress(Exception):  # nothing of it was put in
+            delete_adapter(self.model, name, prefix="lora_")
+        self._put({n: self.originals[n] for n in replaced})
 
     def detach(self, name: str) -> None:
         """Delete PEFT adapter `name`, freeing its weights."""
         with self.lock:
             if self.peft is not None and name in self.peft.peft_config:
                 self.peft.delete_adapter(name)
+            self.swaps.pop(name, None)
 
     def run(
         self,
@@ -69,7 +151,44 @@ class ModelHost:
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
     ) -> list[str]:
-        """Answers to rendered prompts; `adapters[i]` (None = the bare base) answers text i."""
+        """Answers to rendered prompts; `adapters[i]` (None = the bare base) answers text i.
+
+        Rows of adapters that PEFT cannot mix with others in one batch (DoRA, or base tensors
+        of their own) answer in a batch of their own, one after the other.
+        """
+        groups = self._batches(adapters)
+        if len(groups) == 1:
+            return self._run_batch(texts, adapters, settings, on_text, stop)
+        answers = [""] * len(texts)
+        for rows in groups:
+            if stop is not None and stop.is_set():
+                break
+            relay = None if on_text is None else _relay(on_text, rows)
+            texts_of, adapters_of = [texts[i] for i in rows], [adapters[i] for i in rows]
+            for i, answer in zip(
+                rows, self._run_batch(texts_of, adapters_of, settings, relay, stop)
+            ):
+                answers[i] = answer
+        return answers
+
+    def _batches(self, adapters: list[str | None]) -> list[list[int]]:
+        """The rows that generate together: all of them, or one group per adapter when a mixed
+        batch holds an adapter that PEFT cannot mix."""
+        if len(set(adapters)) == 1 or not any(self._alone(a) for a in adapters):
+            return [list(range(len(adapters)))]
+        groups: dict[str | None, list[int]] = {}
+        for i, adapter in enumerate(adapters):
+            groups.setdefault(adapter, []).append(i)
+        return list(groups.values())
+
+    def _alone(self, name: str | None) -> bool:
+        if name is None or self.peft is None:
+            return False
+        return name in self.swaps or bool(
+            getattr(self.peft.peft_config.get(name), "use_dora", False)
+        )
+
+    def _run_batch(self, texts, adapters, settings, on_text, stop) -> list[str]:
         import torch
 
         batch = self.tokenizer(
@@ -116,10 +235,19 @@ class ModelHost:
                 yield self.peft
         elif len(wanted) == 1:
             self.peft.set_adapter(adapters[0], inference_mode=True)
-            yield self.peft
+            swaps = self.swaps.get(adapters[0], {})
+            self._put(swaps)  # the adapter's own biases, only while it answers
+            try:
+                yield self.peft
+            finally:
+                self._put({n: self.originals[n] for n in swaps})
         else:
             kwargs["adapter_names"] = [a or PEFT_BASE for a in adapters]
             yield self.peft
+
+
+def _relay(on_text: TextCallback, rows: list[int]) -> TextCallback:
+    return lambda k, text: on_text(rows[k], text)
 
 
 class BatchStreamer:
