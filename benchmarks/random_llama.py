@@ -1,7 +1,8 @@
 """Llamas with random weights and the embedded model's tokenizer: no download, any size.
 
-One builder for the tests (a 2-layer "tiny" model that loads in a blink) and the benchmarks
-(a ~1B-parameter model, the size of a small real one).
+One builder for the tests (a 2-layer "tiny" model that loads in a blink), the GPU check's dry
+run ("small": 4-bit on the CPU needs 64-wide layers) and the benchmarks (a ~1B-parameter
+model, the size of a small real one).
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ SIZES: dict[str, dict[str, int]] = {
     "tiny": dict(
         hidden_size=32,
         intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+    ),
+    "small": dict(  # the smallest whose layers bitsandbytes' CPU 4-bit kernels take (64-wide blocks)
+        hidden_size=64,
+        intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
@@ -58,7 +67,7 @@ def write_random_llama(out: Path, size: str = "1b") -> str:
         return str(out)
     tokenizer = AutoTokenizer.from_pretrained(models.ensure_embedded_converted())
     model = random_llama(tokenizer, size)
-    if size != "tiny":
+    if size == "1b":
         model = model.to(torch.bfloat16)
         print(f"random Llama: {model.num_parameters() / 1e9:.2f}B parameters", file=sys.stderr)
     model.save_pretrained(out, safe_serialization=True)

@@ -89,9 +89,11 @@ class LiveWatcher:
         self.thread.join()
 
 
-def run_trl(steps: int, model: str, method: str) -> dict:
-    """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss)."""
+def run_trl(steps: int, model: str, method: str, max_length: int = MAX_LENGTH) -> dict:
+    """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss);
+    bf16 on a GPU that has it, as TRL defaults, and the CPU flags TRL needs without one."""
     import datasets
+    import torch
     from peft import LoraConfig
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
@@ -118,9 +120,9 @@ def run_trl(steps: int, model: str, method: str) -> dict:
         logging_steps=1,
         save_strategy="no",
         report_to=[],
-        use_cpu=True,
-        bf16=False,
-        max_length=MAX_LENGTH,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        max_length=max_length,
         disable_tqdm=True,
     )
     lora = LoraConfig(

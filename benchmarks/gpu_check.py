@@ -1,0 +1,308 @@
+"""The GPU check: every path a Colab or cloud user takes, one section at a time, as JSON.
+
+Each section runs in its own process (its peak memory is its own, and one failing section does
+not hide the others) on a random Llama written locally (no download is possible on a lent
+device): ~1B parameters on a GPU, a small one with `--dry-run`, which runs the same code on the
+CPU in a few minutes so the script cannot rot between lent devices. Exit code 1 when any section
+failed. Later issues add sections to SECTIONS (reward model, GRPO, export parity).
+
+    python benchmarks/gpu_check.py [--dry-run] [--only a,b] [--steps N] [--fail SECTION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SECTION_TIMEOUT_S = 240
+PREFERENCE_PAIRS = 16
+
+
+@dataclass
+class Context:
+    """What every section gets: the model folder, the step budget, and whether this is a dry run."""
+
+    model: str
+    steps: int
+    dry_run: bool
+    fail: str | None  # a section told to fail on purpose (tests the report)
+    work: str
+
+    @property
+    def max_length(self) -> int:
+        return 64 if self.dry_run else 512
+
+
+SECTIONS: dict[str, Callable[[Context], dict]] = {}
+
+
+def section(function: Callable[[Context], dict]) -> Callable[[Context], dict]:
+    """Register a section under its function's name; it returns a dict of figures."""
+    SECTIONS[function.__name__] = function
+    return function
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def device() -> tuple[str, str]:
+    """("cuda", card name) or ("cpu", "cpu")."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.cuda.get_device_name(0)
+    return "cpu", "cpu"
+
+
+def peak_memory_gb() -> float:
+    """This process's peak: allocated GPU memory on a GPU, resident memory on a CPU (GiB)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1024**3
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def open_session(ctx: Context, name: str):
+    """A session on the check's model with the throughput benchmark's rows (TRL's too)."""
+    from train_throughput import demo_rows
+
+    import workbench as wb
+
+    s = wb.Session.open(Path(ctx.work) / name)
+    s.set_model(ctx.model)
+    s.set_max_length(ctx.max_length)
+    s.load_dataset(demo_rows())
+    return s
+
+
+def train_here(session, config) -> dict:
+    """Prepare `config` and run the runner in this process, so the peak memory is the run's."""
+    from train_throughput import rate
+
+    from workbench.train import runner
+
+    estimate = session.estimate(config)
+    run = session.prepare(config)
+    start = time.time()
+    runner.main(str(run.path))
+    status = run.status
+    if status.state != "finished":
+        raise RuntimeError(f"{run.name} ended {status.state}: {status.message}")
+    records = [m for m in run.metrics if "loss" in m]
+    losses = [m["loss"] for m in records]
+    return rate(records, "tokens_seen", "trained_tokens_seen") | {
+        "planned": {k: getattr(run.config, k) for k in ("method", "batch_size", "grad_accumulation",
+                                                        "learning_rate", "mixed_precision")},
+        "seconds": time.time() - start,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "loss_finite": all(math.isfinite(x) for x in losses),
+        "peak_gb": peak_memory_gb(),
+        "estimate_gb": estimate.total_gb,
+    }  # fmt: skip
+
+
+def wait(run, timeout: float = SECTION_TIMEOUT_S):
+    """The run's final status (RuntimeError when it did not finish in time)."""
+    status = run.wait(timeout=timeout)
+    if status.active:
+        run.stop(timeout=30)
+        raise RuntimeError(f"{run.name} still {status.state} after {timeout:.0f} s")
+    return status
+
+
+# -- sections ---------------------------------------------------------------------------------
+@section
+def qlora_defaults(ctx: Context) -> dict:
+    """QLoRA (LoRA on a CPU) with what plan picks for this card: tokens/s, peak, estimate."""
+    import workbench as wb
+
+    s = open_session(ctx, "defaults")
+    return train_here(s, wb.TrainConfig(max_steps=ctx.steps, save_steps=10_000))
+
+
+@section
+def trl_defaults(ctx: Context) -> dict:
+    """TRL's SFTTrainer with its defaults on the same rows: the reference for tokens/s and loss."""
+    from train_throughput import run_trl
+
+    method = "qlora" if device()[0] == "cuda" else "lora"
+    return run_trl(ctx.steps, ctx.model, method, max_length=ctx.max_length) | {
+        "peak_gb": peak_memory_gb()
+    }
+
+
+@section
+def t4_path(ctx: Context) -> dict:
+    """The settings plan picks for a T4 (fp16 QLoRA, batch 4 x 2), forced on this card."""
+    import workbench as wb
+    from workbench.train.plan import plan
+
+    s = open_session(ctx, "t4")
+    cuda = device()[0] == "cuda"
+    asked = wb.TrainConfig(
+        max_steps=ctx.steps, save_steps=10_000, mixed_precision="fp16" if cuda else "no"
+    )
+    config = plan(asked, n_params=s.model_shape.n_params, device="cuda", device_name="T4",
+                  session_max_length=s.max_length)  # fmt: skip
+    result = train_here(s, config)
+    if not result["loss_finite"] or not result["last_loss"] < result["first_loss"]:
+        raise RuntimeError(f"the T4 path did not learn: {result}")
+    return result
+
+
+@section
+def lora_bf16(ctx: Context) -> dict:
+    """Plain LoRA on the full-precision (bf16 on a GPU) base."""
+    import workbench as wb
+
+    s = open_session(ctx, "lora")
+    return train_here(s, wb.TrainConfig(method="lora", max_steps=ctx.steps, save_steps=10_000))
+
+
+@section
+def dpo(ctx: Context) -> dict:
+    """A short DPO run from votes, in its own runner process, as a person starts it."""
+    import workbench as wb
+
+    s = open_session(ctx, "dpo")
+    for k in range(PREFERENCE_PAIRS):
+        row = s.dataset[k]["messages"]
+        wrong = s.dataset[k + PREFERENCE_PAIRS]["messages"][-1]["content"]
+        s.record_preference(
+            row[:-1], row[-1]["content"], wrong, chosen_model="a", rejected_model="b"
+        )
+    length = max(ctx.max_length, 256)  # a prompt and its answer fit whole
+    run = s.train(wb.TrainConfig(method="dpo", max_steps=max(2, ctx.steps // 4), max_length=length))
+    status = wait(run)
+    if status.state != "finished" or run.adapter_path is None:
+        raise RuntimeError(f"DPO ended {status.state}: {status.message}")
+    margins = [m["rewards/margins"] for m in run.metrics if "rewards/margins" in m]
+    return {"steps": status.step, "last_margin": margins[-1] if margins else None}
+
+
+@section
+def stop_resume(ctx: Context) -> dict:
+    """Stop a run mid-way (a checkpoint is kept, the device's memory comes back), then resume."""
+    import workbench as wb
+
+    s = open_session(ctx, "resume")
+    run = s.train(wb.TrainConfig(method="lora", max_steps=10_000, save_steps=3))
+    deadline = time.time() + SECTION_TIMEOUT_S
+    while run.folder.last_checkpoint() is None and time.time() < deadline:
+        time.sleep(0.5)
+    stopped = run.stop(timeout=120)
+    if stopped.state != "stopped":
+        raise RuntimeError(f"stop gave {stopped.state}: {stopped.message}")
+    freed = gpu_processes_gone()
+    resumed = s.resume(run, wb.TrainConfig(max_steps=stopped.step + 3))
+    status = wait(resumed)
+    if status.state != "finished" or status.step != stopped.step + 3:
+        raise RuntimeError(f"resume ended {status.state} at step {status.step}")
+    return {"stopped_at": stopped.step, "finished_at": status.step, "device_freed": freed}
+
+
+def gpu_processes_gone() -> bool | None:
+    """Whether no process holds GPU memory after a stop (None on a machine without a GPU)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return str(os.getpid()) not in out and not out.strip()
+
+
+@section
+def comparator(ctx: Context) -> dict:
+    """Base and four adapters on one base model: memory and speed against plain generate."""
+    from compare import speed, write_adapters
+
+    adapters = write_adapters(ctx.model, Path(ctx.work) / "adapters", 4)
+    timing = speed(ctx.model, adapters, tokens=16 if ctx.dry_run else 48, repeats=2)
+    return {"timing": timing, "peak_gb": peak_memory_gb()}
+
+
+# -- driver -----------------------------------------------------------------------------------
+def run_section(name: str, ctx: Context) -> dict:
+    """One section in this process: its figures, or raises."""
+    if ctx.fail == name:
+        raise RuntimeError("planted failure (--fail)")
+    return SECTIONS[name](ctx)
+
+
+def in_subprocess(name: str, ctx: Context) -> dict:
+    """A section in its own process, timed; a failure is reported, never raised."""
+    command = [sys.executable, __file__, "--section", name, "--context", json.dumps(asdict(ctx))]
+    start = time.time()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=SECTION_TIMEOUT_S * 2)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "seconds": time.time() - start, "error": "timed out"}
+    seconds = time.time() - start
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"ok": False, "seconds": seconds, "error": " | ".join(tail)}
+    return {"ok": True, "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def summary(results: dict) -> dict:
+    """Ours against TRL, and each estimate against its measured peak."""
+    ours, trl = results.get("qlora_defaults", {}), results.get("trl_defaults", {})
+    out = {}
+    if ours.get("ok") and trl.get("ok"):
+        out["tokens_per_s_vs_trl"] = ours["real_tokens_per_s"] / trl["real_tokens_per_s"]
+        out["peak_vs_trl"] = ours["peak_gb"] / trl["peak_gb"]
+        out["final_loss"] = {"ours": ours["final_loss"], "trl": trl["final_loss"]}
+    out["estimate_vs_peak"] = {
+        name: r["estimate_gb"] / r["peak_gb"]
+        for name, r in results.items()
+        if r.get("ok") and r.get("estimate_gb") and r.get("peak_gb")
+    }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="a small random model on the CPU")
+    parser.add_argument("--only", help="comma-separated sections (default: all)")
+    parser.add_argument("--steps", type=int, help="training steps (default 30, dry run 6)")
+    parser.add_argument("--fail", help="make this section fail on purpose")
+    parser.add_argument("--section", help=argparse.SUPPRESS)
+    parser.add_argument("--context", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(Path(__file__).parent))  # the other benchmark scripts
+    if args.section:  # a child: one section, its figures as the last line
+        print(json.dumps(run_section(args.section, Context(**json.loads(args.context)))))
+        return 0
+    from random_llama import write_random_llama
+
+    names = args.only.split(",") if args.only else list(SECTIONS)
+    unknown = set(names) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {list(SECTIONS)}")
+    work = tempfile.mkdtemp(prefix="gpu-check-")
+    size = "small" if args.dry_run else "1b"
+    model = write_random_llama(Path(work) / f"random-llama-{size}", size=size)
+    ctx = Context(model, args.steps or (6 if args.dry_run else 30), args.dry_run, args.fail, work)
+    results = {name: in_subprocess(name, ctx) for name in names}
+    ok = all(r["ok"] for r in results.values())
+    print(json.dumps({"benchmark": "gpu_check", "device": device(), "dry_run": args.dry_run,
+                      "ok": ok, "sections": results, "summary": summary(results)}, indent=2))  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
