@@ -2,12 +2,15 @@
 
 Run calls Session.compare in a background thread, with a progress bar fed by its progress
 callback and a Stop button that sets its stop event; the table of answers (and scores, when the
-eval split gives references) is the Comparison's own escaped HTML; Export writes JSONL, CSV or
-a self-contained HTML report into the workspace's exports folder, named by the Comparison.
+eval split gives references) is the Comparison's own escaped HTML, of its first TABLE_ROWS
+prompts with each cell cut to CELL_CHARS (workbench.data.excerpt), so the page stays small
+whatever the answers hold; Export writes every answer whole, as JSONL, CSV or a self-contained
+HTML report, into the workspace's exports folder, named by the Comparison.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import threading
 import time
@@ -17,7 +20,8 @@ import ipywidgets as widgets
 
 from workbench import Session
 from workbench.answers.compare import Comparison, ComparisonStopped
-from workbench.answers.report import answers_table
+from workbench.answers.report import answers_table, prompt_text
+from workbench.data.excerpt import CELL_CHARS, TABLE_ROWS, clip
 
 from .comparator_parts import SettingsForm
 from .notice import Notice, sentence
@@ -131,7 +135,7 @@ class BatchPanel(widgets.VBox):
         else:
             self.comparison = comparison
             self.scores.value = _scores_html(comparison)
-            self.table.value = answers_table(comparison)
+            self.table.value = table_html(comparison)
             self.export_button.disabled = False
             took = time.monotonic() - started
             self.message.say(f"{len(comparison)} prompts answered in {took:.1f} s.")
@@ -177,6 +181,33 @@ class ProgressLine(widgets.HBox):
         if done_then < done < total:
             eta = ", ETA " + _duration((now - since) / (done - done_then) * (total - done))
         self.label.value = f"{done} / {total} answers{eta}"
+
+
+def table_html(comparison: Comparison) -> str:
+    """The answers table as the page shows it: the first TABLE_ROWS prompts, every prompt,
+    reference and answer cut to CELL_CHARS characters; an export holds them all."""
+    rows = min(len(comparison), TABLE_ROWS)
+    refs = comparison.references
+    shown = dataclasses.replace(
+        comparison,
+        prompts=[
+            [{"role": "user", "content": clip(prompt_text(p), CELL_CHARS)}]
+            for p in comparison.prompts[:rows]
+        ],
+        answers={
+            m: [clip(a, CELL_CHARS) for a in a_list[:rows]]
+            for m, a_list in comparison.answers.items()
+        },
+        references=None if refs is None else [clip(r, CELL_CHARS) for r in refs[:rows]],
+        scores={m: s[:rows] for m, s in comparison.scores.items()} if comparison.scores else None,
+    )
+    note = ""
+    if len(comparison) > rows:
+        note = (
+            f"<div style='color: var(--jp-ui-font-color2)'>The first {rows:,} of "
+            f"{len(comparison):,} prompts; Export writes them all.</div>"
+        )
+    return answers_table(shown) + note
 
 
 def _duration(seconds: float) -> str:

@@ -1,7 +1,8 @@
 """Pieces of the comparator: the shared settings form, answer panes and their style.
 
 No business logic: the form only turns its fields into GenerationSettings, and panes only show
-escaped text or sanitised Markdown (widgets.safe_markdown).
+escaped text or sanitised Markdown (widgets.safe_markdown), cut to sizes that keep the page small
+whatever a model or a pasted prompt holds (workbench.data.excerpt).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 import ipywidgets as widgets
 
 from workbench.answers.generate import GenerationSettings
+from workbench.data.excerpt import ANSWER_CHARS, LISTED_TURNS, TURN_CHARS, clip
 
 from .forms import ConfigForm
 from .safe_markdown import markdown_html, plain_html
@@ -35,6 +37,7 @@ CSS = """
 .wb-comparator .wb-turn-user { color: var(--jp-ui-font-color2); white-space: pre-wrap;
   border-left: 3px solid var(--jp-brand-color1); padding-left: 6px; margin: 4px 0; }
 .wb-comparator .wb-turn-past { color: var(--jp-ui-font-color2); }
+.wb-comparator .wb-turn-hidden { color: var(--jp-ui-font-color3); font-style: italic; }
 </style>
 """
 
@@ -53,7 +56,9 @@ class SettingsForm(ConfigForm):
 class AnswerPane(widgets.VBox):
     """One contestant's chat: its earlier turns, the question, and the answer as it streams.
 
-    Everything shown is escaped; answers may render as sanitised Markdown.
+    Everything shown is escaped; answers may render as sanitised Markdown. The page gets at
+    most ANSWER_CHARS characters of the answer, TURN_CHARS of each earlier turn and the last
+    LISTED_TURNS turns; `text` and `history` keep everything.
     """
 
     def __init__(self):
@@ -72,15 +77,19 @@ class AnswerPane(widgets.VBox):
         self.title.value = html.escape(label)
 
     def show(self, text: str, markdown: bool = True, history: list[dict] | None = None) -> None:
-        """Show the turns so far (`history`, kept until replaced) and the answer `text`."""
+        """Show the turns so far (`history`, kept until replaced) and the answer `text`, cut
+        as the class says."""
         self.text = text
         if history is not None:
             self.history = [m for m in history if m.get("role") != "system"]
         render = markdown_html if markdown else plain_html
-        turns = []
-        for m in self.history:
+        earlier = len(self.history) - LISTED_TURNS
+        turns = [f"<div class='wb-turn-hidden'>[{earlier:,} earlier turns not shown]</div>"]
+        turns = turns if earlier > 0 else []
+        for m in self.history[-LISTED_TURNS:]:
+            shown = clip(m["content"], TURN_CHARS)
             if m["role"] == "user":
-                turns.append(f"<div class='wb-turn-user'>{html.escape(m['content'])}</div>")
+                turns.append(f"<div class='wb-turn-user'>{html.escape(shown)}</div>")
             else:
-                turns.append(f"<div class='wb-turn-past'>{render(m['content'])}</div>")
-        self.body.value = "".join(turns) + render(text)
+                turns.append(f"<div class='wb-turn-past'>{render(shown)}</div>")
+        self.body.value = "".join(turns) + render(clip(text, ANSWER_CHARS))

@@ -2,14 +2,17 @@
 
 A thin view over a Session: reading goes through the dataset's page/search/filter/quality/stats,
 every change is one Session call (load_dataset, select, edit, flag, exclude, add_row). All row
-text is escaped (widgets.html_text) before it reaches an HTML widget.
+text is escaped (widgets.html_text) before it reaches an HTML widget, and none is sent whole: a
+turn shows a window (workbench.data.excerpt) that its "show more" buttons move, and the editor
+edits the head of a long turn, keeping the rest.
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
-from workbench.data import TITLES, DatasetLoadError, RowSelection
+from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
+from workbench.data.excerpt import EDIT_CHARS, LISTED_TURNS, TURN_CHARS, clip, text_window
 
 from .dataset_loader import DatasetLoader, make_button
 from .html_text import escape_text, transcript
@@ -17,6 +20,7 @@ from .html_text import escape_text, transcript
 PAGE_SIZE = 10
 LISTED_ROWS = 500
 LENGTHS_BY_DEFAULT_UP_TO = 50_000
+NOTE_CHARS = 200  # a flag reason or a quality note on the page
 ROLES = ("system", "user", "assistant")
 STATUS = [("any status", ""), ("flagged", "flagged"), ("not flagged", "unflagged"),
           ("excluded", "excluded"), ("edited", "edited")]  # fmt: skip
@@ -46,6 +50,7 @@ class DatasetBrowser(widgets.VBox):
         self.session = session
         self.page_size = page_size
         self.view: RowSelection | None = None  # None: every row
+        self._starts: dict[tuple[int, int], int] = {}  # (row, turn) -> where its window starts
         self.page_number = 0
         self.report = None
         self.loader = DatasetLoader(session, guard=self._guard)
@@ -85,10 +90,13 @@ class DatasetBrowser(widgets.VBox):
                             for _ in range(self.page_size)]  # fmt: skip
         self.row_views = [widgets.HTML(layout=widgets.Layout(width="100%"))
                           for _ in range(self.page_size)]  # fmt: skip
+        self.row_pagers = [widgets.VBox() for _ in range(self.page_size)]  # "show more" per turn
         for k, button in enumerate(self.row_buttons):
             button.on_click(lambda _, k=k: self._guard(lambda: self.session.select(self._shown[k])))
-        self.rows_box = widgets.VBox([widgets.HBox([b, v]) for b, v in
-                                      zip(self.row_buttons, self.row_views)])  # fmt: skip
+        self.rows_box = widgets.VBox([
+            widgets.HBox([b, widgets.VBox([v, p], layout=widgets.Layout(width="100%"))])
+            for b, v, p in zip(self.row_buttons, self.row_views, self.row_pagers)
+        ])  # fmt: skip
         self.browser = widgets.VBox([
             widgets.HBox([self.query, self.regex, self.match_case, self.search_role]),
             widgets.HBox([self.status, self.has_role, self.problem]),
@@ -159,7 +167,7 @@ class DatasetBrowser(widgets.VBox):
                 roles = [self.search_role.value] if self.search_role.value else None
                 view = ds.search(self.query.value, regex=self.regex.value, roles=roles,
                                  ignore_case=not self.match_case.value, within=view)  # fmt: skip
-            self.view, self.page_number = view, 0
+            self._set_view(view)
 
         if self._guard(find, self.progress):
             self._show(0)
@@ -167,13 +175,17 @@ class DatasetBrowser(widgets.VBox):
     def _clear_view(self) -> None:
         self.query.value, self.status.value, self.has_role.value = "", "", ""
         self.problem.value, self.min_tokens.value, self.max_tokens.value = "", 0, 0
-        self.view = None
+        self._set_view(None)
         self._show(0)
 
     def _random(self) -> None:
         if self.session.dataset is not None:
-            self.view = self.session.dataset.sample(self.page_size)
+            self._set_view(self.session.dataset.sample(self.page_size))
             self._show(0)
+
+    def _set_view(self, view: RowSelection | None) -> None:
+        """Show `view` (None: every row) from its first page, each turn from its start."""
+        self.view, self.page_number, self._starts = view, 0, {}
 
     def go_to_row(self, row: int) -> None:
         """Select `row` and show the page that holds it (in the current view when it has it)."""
@@ -200,11 +212,43 @@ class DatasetBrowser(widgets.VBox):
             )
         self._shown = [row["row"] for row in rows]
         padded = rows + [None] * (self.page_size - len(rows))
-        for button, view, row in zip(self.row_buttons, self.row_views, padded):
-            button.layout.display = view.layout.display = None if row else "none"
+        for k, (button, row) in enumerate(zip(self.row_buttons, padded)):
+            button.layout.display = self.row_views[k].layout.display = None if row else "none"
+            self.row_pagers[k].layout.display = None if row else "none"
             if row:
                 button.description = f"#{row['row']}"
-                view.value = _row_html(row, row["row"] == self.session.selected_row)
+                self._show_row(k, row)
+
+    def _show_row(self, k: int, row: dict) -> None:
+        """Row view `k`: each turn's window (where its "show more" left it), the search's
+        matches around it, and the buttons that move the window of each long turn."""
+        windows, spans, hidden, pagers = {}, {}, {}, []
+        for t, message in enumerate(row["messages"][:LISTED_TURNS]):
+            start = self._starts.get((row["row"], t), 0)
+            window = text_window(str(message.get("content") or ""), start, TURN_CHARS)
+            windows[t] = window
+            if isinstance(self.view, SearchResult):
+                found = self.view.window_matches(message, window.start, window.end)
+                spans[t], hidden[t] = found.spans, (found.before, found.after)
+            if not window.whole:
+                pagers.append(self._pager(k, row["row"], t, message.get("role"), window))
+        selected = row["row"] == self.session.selected_row
+        self.row_views[k].value = _row_html(row, selected, windows, spans, hidden)
+        self.row_pagers[k].children = pagers
+
+    def _pager(self, k: int, row: int, turn: int, role, window) -> widgets.HBox:
+        """The buttons that move one long turn's window back and on, and where it is."""
+
+        def move(start: int) -> None:
+            self._starts[(row, turn)] = start
+            self._guard(lambda: self._show_row(k, self.session.dataset[row]))
+
+        earlier = make_button("◀ earlier", lambda: move(window.previous_start(TURN_CHARS)))
+        more = make_button("show more ▶", lambda: move(window.next_start()))
+        earlier.disabled, more.disabled = not window.before, not window.after
+        where = widgets.Label(f"turn {turn} ({role}): characters {window.start + 1:,}–"
+                              f"{window.end:,} of {window.total:,}")  # fmt: skip
+        return widgets.HBox([where, earlier, more])
 
     # -- quality and lengths ------------------------------------------------------------------
     def _check_quality(self) -> None:
@@ -225,12 +269,12 @@ class DatasetBrowser(widgets.VBox):
         if not name or self.report is None:
             return
         problem = self.report[name]
+        notes = {r: f": {clip(note, NOTE_CHARS)}" for r, note in problem.notes.items()}
         self.problem_rows.options = [
-            (f"row {r}" + (f": {problem.notes[r]}" if r in problem.notes else ""), r)
-            for r in problem.rows[:LISTED_ROWS].tolist()
+            (f"row {r}{notes.get(r, '')}", r) for r in problem.rows[:LISTED_ROWS].tolist()
         ]
-        self.stats_note.value = escape_text(problem.summary)
-        self.view = RowSelection(self.session.dataset, problem.rows, problem.title)
+        self.stats_note.value = escape_text(clip(problem.summary, NOTE_CHARS))
+        self._set_view(RowSelection(self.session.dataset, problem.rows, problem.title))
         self._show(0)
 
     def _plot_lengths(self) -> None:
@@ -268,21 +312,35 @@ class DatasetBrowser(widgets.VBox):
 
     def _add_turn(self, role: str, content: str, extra: dict | None = None) -> None:
         """One turn of the editor; `extra` (reasoning_content, training flags, tool calls...)
-        is shown by key and kept unchanged when the row is saved."""
+        is shown by key and kept unchanged when the row is saved. A turn longer than EDIT_CHARS
+        shows its head to edit; saving puts the edited head back in front of the hidden rest,
+        unless "keep the hidden characters" is unticked (the turn is then cut to the head)."""
         role_box = widgets.Dropdown(options=ROLES, value=role if role in ROLES else "user")
-        text = widgets.Textarea(content, layout=widgets.Layout(width="70%", height="5em"))
         turn = widgets.HBox()
+        turn.whole, turn.window = content, text_window(content, 0, EDIT_CHARS)
+        text = widgets.Textarea(turn.window.text, layout=widgets.Layout(width="70%", height="5em"))
         turn.extra = dict(extra or {})
         kept = widgets.HTML(escape_text("kept: " + ", ".join(turn.extra)) if turn.extra else "")
         turn.children = [role_box, text, make_button("✕", lambda: self._remove_turn(turn)), kept]
+        turn.keep_rest = None
+        if turn.window.after:
+            hidden = f"{turn.window.after:,}"
+            turn.keep_rest = widgets.Checkbox(True, description=f"keep the hidden {hidden} "
+                                              "characters", indent=False)  # fmt: skip
+            note = widgets.HTML(escape_text(
+                f"This turn has {turn.window.total:,} characters; the first "
+                f"{len(turn.window.text):,} are shown. Saving keeps the other {hidden} after "
+                "the edited part, unless you untick the box."))  # fmt: skip
+            turn.children = [*turn.children, widgets.VBox([note, turn.keep_rest])]
         self.turns.children = [*self.turns.children, turn]
 
     def _remove_turn(self, turn: widgets.HBox) -> None:
         self.turns.children = [t for t in self.turns.children if t is not turn]
 
     def edited_messages(self) -> list[dict]:
-        """The messages as the editor holds them now, each with the keys it was loaded with."""
-        return [{**t.extra, "role": t.children[0].value, "content": t.children[1].value}
+        """The messages as the editor holds them now, each with the keys it was loaded with;
+        a long turn is its edited head followed by its hidden rest (unless its box is unticked)."""
+        return [{**t.extra, "role": t.children[0].value, "content": _content(t)}
                 for t in self.turns.children]  # fmt: skip
 
     def _add_row(self) -> None:
@@ -314,7 +372,8 @@ class DatasetBrowser(widgets.VBox):
 
     def _on_dataset(self) -> None:
         ds = self.session.dataset
-        self.view, self.report, self.page_number = None, None, 0
+        self._set_view(None)
+        self.report = None
         self.problems.options, self.problem_rows.options = [], []
         self.with_lengths.value = ds is not None and len(ds) <= LENGTHS_BY_DEFAULT_UP_TO
         self._show(0)
@@ -344,10 +403,18 @@ class DatasetBrowser(widgets.VBox):
         super().close()
 
 
+def _content(turn: widgets.HBox) -> str:
+    """The text of an editor turn: a long turn's edited head spliced back into its rest."""
+    edited = turn.children[1].value
+    if turn.keep_rest is None or not turn.keep_rest.value:
+        return edited
+    return turn.window.splice(turn.whole, edited)
+
+
 def _badges(row: dict) -> str:
     badges = []
     if row.get("flag"):
-        badges.append(f"flagged: {escape_text(row['flag'])}")
+        badges.append(f"flagged: {escape_text(clip(row['flag'], NOTE_CHARS))}")
     if row.get("excluded"):
         badges.append("excluded")
     if row.get("edited"):
@@ -355,11 +422,8 @@ def _badges(row: dict) -> str:
     return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)
 
 
-def _row_html(row: dict, selected: bool) -> str:
-    spans: dict[int, list] = {}
-    for match in row.get("matches", []):
-        spans.setdefault(match.turn, []).append((match.start, match.end))
-    turns = transcript(row["messages"], spans)
+def _row_html(row: dict, selected: bool, windows: dict, spans: dict, hidden: dict) -> str:
+    turns = transcript(row["messages"], spans, windows, hidden)
     classes = "wb-dsb-row" + (" wb-selected" if selected else "")
     classes += " wb-excluded" if row.get("excluded") else ""
     return f"<div class='{classes}'>{_badges(row)}{turns}</div>"

@@ -2,8 +2,10 @@
 
 A thin view over a Session: the preset list, the train-on choice and the Jinja editor each call
 `session.set_template`; the preview and the warnings come from workbench.templates.preview and
-workbench.templates.checks (which also decides the rows checked). Every piece of row or template
-text is escaped before it reaches the page; refusals show in the view's Notice.
+workbench.templates.checks (which also decides the rows checked). Both work on what training
+sees: a row longer than max_length is rendered and tokenised only that far plus a margin, and
+the counts say how much was left out. Every piece of row or template text is escaped before it
+reaches the page; refusals show in the view's Notice.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ class TemplateEditor(widgets.VBox):
         if self._preview_failed:  # the preview works again: its error is history
             self.message.clear()
             self._preview_failed = False
-        self.counts.value = _counts_html(shown, note)
+        self.counts.value = _counts_html(shown, note, self.session.max_length)
         self.text_view.value = _text_html(shown)
         self.token_view.value = _tokens_html(shown)
         self.warnings.value = _warnings_html(found)
@@ -200,12 +202,19 @@ class TemplateEditor(widgets.VBox):
         super().close()
 
 
-def _counts_html(shown: TemplatePreview, note: str) -> str:
+def _counts_html(shown: TemplatePreview, note: str, max_length: int | None) -> str:
+    at_least = "At least " if shown.left_out else ""
     cut = (
-        f" {shown.truncated_trained} trained tokens are cut off by max_length."
+        f" {at_least}{shown.truncated_trained} trained tokens are cut off by max_length."
         if shown.truncated_trained
         else ""
     )
+    if shown.left_out:
+        parts = " and ".join(f"{n:,} characters of message {k}" for k, n in shown.left_out.items())
+        cut += (
+            f" Training keeps the first {max_length} tokens, so only that much (and a margin) is "
+            f"rendered and tokenised here; left out: {parts}."
+        )
     return (
         f"<div>{html.escape(note)} <b>{shown.num_trained}</b> trained of "
         f"<b>{shown.num_tokens}</b> tokens.{html.escape(cut)}</div>"

@@ -123,3 +123,21 @@ def test_the_checks_look_at_the_first_rows_and_the_selected_one(tokenizer):
 def test_without_rows_the_checks_look_at_the_example():
     assert rows_to_check(None) == ([EXAMPLE], [0])
     assert rows_to_check([], selected_row=3) == ([EXAMPLE], [0])
+
+
+def test_a_huge_row_is_checked_as_far_as_training_sees_it(tokenizer):
+    huge = "The keeper logged the storm. " * 70_000  # 2 MB in one turn
+    answer_at_end = {"messages": [{"role": "user", "content": "Q"},
+                                  {"role": "assistant", "content": huge + "THE END"}]}  # fmt: skip
+    cut_off = {"messages": [{"role": "system", "content": huge},
+                            {"role": "user", "content": "Q"},
+                            {"role": "assistant", "content": "A"}]}  # fmt: skip
+    examples = [*ROWS, answer_at_end, cut_off]
+    chatml = findings(Template.preset("chatml"), tokenizer, examples, max_length=256)
+    masked = chatml["all_masked"]
+    assert masked.rows == (3,) and "max_length (256 tokens)" in masked.explanation
+    assert "stop_token" not in chatml and "system_dropped" not in chatml
+    plain = findings(Template(PLAIN), tokenizer, examples, max_length=256)
+    assert plain["stop_token"].rows == (0, 1, 2, 3) and plain["system_dropped"].rows == (1, 3)
+    alone = findings(Template(PLAIN), tokenizer, [answer_at_end], max_length=256)
+    assert "THE END" in alone["stop_token"].message  # the huge answer's end is still seen

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from benchmarks.huge_row import text_bytes
 from widgets.dataset_browser import DatasetBrowser
-from widgets.html_text import fold, highlight
+from widgets.html_text import capped_html, fold, highlight, log_tail_html
+from workbench.data.excerpt import EDIT_CHARS, TURN_CHARS
 
 ATTACK = "<img src=x onerror=alert(1)>"
 
@@ -63,6 +65,12 @@ def test_escaping_helpers_fold_and_highlight_without_leaking_markup():
     assert folded.startswith("<details><summary>") and "<script>" not in folded
     assert "&lt;script&gt;" in folded and "(108 more characters)" in folded
     assert folded.count("<mark") == 1
+    capped = fold("<i>" * 10_000, limit=600)  # past TURN_CHARS nothing more is sent
+    assert len(capped) < 6 * TURN_CHARS and "28,000 more characters not shown" in capped
+    answer = capped_html("<b>" + "x" * 50_000, size=1_000)
+    assert answer.startswith("&lt;b&gt;") and "49,003 more characters not shown" in answer
+    log = log_tail_html("".join(f"<step {i}>\n" for i in range(10_000)), size=1_000)
+    assert len(log) < 2_000 and "&lt;step 9999&gt;" in log and "<step" not in log
 
 
 def test_pages_turn_and_a_row_number_jumps_to_its_page(browser, session):
@@ -228,3 +236,74 @@ def test_the_loader_says_what_could_not_be_kept_as_given(session, tmp_path):
     view.loader.load_button.click()
     assert view.loader.message.level == "warning" and "Loaded 1 rows" in view.loader.message.text
     assert "flag" in view.loader.message.details.value
+
+
+HUGE = "".join(f"log line {i:07d}: all quiet\n" for i in range(345_000))  # 10 MB in one turn
+
+
+@pytest.fixture
+def huge_browser(session):
+    rows = rows_of(6)
+    rows[3]["messages"][0]["content"] = HUGE
+    session.load_dataset(rows)
+    view = DatasetBrowser(session)
+    yield view
+    view.close()
+
+
+def pager_of(view: DatasetBrowser, slot: int):
+    """The label, "◀ earlier" and "show more ▶" of the one long turn in row view `slot`."""
+    [pager] = view.row_pagers[slot].children
+    return pager.children
+
+
+def test_a_10_mb_row_sends_a_bounded_page_and_show_more_pages_through_it(huge_browser, session):
+    assert text_bytes(huge_browser) < 100_000  # the whole browser: rows, editor, panels
+    row_view = huge_browser.row_views[3].value
+    assert len(row_view) < 3 * TURN_CHARS and HUGE[:500] in row_view
+    assert f"{len(HUGE) - TURN_CHARS:,} more characters not shown" in row_view
+    assert all(not view.children for k, view in enumerate(huge_browser.row_pagers) if k != 3)
+    label, earlier, more = pager_of(huge_browser, 3)
+    assert earlier.disabled and f"characters 1–{TURN_CHARS:,} of {len(HUGE):,}" in label.value
+    more.click()
+    label, earlier, more = pager_of(huge_browser, 3)
+    assert f"characters {TURN_CHARS + 1:,}–{2 * TURN_CHARS:,}" in label.value
+    window = HUGE[TURN_CHARS : 2 * TURN_CHARS]
+    assert window[100:600] in huge_browser.row_views[3].value
+    assert f"{TURN_CHARS:,} characters before" in huge_browser.row_views[3].value
+    earlier.click()
+    assert "characters 1–" in pager_of(huge_browser, 3)[0].value
+    session.select(3)  # the editor holds the head of the long turn, not all of it
+    [textarea] = [
+        t.children[1] for t in huge_browser.turns.children if len(t.children[1].value) > 100
+    ]
+    assert textarea.value == HUGE[:EDIT_CHARS] and text_bytes(huge_browser) < 100_000
+
+
+def test_an_edit_of_a_long_turn_keeps_its_hidden_rest_unless_told_not_to(huge_browser, session):
+    session.select(3)
+    head = huge_browser.turns.children[0]
+    assert "keep the hidden" in head.children[4].children[1].description
+    head.children[1].value = "Edited head.\n" + head.children[1].value[100:]
+    huge_browser.save_button.click()
+    assert session.dataset[3]["messages"][0]["content"] == "Edited head.\n" + HUGE[100:]
+    head = huge_browser.turns.children[0]
+    head.children[1].value = "Only this."
+    head.children[4].children[1].value = False  # untick "keep the hidden ... characters"
+    huge_browser.save_button.click()
+    assert session.dataset[3]["messages"][0]["content"] == "Only this."
+
+
+def test_search_highlights_the_shown_part_and_says_where_hidden_matches_are(session):
+    text = HUGE[:100] + "needle" + HUGE[100:3_000] + "needle" + HUGE[3_000:]
+    session.load_dataset([{"messages": [{"role": "user", "content": text},
+                                        {"role": "assistant", "content": "ok"}]}])  # fmt: skip
+    view = DatasetBrowser(session)
+    view.query.value = "needle"
+    view.search_button.click()
+    shown = view.row_views[0].value
+    assert shown.count("<mark") == 1 and "matches in the hidden part: 1 after" in shown
+    pager_of(view, 0)[2].click()  # show more
+    shown = view.row_views[0].value
+    assert shown.count("<mark") == 1 and "matches in the hidden part: 1 before" in shown
+    view.close()

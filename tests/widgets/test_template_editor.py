@@ -145,3 +145,20 @@ def test_a_closed_editor_stops_listening(editor, session):
     before = editor.text_view.value
     session.set_template("alpaca")
     assert editor.text_view.value == before
+
+
+def test_a_10_mb_row_shows_what_training_sees_and_says_what_was_left_out(session, chat_rows):
+    huge = "The keeper logged the storm again. " * 290_000  # 10 MB in one user turn
+    answer = {"role": "assistant", "content": "Noted."}
+    session.load_dataset([*chat_rows, {"messages": [{"role": "user", "content": huge}, answer]}])
+    view = TemplateEditor(session)
+    view.preset.value = "chatml"
+    session.select(3)
+    page = shown_html(view)
+    assert len(page.encode()) < 100_000 and "The keeper logged" in view.text_view.value
+    assert counts(view) == (0, session.max_length)  # the answer lies past max_length
+    left_out = int(
+        re.search(r"left out: ([\d,]+) characters of message 0", page)[1].replace(",", "")
+    )
+    assert 9_900_000 < left_out < len(huge)
+    view.close()

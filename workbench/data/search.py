@@ -1,7 +1,8 @@
 """Full-text search over every turn, in Arrow, with where each match is for highlighting.
 
 Finding rows is one Arrow kernel per chunk (substring or RE2 regular expression over the flat
-content column); the character spans of matches are worked out only for the rows a page shows.
+content column); the character spans of matches are worked out only for the rows a page shows,
+and for a long turn only around the window of it a view shows (`window_matches`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .dataset import InstructionDataset
 
 MAX_MATCHES_PER_ROW = 100
+MAX_EMPTY = 10 * MAX_MATCHES_PER_ROW  # a pattern that matches empty text: stop, not scan on
+LOOKBACK_CHARS = 1_000  # a match starting this far before a window may still reach into it
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,17 @@ class Match:
     turn: int
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class WindowMatches:
+    """Matches in one turn around a window of it: `spans` overlap the window (characters of the
+    whole turn); `before` and `after` count those wholly outside it, each up to
+    MAX_MATCHES_PER_ROW (so a view can say that the hidden part holds matches, and where)."""
+
+    spans: list[tuple[int, int]]
+    before: int = 0
+    after: int = 0
 
 
 class SearchResult(RowSelection):
@@ -52,11 +66,44 @@ class SearchResult(RowSelection):
             content = message.get("content")
             if message.get("role") not in self._roles or not isinstance(content, str):
                 continue
+            empty = 0
             for m in self._pattern.finditer(content):
                 if m.end() > m.start():
                     found.append(Match(k, m.start(), m.end()))
                 if len(found) >= MAX_MATCHES_PER_ROW:
                     return found
+                empty += m.end() == m.start()
+                if empty >= MAX_EMPTY:
+                    break
+        return found
+
+    def window_matches(self, message: dict, start: int, end: int) -> WindowMatches:
+        """Where the query matches in `message` around the window [start, end) of its content
+        (none for a role not searched); reads no more of a long turn than it must."""
+        content = message.get("content")
+        if (
+            self._pattern is None
+            or message.get("role") not in self._roles
+            or not isinstance(content, str)
+        ):
+            return WindowMatches([])
+        before = self._count(content, 0, start)
+        spans, empty = [], 0
+        for m in self._pattern.finditer(content, max(0, start - LOOKBACK_CHARS)):
+            empty += m.end() == m.start()
+            if m.start() >= end or len(spans) >= MAX_MATCHES_PER_ROW or empty >= MAX_EMPTY:
+                break
+            if m.end() > max(m.start(), start):
+                spans.append((m.start(), m.end()))
+        return WindowMatches(spans, before, self._count(content, end, len(content)))
+
+    def _count(self, content: str, start: int, end: int) -> int:
+        found = empty = 0
+        for m in self._pattern.finditer(content, start, end):
+            found += m.end() > m.start()
+            empty += m.end() == m.start()
+            if found >= MAX_MATCHES_PER_ROW or empty >= MAX_EMPTY:
+                break
         return found
 
     def _decorate(self, rows: list[dict]) -> list[dict]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..answers.generate import END_OF_TURN_TOKENS
 from ..answers.model_host import stop_token_ids as generation_stop_ids
+from .preview import trim_to_length
 from .spans import train_flag
 from .template import (
     IGNORE_INDEX,
@@ -74,11 +75,15 @@ def check_template(
     rows: list[int] | None = None,
     max_length: int | None = None,
 ) -> list[TemplateWarning]:
-    """Every check over a sample of rows; `rows` are their row numbers, for the messages."""
+    """Every check over a sample of rows; `rows` are their row numbers, for the messages.
+    With a max_length, each row is checked as far as training sees it (`trim_to_length`), so a
+    10 MB row costs what a short one does."""
     if template.tokenizer is None:
         raise TemplateError("Bind a tokenizer first: template.with_tokenizer(tokenizer).")
     rows = list(rows) if rows is not None else list(range(len(examples)))
-    conversations = [messages_of(e) for e in examples]
+    conversations = [
+        trim_to_length(template, messages_of(e), max_length).messages for e in examples
+    ]
     tokenized, failures = _tokenize_each(template, conversations, None)
     found = [_render_failures(failures, rows)] if failures else []
     ok = [i for i in range(len(conversations)) if tokenized[i] is not None]

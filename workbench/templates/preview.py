@@ -2,13 +2,23 @@
 
 The ids and labels come from `tokenize_with_labels`, the function training uses, so the preview
 is exactly what trains; only the text of each token is looked up here, for display.
+
+Training keeps the first max_length tokens, so the preview (and the checks) render and tokenise
+only that much plus a margin: `trim_to_length` cuts each message too long to matter to a head
+that certainly holds more than max_length tokens (counted by the tokenizer), so the kept ids and
+labels are those training gets, and a 10 MB row previews as fast as a short one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .jinja import tested_strings
 from .template import IGNORE_INDEX, Template, messages_of, tokenize_with_labels
+
+MARGIN_TOKENS = 64  # tokens a cut message's head holds beyond max_length
+FIRST_CHARS_PER_TOKEN = 4  # the first guess of a head's size; it doubles until it holds enough
+TAIL_CHARS = 256  # a cut message keeps its end too, for templates that test how content ends
 
 
 @dataclass(frozen=True)
@@ -26,13 +36,16 @@ class TemplatePreview:
     """A rendered conversation and its tokens, with the counts the editor shows.
 
     `unlocated_turns`: messages that should train (or be masked) but that the template does not
-    write as given, so that could not be done (TokenizedExample.unlocated_turns).
+    write as given, so that could not be done (TokenizedExample.unlocated_turns). `left_out`:
+    characters of messages too long to matter that were not rendered (see `trim_to_length`);
+    where there are any, `truncated_trained` counts only the trained tokens of what was rendered.
     """
 
     text: str
     tokens: list[TokenView]
     truncated_trained: int = 0
     unlocated_turns: tuple[int, ...] = ()
+    left_out: dict[int, int] = field(default_factory=dict)  # message -> characters not rendered
 
     @property
     def num_trained(self) -> int:
@@ -55,22 +68,73 @@ class TemplatePreview:
         return out
 
 
+@dataclass(frozen=True)
+class Trimmed:
+    """Messages cut to what training can see; `left_out` maps a cut message to the characters
+    of it that were left out."""
+
+    messages: list[dict]
+    left_out: dict[int, int] = field(default_factory=dict)
+
+
+def trim_to_length(template: Template, messages: list[dict], max_length: int | None) -> Trimmed:
+    """`messages` with each content too long to matter cut to a head and its last TAIL_CHARS.
+
+    A head holds at least max_length + MARGIN_TOKENS tokens by the tokenizer's own count, so it
+    ends past the last token training keeps wherever the template writes it, and the kept ids
+    and labels are those of the whole row. A content is left whole where the part cut out holds
+    a string the template tests for (`'</think>' in content`), which could change what renders
+    before it. max_length None keeps every message whole.
+    """
+    if max_length is None or template.tokenizer is None:
+        return Trimmed(list(messages))
+    need = max_length + MARGIN_TOKENS
+    tested = tested_strings(template.jinja)
+    out, left_out = [], {}
+    for k, message in enumerate(messages):
+        content = message.get("content")
+        head = _head_size(template.tokenizer, content, need) if isinstance(content, str) else None
+        if head is not None:
+            cut = content[:head] + content[-TAIL_CHARS:]
+            if all(content.count(s) == cut.count(s) for s in tested):
+                message = {**message, "content": cut}
+                left_out[k] = len(content) - len(cut)
+        out.append(message)
+    return Trimmed(out, left_out)
+
+
+def _head_size(tokenizer, content: str, need: int) -> int | None:
+    """The length of a head of `content` that holds at least `need` tokens, or None when the
+    content is not that much longer than such a head (nothing worth cutting)."""
+    size = need * FIRST_CHARS_PER_TOKEN
+    while size + TAIL_CHARS < len(content):
+        if len(tokenizer(content[:size], add_special_tokens=False)["input_ids"]) >= need:
+            return size
+        size *= 2
+    return None
+
+
 def preview(
     template: Template, example: dict | list, max_length: int | None = None
 ) -> TemplatePreview:
     """The preview of one row (or list of messages) under a template bound to a tokenizer.
 
-    Turns flagged not to train ("weight": 0, "loss"/"train": false) show as masked.
+    Turns flagged not to train ("weight": 0, "loss"/"train": false) show as masked. With a
+    max_length, messages too long to matter are cut first (`trim_to_length`): the tokens shown
+    are still exactly the first max_length that train, and `left_out` says what was cut.
     """
-    tokenized = tokenize_with_labels(template, [example], max_length)[0]
-    text = template.render(messages_of(example))
+    trimmed = trim_to_length(template, messages_of(example), max_length)
+    tokenized = tokenize_with_labels(template, [trimmed.messages], max_length)[0]
+    text = template.render(trimmed.messages)
     pieces = _token_texts(template.tokenizer, text, tokenized.input_ids)
     special = _special_ids(template.tokenizer)
     tokens = [
         TokenView(i, piece, label != IGNORE_INDEX, i in special)
         for i, label, piece in zip(tokenized.input_ids, tokenized.labels, pieces)
     ]
-    return TemplatePreview(text, tokens, tokenized.truncated_trained, tokenized.unlocated_turns)
+    return TemplatePreview(
+        text, tokens, tokenized.truncated_trained, tokenized.unlocated_turns, trimmed.left_out
+    )
 
 
 def _token_texts(tokenizer, text: str, ids: list[int]) -> list[str]:
