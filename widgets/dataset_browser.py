@@ -12,16 +12,16 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
-from workbench.data.excerpt import EDIT_CHARS, LISTED_TURNS, TURN_CHARS, clip, text_window
+from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
 
 from .dataset_loader import DatasetLoader, make_button
-from .html_text import escape_text, transcript
+from .html_text import escape_text, row_badges, transcript
+from .row_editor import ROLES, RowEditor
 
 PAGE_SIZE = 10
 LISTED_ROWS = 500
 LENGTHS_BY_DEFAULT_UP_TO = 50_000
-NOTE_CHARS = 200  # a flag reason or a quality note on the page
-ROLES = ("system", "user", "assistant")
+NOTE_CHARS = 200  # a quality note on the page
 STATUS = [("any status", ""), ("flagged", "flagged"), ("not flagged", "unflagged"),
           ("excluded", "excluded"), ("edited", "edited")]  # fmt: skip
 STYLE = """<style>
@@ -57,7 +57,7 @@ class DatasetBrowser(widgets.VBox):
         self.message = self.loader.message
         self._build_browser()
         self._build_quality()
-        self._build_editor()
+        self.editor = RowEditor(session, self._guard, on_added=self.go_to_row)
         super().__init__([widgets.HTML(STYLE), self.loader, self.browser, self.quality_panel,
                           self.editor])  # fmt: skip
         self._unsubscribe = session.observe(
@@ -124,27 +124,6 @@ class DatasetBrowser(widgets.VBox):
             widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
             widgets.HBox([self.problems, self.problem_rows]),
             self.progress, self.stats_note, self.figure,
-        ])  # fmt: skip
-
-    def _build_editor(self) -> None:
-        self.editor_title = widgets.HTML()
-        self.turns = widgets.VBox()
-        self.add_turn_button = make_button("+ turn", lambda: self._add_turn("user", ""))
-        self.save_button = make_button(
-            "Save edit",
-            lambda: self._act(lambda row: self.session.edit(row, self.edited_messages())),
-            button_style="success",
-        )
-        self.add_row_button = make_button("Add as new row", self._add_row)
-        self.flag_reason = widgets.Text(placeholder="why this row is wrong", description="Reason")
-        self.flag_button = make_button("Flag", self._flag, button_style="warning")
-        self.unflag_button = make_button("Unflag", lambda: self._act(self.session.unflag))
-        self.exclude_button = make_button("Exclude", self._toggle_exclude)
-        self.editor = widgets.VBox([
-            self.editor_title, self.turns,
-            widgets.HBox([self.add_turn_button, self.save_button, self.add_row_button]),
-            widgets.HBox([self.flag_reason, self.flag_button, self.unflag_button,
-                          self.exclude_button]),
         ])  # fmt: skip
 
     # -- browsing -----------------------------------------------------------------------------
@@ -295,69 +274,6 @@ class DatasetBrowser(widgets.VBox):
 
         self._guard(plot, self.progress)
 
-    # -- editing ------------------------------------------------------------------------------
-    def _load_editor(self) -> None:
-        ds = self.session.dataset
-        if ds is None or not len(ds):
-            self.editor_title.value, self.turns.children = "", []
-            return
-        row = ds[min(self.session.selected_row, len(ds) - 1)]
-        badges = _badges(row)
-        self.editor_title.value = f"<b>Selected row {row['row']}</b>{badges}"
-        self.turns.children = []
-        for message in row["messages"]:
-            extra = {k: v for k, v in message.items() if k not in ("role", "content")}
-            self._add_turn(message.get("role") or "user", message.get("content") or "", extra)
-        self.exclude_button.description = "Include" if row["excluded"] else "Exclude"
-
-    def _add_turn(self, role: str, content: str, extra: dict | None = None) -> None:
-        """One turn of the editor; `extra` (reasoning_content, training flags, tool calls...)
-        is shown by key and kept unchanged when the row is saved. A turn longer than EDIT_CHARS
-        shows its head to edit; saving puts the edited head back in front of the hidden rest,
-        unless "keep the hidden characters" is unticked (the turn is then cut to the head)."""
-        role_box = widgets.Dropdown(options=ROLES, value=role if role in ROLES else "user")
-        turn = widgets.HBox()
-        turn.whole, turn.window = content, text_window(content, 0, EDIT_CHARS)
-        text = widgets.Textarea(turn.window.text, layout=widgets.Layout(width="70%", height="5em"))
-        turn.extra = dict(extra or {})
-        kept = widgets.HTML(escape_text("kept: " + ", ".join(turn.extra)) if turn.extra else "")
-        turn.children = [role_box, text, make_button("✕", lambda: self._remove_turn(turn)), kept]
-        turn.keep_rest = None
-        if turn.window.after:
-            hidden = f"{turn.window.after:,}"
-            turn.keep_rest = widgets.Checkbox(True, description=f"keep the hidden {hidden} "
-                                              "characters", indent=False)  # fmt: skip
-            note = widgets.HTML(escape_text(
-                f"This turn has {turn.window.total:,} characters; the first "
-                f"{len(turn.window.text):,} are shown. Saving keeps the other {hidden} after "
-                "the edited part, unless you untick the box."))  # fmt: skip
-            turn.children = [*turn.children, widgets.VBox([note, turn.keep_rest])]
-        self.turns.children = [*self.turns.children, turn]
-
-    def _remove_turn(self, turn: widgets.HBox) -> None:
-        self.turns.children = [t for t in self.turns.children if t is not turn]
-
-    def edited_messages(self) -> list[dict]:
-        """The messages as the editor holds them now, each with the keys it was loaded with;
-        a long turn is its edited head followed by its hidden rest (unless its box is unticked)."""
-        return [{**t.extra, "role": t.children[0].value, "content": _content(t)}
-                for t in self.turns.children]  # fmt: skip
-
-    def _add_row(self) -> None:
-        if self._guard(lambda: self.session.add_row(self.edited_messages())):
-            self.go_to_row(len(self.session.dataset) - 1)
-
-    def _flag(self) -> None:
-        self._act(lambda row: self.session.flag(row, self.flag_reason.value.strip() or "flagged"))
-
-    def _toggle_exclude(self) -> None:
-        excluded = self.session.selected_row in self.session.dataset.excluded
-        self._act(self.session.include if excluded else self.session.exclude)
-
-    def _act(self, change) -> None:
-        if self.session.dataset is not None:
-            self._guard(lambda: change(self.session.selected_row))
-
     # -- session changes and errors -----------------------------------------------------------
     def _on_change(self, change) -> None:
         if change.name == "dataset":
@@ -366,7 +282,7 @@ class DatasetBrowser(widgets.VBox):
             if change.name == "edits" and self.report is not None:
                 self.stats_note.value = "<i>Rows changed since the check: check quality again.</i>"
             self._show()
-            self._load_editor()
+            self.editor.load()
         else:
             self.stats_note.value = "<i>The template or length changed: plot the lengths again.</i>"
 
@@ -377,7 +293,7 @@ class DatasetBrowser(widgets.VBox):
         self.problems.options, self.problem_rows.options = [], []
         self.with_lengths.value = ds is not None and len(ds) <= LENGTHS_BY_DEFAULT_UP_TO
         self._show(0)
-        self._load_editor()
+        self.editor.load()
 
     def _guard(self, action, output: widgets.Output | None = None) -> bool:
         """Run a user action; an error shows as one sentence with the details a click away.
@@ -403,30 +319,11 @@ class DatasetBrowser(widgets.VBox):
         super().close()
 
 
-def _content(turn: widgets.HBox) -> str:
-    """The text of an editor turn: a long turn's edited head spliced back into its rest."""
-    edited = turn.children[1].value
-    if turn.keep_rest is None or not turn.keep_rest.value:
-        return edited
-    return turn.window.splice(turn.whole, edited)
-
-
-def _badges(row: dict) -> str:
-    badges = []
-    if row.get("flag"):
-        badges.append(f"flagged: {escape_text(clip(row['flag'], NOTE_CHARS))}")
-    if row.get("excluded"):
-        badges.append("excluded")
-    if row.get("edited"):
-        badges.append("edited")
-    return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)
-
-
 def _row_html(row: dict, selected: bool, windows: dict, spans: dict, hidden: dict) -> str:
     turns = transcript(row["messages"], spans, windows, hidden)
     classes = "wb-dsb-row" + (" wb-selected" if selected else "")
     classes += " wb-excluded" if row.get("excluded") else ""
-    return f"<div class='{classes}'>{_badges(row)}{turns}</div>"
+    return f"<div class='{classes}'>{row_badges(row)}{turns}</div>"
 
 
 def _histogram_figure():

@@ -126,3 +126,18 @@ def capped_html(text: str, size: int = ANSWER_CHARS) -> str:
 def log_tail_html(text: str, size: int = LOG_CHARS) -> str:
     """The end of a log as escaped preformatted text: its last `size` characters at most."""
     return f"<pre style='white-space: pre-wrap'>{escape_text(tail(text, size))}</pre>"
+
+
+BADGE_CHARS = 200  # a flag reason on the page
+
+
+def row_badges(row: dict) -> str:
+    """A row's flagged / excluded / edited badges as HTML (the flag reason escaped, clipped)."""
+    badges = []
+    if row.get("flag"):
+        badges.append(f"flagged: {escape_text(clip(row['flag'], BADGE_CHARS))}")
+    if row.get("excluded"):
+        badges.append("excluded")
+    if row.get("edited"):
+        badges.append("edited")
+    return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)

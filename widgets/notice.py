@@ -13,6 +13,8 @@ import traceback
 
 import ipywidgets as widgets
 
+from workbench.data.excerpt import LOG_CHARS, tail
+
 COLOURS = {
     "info": "var(--jp-ui-font-color1)",
     "warning": "var(--jp-warn-color0)",
@@ -69,6 +71,7 @@ class Notice(widgets.VBox):
             f'<div class="wb-notice-{level}" style="color: {COLOURS[level]}">'
             f"{html.escape(text)}</div>"
         )
+        details = tail(details, LOG_CHARS)  # a huge traceback or log never reaches the page whole
         self.details.value = f"<pre>{html.escape(details)}</pre>" if details else ""
         self.details_box.selected_index = None
         self.details_box.layout.display = "" if details else "none"

@@ -91,8 +91,8 @@ def test_pages_turn_and_a_row_number_jumps_to_its_page(browser, session):
 def test_clicking_a_row_selects_it_for_every_view(browser, session):
     browser.row_buttons[4].click()
     assert session.selected_row == 4
-    assert "Selected row 4" in browser.editor_title.value
-    assert browser.edited_messages()[0]["content"] == "Question 4"
+    assert "Selected row 4" in browser.editor.title.value
+    assert browser.editor.edited_messages()[0]["content"] == "Question 4"
 
 
 def test_search_and_filters_narrow_the_rows(browser, session):
@@ -115,27 +115,27 @@ def test_search_and_filters_narrow_the_rows(browser, session):
 
 def test_the_editor_edits_flags_excludes_and_adds_rows(browser, session):
     browser.row_buttons[2].click()
-    browser.turns.children[1].children[1].value = "A better answer"
-    browser.save_button.click()
+    browser.editor.turns.children[1].children[1].value = "A better answer"
+    browser.editor.save_button.click()
     assert session.dataset[2]["messages"][1]["content"] == "A better answer"
     assert session.dataset[2]["edited"] and "edited" in browser.row_views[2].value
-    browser.flag_reason.value = "check the sum"
-    browser.flag_button.click()
+    browser.editor.flag_reason.value = "check the sum"
+    browser.editor.flag_button.click()
     assert session.dataset.flags == {2: "check the sum"}
-    browser.unflag_button.click()
+    browser.editor.unflag_button.click()
     assert session.dataset.flags == {}
-    browser.exclude_button.click()
-    assert 2 in session.dataset.excluded and browser.exclude_button.description == "Include"
-    browser.exclude_button.click()
+    browser.editor.exclude_button.click()
+    assert 2 in session.dataset.excluded and browser.editor.exclude_button.description == "Include"
+    browser.editor.exclude_button.click()
     assert 2 not in session.dataset.excluded
-    browser.add_turn_button.click()
-    browser.turns.children[-1].children[1].value = "One more question"
-    browser.add_row_button.click()
+    browser.editor.add_turn_button.click()
+    browser.editor.turns.children[-1].children[1].value = "One more question"
+    browser.editor.add_row_button.click()
     assert len(session.dataset) == 26 and session.selected_row == 25
     assert session.dataset[25]["messages"][-1] == {"role": "user", "content": "One more question"}
-    for turn in list(browser.turns.children):
+    for turn in list(browser.editor.turns.children):
         turn.children[2].click()  # remove every turn
-    browser.save_button.click()  # a refused edit is reported, and nothing changes
+    browser.editor.save_button.click()  # a refused edit is reported, and nothing changes
     assert "non-empty list" in browser.message.text
     assert session.dataset[25]["messages"][0]["content"] == "Question 2"
 
@@ -218,9 +218,11 @@ def test_an_edit_in_the_browser_keeps_each_turns_other_keys(session):
     session.load_dataset([row, row])
     browser = DatasetBrowser(session)
     browser.row_buttons[1].click()
-    assert "reasoning_content" in browser.turns.children[1].children[3].value  # shown as kept
-    browser.turns.children[1].children[1].value = "No."
-    browser.save_button.click()
+    assert (
+        "reasoning_content" in browser.editor.turns.children[1].children[3].value
+    )  # shown as kept
+    browser.editor.turns.children[1].children[1].value = "No."
+    browser.editor.save_button.click()
     assert session.dataset[1]["messages"][1] == {
         "role": "assistant", "content": "No.", "reasoning_content": reasoning, "weight": 1
     }  # fmt: skip
@@ -275,22 +277,22 @@ def test_a_10_mb_row_sends_a_bounded_page_and_show_more_pages_through_it(huge_br
     assert "characters 1–" in pager_of(huge_browser, 3)[0].value
     session.select(3)  # the editor holds the head of the long turn, not all of it
     [textarea] = [
-        t.children[1] for t in huge_browser.turns.children if len(t.children[1].value) > 100
+        t.children[1] for t in huge_browser.editor.turns.children if len(t.children[1].value) > 100
     ]
     assert textarea.value == HUGE[:EDIT_CHARS] and text_bytes(huge_browser) < 100_000
 
 
 def test_an_edit_of_a_long_turn_keeps_its_hidden_rest_unless_told_not_to(huge_browser, session):
     session.select(3)
-    head = huge_browser.turns.children[0]
+    head = huge_browser.editor.turns.children[0]
     assert "keep the hidden" in head.children[4].children[1].description
     head.children[1].value = "Edited head.\n" + head.children[1].value[100:]
-    huge_browser.save_button.click()
+    huge_browser.editor.save_button.click()
     assert session.dataset[3]["messages"][0]["content"] == "Edited head.\n" + HUGE[100:]
-    head = huge_browser.turns.children[0]
+    head = huge_browser.editor.turns.children[0]
     head.children[1].value = "Only this."
     head.children[4].children[1].value = False  # untick "keep the hidden ... characters"
-    huge_browser.save_button.click()
+    huge_browser.editor.save_button.click()
     assert session.dataset[3]["messages"][0]["content"] == "Only this."
 
 

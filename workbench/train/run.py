@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..data.excerpt import LOG_CHARS, tail
 from .config import TrainConfig
 from .folder import RunFolder, RunInfo, RunStatus
 
@@ -145,12 +146,15 @@ class Run:
         return adapter if (adapter / "adapter_config.json").exists() else None
 
     def log_tail(self, lines: int = 30) -> str:
-        """The last lines the runner printed."""
+        """The last lines the runner printed, at most LOG_CHARS characters: only the end of
+        the log is read, however long it grew (progress bars write very long lines)."""
         try:
-            text = self.folder.log_file.read_text(errors="replace")
+            with open(self.folder.log_file, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 4 * LOG_CHARS))
+                text = f.read().decode("utf-8", errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail("\n".join(text.splitlines()[-lines:]), LOG_CHARS)
 
     def stop(self, timeout: float | None = 120) -> RunStatus:
         """Ask the runner to save a checkpoint and stop after the current step; wait for it."""
