@@ -4,10 +4,12 @@ Each button calls one Session (or Conversation) method. Answers stream from a ba
 that only sets widget traits (HTML values), which ipykernel >= 7.1 allows; model text is always
 sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
 announcements; the blind order and the vote rule are the core's (workbench.answers.blind).
+A reward model picked under "reward model" scores each pane's answer (`session.score`).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 
@@ -67,6 +69,13 @@ class ChatComparator(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset chat", icon="refresh")
         self.panes_box = widgets.HBox(layout={"width": "100%", "grid_gap": "8px"})
         self.panes: list[AnswerPane] = []
+        self.reward_picker = widgets.Dropdown(
+            description="reward model",
+            options=[("none", "")],
+            tooltip="A reward model (a run of method 'reward') scores each answer.",
+        )
+        self.scores = widgets.HTML()
+        self.scores.add_class("wb-scores")
         self.vote_pair = (widgets.Dropdown(description="vote on"), widgets.Dropdown())
         self.vote_buttons = {v: widgets.Button(description=VOTE_LABELS[v]) for v in VOTES}
         self.comment = widgets.Text(placeholder="Comment (optional)")
@@ -81,6 +90,7 @@ class ChatComparator(widgets.VBox):
         self.add_pane_button.on_click(lambda _: self.set_pane_count(len(self.pickers) + 1))
         self.remove_pane_button.on_click(lambda _: self.set_pane_count(len(self.pickers) - 1))
         self.blind.observe(lambda _: self.reset(), names="value")
+        self.reward_picker.observe(lambda _: self.show_scores(), names="value")
         self.markdown.observe(lambda _: self._redraw_all(), names="value")
         self.present.observe(lambda change: self._present(change["new"]), names="value")
         for vote, button in self.vote_buttons.items():
@@ -95,6 +105,7 @@ class ChatComparator(widgets.VBox):
                 widgets.HBox(
                     [self.pickers_box, self.add_pane_button, self.remove_pane_button, self.blind]
                 ),
+                self.reward_picker,
             ]
         )
         self.vote_box = widgets.HBox(
@@ -108,6 +119,7 @@ class ChatComparator(widgets.VBox):
                 self.prompt,
                 widgets.HBox([*buttons, self.markdown, self.present]),
                 self.panes_box,
+                self.scores,
                 self.vote_box,
                 self.message,
             ]
@@ -156,8 +168,30 @@ class ChatComparator(widgets.VBox):
         for pane in self.panes:
             pane.show("", history=[])
         self.voted = False
+        self.scores.value = ""
         self._show_titles()
         self._show_vote_state()
+
+    def show_scores(self) -> None:
+        """Score each pane's last answer with the picked reward model (one session.score call
+        per pane: each contestant has its own conversation)."""
+        name = self.reward_picker.value
+        if not name or self.busy or not self._turns:
+            self.scores.value = ""
+            return
+        try:
+            system = self.settings_form.settings().system_prompt
+            scores = [
+                self.session.score(
+                    self.conversation.prompt_of(c, system), [self.conversation.last_answer(c)], name
+                )[0]
+                for c in self.shown
+            ]
+        except Exception as e:  # another base model, a missing folder: told in a sentence
+            self.scores.value = ""
+            return self.message.error(f"No scores: {sentence(e)}", e)
+        parts = [f"{LETTERS[k]} {score:.3g}" for k, score in enumerate(scores)]
+        self.scores.value = html.escape(f"Reward model {name}: " + " · ".join(parts))
 
     def vote(self, vote: str) -> None:
         """Record the vote on the chosen pair of panes; blind names are revealed after it."""
@@ -223,6 +257,14 @@ class ChatComparator(widgets.VBox):
         if changed:
             self.reset()
         self.batch.refresh_contestants(names)
+        self._refresh_reward_models()
+
+    def _refresh_reward_models(self) -> None:
+        options = [("none", "")] + [(n, n) for n in self.session.reward_models]
+        if list(self.reward_picker.options) != options:
+            current = self.reward_picker.value
+            self.reward_picker.options = options
+            self.reward_picker.value = current if current in dict(options).values() else ""
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the answers in progress are done (for scripts and tests)."""
@@ -258,6 +300,8 @@ class ChatComparator(widgets.VBox):
         self._answering = False
         self._set_busy(False)
         self._show_vote_state()
+        if answers is not None:
+            self.show_scores()
 
     def _on_text(self, name: str, text: str) -> None:
         now = time.monotonic()

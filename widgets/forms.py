@@ -2,8 +2,9 @@
 
 One widget per field, chosen from the field's type and metadata: `help` (the tooltip),
 `choices` (a dropdown), `min`/`max`/`step` (bounded number boxes), `rows` (a text area),
-`group` (fields laid out under a heading per group), `advanced` (folded away) and
-`form: False` (left out). A field typed `X | None` offers "auto" (or an empty box) for None,
+`separator` (between a list's items; "," unless given, "\n" for one a line), `group` (fields
+laid out under a heading per group), `advanced` (folded away), `when` ({"method": ("grpo",)}:
+shown only while the field `method` holds one of those values) and `form: False` (left out). A field typed `X | None` offers "auto" (or an empty box) for None,
 which the core's planning decides. So a field added to the dataclass shows up in the form
 without any change to the view, and `.value()` returns the dataclass itself, checked by it.
 """
@@ -58,9 +59,35 @@ class ConfigForm(widgets.VBox):
             if f.init and f.name not in exclude and f.metadata.get("form", True)
         }
         self.fields: dict[str, widgets.Widget] = {n: s.widget() for n, s in self._specs.items()}
+        self._sections: dict[tuple[bool, str], tuple[widgets.Widget | None, list[str]]] = {}
         self.set(self._base)
         super().__init__(self._layout(show_advanced))
         self.add_class("wb-config-form")
+        for name in {k for s in self._specs.values() for k in s.when if k in self.fields}:
+            self.fields[name].observe(lambda _: self.update_visibility(), names="value")
+        self.update_visibility()
+
+    def visible(self, name: str) -> bool:
+        """Whether field `name` is shown now (its `when` condition holds, or it has none)."""
+        for other, allowed in self._specs[name].when.items():
+            if other in self._specs and self._current(other) not in allowed:
+                return False
+        return True
+
+    def update_visibility(self) -> None:
+        """Show the fields whose `when` holds, and the headings of groups with a field shown."""
+        for name in self._specs:
+            self.fields[name].layout.display = "" if self.visible(name) else "none"
+        for heading, names in self._sections.values():
+            display = "" if any(self.visible(n) for n in names) else "none"
+            if heading is not None:
+                heading.layout.display = display
+
+    def _current(self, name: str) -> Any:
+        try:
+            return self._specs[name].read(self.fields[name])
+        except ValueError:  # a box being typed into: its value is not known yet
+            return None
 
     def value(self) -> Any:
         """The form as a `config_class` instance; its own check raises for a bad value, and a
@@ -80,14 +107,27 @@ class ConfigForm(widgets.VBox):
         for name, spec in self._specs.items():
             place = folded if spec.advanced and not show_advanced else groups
             place.setdefault(spec.group, []).append(self.fields[name])
-        children = _sections(groups)
+        children = self._grouped(groups, folded=False)
         if folded:
             advanced = widgets.Accordion(
-                [widgets.VBox(_sections(folded))], titles=("Advanced settings",)
+                [widgets.VBox(self._grouped(folded, folded=True))], titles=("Advanced settings",)
             )
             advanced.selected_index = None
             children.append(advanced)
         return children
+
+    def _grouped(self, groups: dict[str, list[widgets.Widget]], folded: bool) -> list:
+        """A heading (for a named group) and a grid of its fields, group by group."""
+        out: list[widgets.Widget] = []
+        names = {id(w): n for n, w in self.fields.items()}
+        for group, items in groups.items():
+            heading = None
+            if group or len(groups) > 1:
+                heading = widgets.HTML(f"<b>{html.escape(group.capitalize() or 'Other')}</b>")
+                out.append(heading)
+            out.append(widgets.GridBox(items, layout=GRID))
+            self._sections[(folded, group)] = (heading, [names[id(w)] for w in items])
+        return out
 
 
 class _FieldSpec:
@@ -104,6 +144,10 @@ class _FieldSpec:
         kinds = [a for a in args if a is not type(None)] if union else [hint]
         self.is_list = any(typing.get_origin(k) is list for k in kinds)
         self.kind = next((k for k in kinds if k in (bool, int, float, str)), None)
+        lists = [typing.get_args(k) for k in kinds if typing.get_origin(k) is list]
+        self.item = lists[0][0] if lists and lists[0] else str  # a list's item type
+        self.separator = str(self.meta.get("separator", ","))
+        self.when: dict[str, tuple] = dict(self.meta.get("when", {}))
         if self.kind is None and not self.is_list:
             raise TypeError(
                 f"ConfigForm cannot show field {self.name!r} of type {hint}; give it "
@@ -137,7 +181,7 @@ class _FieldSpec:
         if isinstance(widget, widgets.Dropdown):
             widget.value = AUTO if value is None else value
         elif isinstance(widget, (widgets.Text, widgets.Textarea)):
-            widget.value = _as_text(value)
+            widget.value = _as_text(value, self.separator)
         else:
             widget.value = value
 
@@ -148,12 +192,20 @@ class _FieldSpec:
         if not isinstance(widget, (widgets.Text, widgets.Textarea)):
             return value
         text = value.strip()
+        if self.is_list and (self.separator in text or self.kind is None):
+            return [self._item(part.strip()) for part in text.split(self.separator) if part.strip()]
         if not text:
             return None if self.optional else text
-        if self.is_list and ("," in text or self.kind is None):
-            return [part.strip() for part in text.split(",") if part.strip()]
         if self.kind in (int, float):
             return self._number(text)
+        return text
+
+    def _item(self, text: str) -> Any:
+        if self.item in (int, float):
+            try:
+                return self.item(text)
+            except ValueError:
+                raise ValueError(f"{self.name} takes numbers; {text!r} is not one.") from None
         return text
 
     def _number(self, text: str) -> int | float:
@@ -177,21 +229,11 @@ def _number_box(kind: type, meta: Any, common: dict[str, Any]) -> widgets.Widget
     return box(**extra, **common)
 
 
-def _as_text(value: Any) -> str:
-    """A field's value as the text box shows it (a one-item list keeps its comma)."""
+def _as_text(value: Any, separator: str = ",") -> str:
+    """A field's value as the text box shows it (a one-item list keeps its separator)."""
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return ", ".join(value) + ("," if len(value) == 1 else "")
+        joiner = separator if separator.isspace() else separator + " "
+        return joiner.join(str(v) for v in value) + (separator if len(value) == 1 else "")
     return str(value)
-
-
-def _sections(groups: dict[str, list[widgets.Widget]]) -> list[widgets.Widget]:
-    """A heading (for a named group) and a grid of its fields, group by group."""
-    out: list[widgets.Widget] = []
-    for group, items in groups.items():
-        if group or len(groups) > 1:
-            title = html.escape(group.capitalize() or "Other")
-            out.append(widgets.HTML(f"<b>{title}</b>"))
-        out.append(widgets.GridBox(items, layout=GRID))
-    return out

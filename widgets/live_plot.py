@@ -1,5 +1,9 @@
 """LossPlot: one long-lived live chart of training curves, fed incrementally from metrics records.
 
+Beside the losses it draws each method's signals when a run logs them: DPO's rewards, a reward
+model's accuracy and margin, GRPO's reward (each reward's mean with its spread), KL term, answer
+length and share of answers cut at the length limit.
+
 Plotly's FigureWidget resends a whole series on every `trace.y = ...`, so updates are batched,
 throttled by the caller, and long series are downsampled. Where FigureWidget is unreliable
 (Colab, some VS Code setups) the same curves draw as a plain SVG chart in an HTML widget.
@@ -9,14 +13,28 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 
 MAX_POINTS = 1500
-# DPO's training signals, drawn on the right axis when a run logs them
+# Training signals drawn on the right axis when a run logs them: metrics key -> legend label
 DPO_SERIES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
+SIGNALS = {
+    **{key: f"DPO {key.split('/')[1]}" for key in DPO_SERIES},
+    "accuracy": "RM accuracy",  # reward models: chosen scored above rejected
+    "margin": "RM margin",
+    "eval_accuracy": "RM held-out accuracy",
+    "eval_margin": "RM held-out margin",
+    "reward": "GRPO reward",  # the weighted sum of the rewards
+    "kl": "GRPO KL",
+    "completions/clipped_ratio": "GRPO share cut at max length",
+}
+LENGTH_KEY = "completions/mean_length"  # GRPO's answer length, on its own axis (tokens)
+EACH_REWARD = re.compile(r"rewards/(.+)/mean")  # GRPO: each reward's mean; /std its spread
+REWARD_SLOTS = 4
 SMOOTHING = 0.9
 THEME_CSS = """<style>
 .wb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
@@ -35,6 +53,7 @@ class Curves:
     eval_loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     extra: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    rewards: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def add(self, record: dict) -> None:
         step = record.get("step", 0)
@@ -47,9 +66,14 @@ class Curves:
         if "eval_loss" in record:
             self.eval_steps.append(step)
             self.eval_loss.append(record["eval_loss"])
-        for key in DPO_SERIES:
+        for key in (*SIGNALS, LENGTH_KEY):
             if key in record:
                 self.extra.setdefault(key, []).append((step, record[key]))
+        for key, value in record.items():
+            found = EACH_REWARD.fullmatch(key)
+            if found:  # (step, mean, std) of one GRPO reward
+                spread = record.get(f"rewards/{found.group(1)}/std", 0.0)
+                self.rewards.setdefault(found.group(1), []).append((step, value, spread))
 
 
 def downsample(xs: list, ys: list, limit: int = MAX_POINTS) -> tuple[list, list]:
@@ -114,16 +138,31 @@ class LossPlot:
             fig.data[1].x, fig.data[1].y = downsample(current.steps, current.smoothed)
             fig.data[2].x, fig.data[2].y = current.eval_steps, current.eval_loss
             fig.data[3].x, fig.data[3].y = downsample(current.steps, current.lr)
-            for trace, key in zip(fig.data[4 : 4 + len(DPO_SERIES)], DPO_SERIES):
+            signals = fig.data[4 : 4 + len(SIGNALS) + 1]
+            for trace, key in zip(signals, (*SIGNALS, LENGTH_KEY)):
                 points = current.extra.get(key, [])
                 trace.x, trace.y = [s for s, _ in points], [v for _, v in points]
-                trace.visible = bool(points)  # DPO runs only
-            for k, trace in enumerate(fig.data[4 + len(DPO_SERIES) :]):
+                trace.visible = bool(points)  # only what the run's method logs
+            fig.layout.yaxis3.visible = bool(current.extra.get(LENGTH_KEY))
+            first = 4 + len(SIGNALS) + 1
+            self._draw_rewards(fig.data[first : first + REWARD_SLOTS], current)
+            for k, trace in enumerate(fig.data[first + REWARD_SLOTS :]):
                 name, curves = overlays[k] if k < len(overlays) else ("", Curves())
                 trace.name = f"{name} (smoothed)"
                 trace.x, trace.y = downsample(curves.steps, curves.smoothed)
                 trace.visible = k < len(overlays)
             fig.layout.title.text = f"{self.current or 'no run selected'}"
+
+    @staticmethod
+    def _draw_rewards(traces, current: Curves) -> None:
+        """Each GRPO reward's mean, with its spread (std) as error bars."""
+        named = list(current.rewards.items())
+        for k, trace in enumerate(traces):
+            name, points = named[k] if k < len(named) else ("", [])
+            trace.name = f"reward {name}"
+            trace.x, trace.y = [p[0] for p in points], [p[1] for p in points]
+            trace.error_y = {"type": "data", "array": [p[2] for p in points], "visible": True}
+            trace.visible = bool(points)
 
     def point_count(self) -> int:
         """Points of the current run's raw loss: what a test or a person sees grow."""
@@ -142,8 +181,11 @@ def _make_figure():
     fig.add_scatter(name="smoothed", mode="lines", line={"width": 2.5})
     fig.add_scatter(name="eval loss", mode="lines+markers", line={"dash": "dot"})
     fig.add_scatter(name="learning rate", mode="lines", yaxis="y2", line={"width": 1})
-    for key in DPO_SERIES:
-        fig.add_scatter(name=f"DPO {key.split('/')[1]}", mode="lines", yaxis="y2", visible=False)
+    for label in SIGNALS.values():
+        fig.add_scatter(name=label, mode="lines", yaxis="y2", visible=False)
+    fig.add_scatter(name="GRPO answer length", mode="lines", yaxis="y3", visible=False)
+    for _ in range(REWARD_SLOTS):
+        fig.add_scatter(mode="lines+markers", yaxis="y2", visible=False)
     for _ in range(OVERLAY_SLOTS):
         fig.add_scatter(mode="lines", line={"width": 1.5, "dash": "dash"}, visible=False)
     fig.update_layout(
@@ -155,6 +197,15 @@ def _make_figure():
         xaxis={"title": "step", "gridcolor": grey},
         yaxis={"title": "loss", "gridcolor": grey},
         yaxis2={"title": "learning rate", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis3={
+            "title": "tokens",
+            "overlaying": "y",
+            "side": "left",
+            "showgrid": False,
+            "anchor": "free",
+            "position": 0.0,
+            "visible": False,
+        },  # fmt: skip
         legend={"orientation": "h", "y": -0.25},
         title={"text": "no run selected", "font": {"size": 13}},
     )

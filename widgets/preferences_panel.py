@@ -1,7 +1,9 @@
-"""PreferencesPanel: the votes so far, win rates per contestant pair, and "Train DPO from votes".
+"""PreferencesPanel: the votes so far, win rates per contestant pair, "Train DPO from votes",
+"Train a reward model", and how often a reward model agrees with the votes it never trained on.
 
-The comparator shows it under the answers, so the feedback loop closes where people vote: the
-button starts one Session.train(method="dpo") run, and its adapter comes back as a contestant.
+The comparator shows it under the answers, so the feedback loop closes where people vote: each
+button is one Session call (train with method "dpo" or "reward", reward_agreement); a DPO
+adapter comes back as a contestant, a reward model in the comparator's "reward model" picker.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from workbench import Session, TrainConfig
 from .notice import Notice
 
 DEFAULT_DPO_STEPS = 50
+DEFAULT_REWARD_STEPS = 100
 
 
 class PreferencesPanel(widgets.VBox):
@@ -27,11 +30,29 @@ class PreferencesPanel(widgets.VBox):
         self.steps = widgets.IntText(DEFAULT_DPO_STEPS, description="steps")
         self.include_ties = widgets.Checkbox(False, description="include ties", indent=False)
         self.train_button = widgets.Button(description="Train DPO from votes", icon="play")
+        self.reward_button = widgets.Button(
+            description="Train a reward model",
+            icon="play",
+            tooltip="A reward model learns to score answers as the votes do (method 'reward').",
+        )
+        self.reward_model = widgets.Dropdown(description="reward model")
+        self.agreement_button = widgets.Button(
+            description="Agreement with votes",
+            tooltip="Score the votes the reward model never trained on",
+        )
+        self.agreement = widgets.HTML()
         self.message = Notice()
         self.train_button.on_click(lambda _: self.train())
+        self.reward_button.on_click(lambda _: self.train_reward_model())
+        self.agreement_button.on_click(lambda _: self.check_agreement())
         session.observe(lambda _: self.refresh(), names=["preferences", "runs"])
         controls = widgets.HBox([self.start_from, self.steps, self.include_ties, self.train_button])
-        super().__init__([widgets.HTML("<b>Preferences</b>"), self.summary, controls, self.message])
+        rewards = widgets.HBox(
+            [self.reward_button, self.reward_model, self.agreement_button, self.agreement]
+        )
+        super().__init__(
+            [widgets.HTML("<b>Preferences</b>"), self.summary, controls, rewards, self.message]
+        )
         self.add_class("wb-preferences")
         self.refresh()
 
@@ -59,6 +80,11 @@ class PreferencesPanel(widgets.VBox):
         options = [("the base model", "")] + [(name, name) for name in self.session.adapters]
         self.start_from.options = options
         self.start_from.value = current if current in dict(options).values() else options[-1][1]
+        chosen = self.reward_model.value
+        names = list(self.session.reward_models)
+        self.reward_model.options = names
+        self.reward_model.value = chosen if chosen in names else (names[-1] if names else None)
+        self.agreement_button.disabled = not names
 
     def train(self):
         """Start a DPO run on the votes (one Session call); errors show as a sentence."""
@@ -78,3 +104,43 @@ class PreferencesPanel(widgets.VBox):
             "contestants when it ends."
         )
         return run
+
+    def train_reward_model(self):
+        """Start a reward-model run on the votes (one Session call); errors show as a sentence."""
+        config = TrainConfig(
+            method="reward", max_steps=DEFAULT_REWARD_STEPS, include_ties=self.include_ties.value
+        )
+        try:
+            run = self.session.train(config)
+        except Exception as e:  # a refusal (too few votes, identical answers) is shown
+            self.message.error(e)
+            return None
+        self.message.say(
+            f"{run.name} started: its accuracy on held-out votes is in the Train tab; when it "
+            "ends, pick it as the comparator's reward model."
+        )
+        return run
+
+    def check_agreement(self):
+        """Say how often the chosen reward model agrees with the votes it never trained on."""
+        name = self.reward_model.value
+        if not name:
+            return self.message.warn("Train a reward model first.")
+        try:
+            result = self.session.reward_agreement(name)
+        except Exception as e:
+            self.message.error(e)
+            return None
+        held = result.held_out_accuracy
+        measured = (
+            f"; {held:.0%} on its held-out pairs when it was trained" if held is not None else ""
+        )
+        if result.total:
+            text = (
+                f"{name} agrees with {result.agree} of {result.total} votes it never trained on "
+                f"({result.rate:.0%}){measured}."
+            )
+        else:
+            text = f"{name} trained on every vote so far; vote more to measure it{measured}."
+        self.agreement.value = html.escape(text)
+        return result

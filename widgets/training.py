@@ -28,7 +28,8 @@ POLL_SECONDS = 0.5
 
 
 class TrainingLauncher(widgets.VBox):
-    """Set up a LoRA/QLoRA/DPO run, start it, watch it live, stop and resume it."""
+    """Set up a LoRA/QLoRA/DPO/reward-model/GRPO run, start it, watch it live, stop and resume
+    it; each method's own fields show only while it is chosen."""
 
     config_class: type[TrainConfig] = TrainConfig  # the form shows every field of this class
 

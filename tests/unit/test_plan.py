@@ -61,6 +61,7 @@ def test_values_set_by_the_person_are_never_changed():
         learning_rate=1e-4,
         max_length=77,
         gradient_checkpointing=True,
+        beta=0.3,
     )
     for card in ("cpu", "T4", "A100"):
         planned = planned_on(card, asked, n_params=7_000_000_000)
@@ -118,3 +119,42 @@ def test_session_plan_uses_the_detected_card(session, monkeypatch):
     planned = session.plan(TrainConfig(max_steps=3))
     assert (planned.method, planned.batch_size, planned.grad_accumulation) == ("qlora", 4, 2)
     assert planned.max_length == session.max_length
+
+
+@pytest.mark.parametrize(
+    "card, generations, batch, completion, four_bit",
+    [("cpu", 4, 8, 64, False), ("T4", 8, 4, 256, True), ("A100", 8, 16, 256, True)],
+)
+def test_grpo_sampling_suits_the_hardware_and_says_why(
+    card, generations, batch, completion, four_bit
+):
+    planned = planned_on(card, TrainConfig(method="grpo", rewards=["exact_match"]))
+    assert (planned.num_generations, planned.batch_size) == (generations, batch)
+    assert planned.max_completion_length == completion and planned.load_in_4bit is four_bit
+    assert planned.quantize_4bit is four_bit
+    assert planned.unplanned == []
+    for name in ("num_generations", "max_completion_length", "temperature", "beta"):
+        assert planned.reasons.get(name), name
+    answers = planned.batch_size * planned.grad_accumulation
+    assert answers % planned.num_generations == 0  # whole groups of answers per step
+    assert planned.beta == 0.04 and "GRPO" in planned.reasons["beta"]
+    assert planned.learning_rate < planned_on(card).learning_rate  # a tuned policy moves slowly
+
+
+def test_a_batch_set_by_the_person_gets_groups_that_fit_it():
+    planned = planned_on("cpu", TrainConfig(method="grpo", rewards=["contains"], batch_size=6))
+    assert planned.batch_size == 6 and planned.num_generations == 3
+    with pytest.raises(ConfigError, match="multiple of it"):
+        planned_on("cpu", TrainConfig(method="grpo", rewards=["contains"], batch_size=1))
+
+
+def test_reward_models_and_dpo_get_their_own_defaults():
+    reward = planned_on("cpu", TrainConfig(method="reward"))
+    assert reward.load_in_4bit is False and "CPU" in reward.reasons["load_in_4bit"]
+    assert reward.beta is None and reward.num_generations is None  # not read by this method
+    assert planned_on("A100", TrainConfig(method="reward")).quantize_4bit is True
+    dpo = planned_on("cpu", TrainConfig(method="dpo"))
+    assert dpo.beta == 0.1 and dpo.quantize_4bit is True and dpo.unplanned == []
+    with pytest.raises(ConfigError, match="beta above 0"):
+        TrainConfig(method="dpo", beta=0)
+    assert TrainConfig(method="grpo", rewards=["contains"], beta=0).beta == 0  # no reference pass

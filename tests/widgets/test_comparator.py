@@ -231,3 +231,47 @@ def test_a_new_base_model_starts_a_new_chat(view, session, tiny_model_dir):
     assert view.conversation is not None
     session.set_model(str(tiny_model_dir))
     assert view.conversation is None and all(p.text == "" for p in view.panes)
+
+
+def add_reward_model_run(session, name="run-rm"):
+    """A finished run folder holding an untrained reward model, as a reward run writes it."""
+    from workbench.train.reward import write_random_reward_model
+
+    run_dir = session.workspace.runs_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"model": session.model.to_json()}))
+    (run_dir / "status.json").write_text(json.dumps({"state": "finished"}))
+    write_random_reward_model(run_dir / "adapter", session.model, session.template)
+
+
+def test_a_reward_model_scores_each_answer_and_is_no_contestant(view, session):
+    add_reward_model_run(session)
+    session.check_runs()  # as the run watcher would announce the finished run
+    view.refresh_contestants()
+    assert "run-rm" not in view.pickers[0].options
+    assert [v for _, v in view.reward_picker.options] == ["", "run-rm"]
+    ask(view, "Hi")
+    assert view.scores.value == ""  # no reward model picked, no scores
+    view.reward_picker.value = "run-rm"
+    expected = [
+        session.score(view.conversation.prompt_of(name), [pane.text], "run-rm")[0]
+        for name, pane in zip(view.shown, view.panes)
+    ]
+    assert view.scores.value == f"Reward model run-rm: A {expected[0]:.3g} · B {expected[1]:.3g}"
+    ask(view, "And again?")  # each new answer is scored as it arrives
+    assert view.scores.value.startswith("Reward model run-rm: A ")
+
+
+def test_the_panel_says_how_often_a_reward_model_agrees_with_the_votes(view, session):
+    from tests.unit.test_dpo import capital_votes
+
+    panel = view.preferences_panel
+    assert panel.agreement_button.disabled  # no reward model yet
+    add_reward_model_run(session)
+    capital_votes(session, 3)  # announced: the panel refreshes
+    assert panel.reward_model.value == "run-rm" and not panel.agreement_button.disabled
+    panel.agreement_button.click()
+    result = session.reward_agreement("run-rm")
+    assert f"agrees with {result.agree} of 3 votes it never trained on" in panel.agreement.value
+    panel.reward_button.click()  # 3 votes are too few: refused in a sentence, nothing starts
+    assert "at least" in panel.message.text and panel.message.level == "error"

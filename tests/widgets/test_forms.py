@@ -79,7 +79,14 @@ def test_bounds_and_choices_come_from_metadata():
     assert isinstance(settings.fields["system_prompt"], widgets.Textarea)
     method = ConfigForm(TrainConfig).fields["method"]
     assert isinstance(method, widgets.Dropdown)
-    assert [label for label, _ in method.options] == ["auto", "qlora", "lora", "dpo"]
+    assert [label for label, _ in method.options] == [
+        "auto",
+        "qlora",
+        "lora",
+        "dpo",
+        "reward",
+        "grpo",
+    ]
 
 
 def test_advanced_fields_are_folded_and_excluded_fields_kept():
@@ -93,6 +100,43 @@ def test_advanced_fields_are_folded_and_excluded_fields_kept():
     assert form.value().seed == 9  # an excluded field keeps the value it was given
     shown = ConfigForm(TrainConfig, show_advanced=True)
     assert not any(isinstance(c, widgets.Accordion) for c in shown.children)
+
+
+def test_fields_of_one_method_show_only_for_that_method():
+    form = ConfigForm(TrainConfig, show_advanced=True)
+    shown = lambda name: form.fields[name].layout.display != "none"  # noqa: E731
+    assert not any(shown(n) for n in ("rewards", "num_generations", "beta", "include_ties"))
+    form.fields["method"].value = "grpo"
+    assert all(shown(n) for n in ("rewards", "num_generations", "temperature", "beta"))
+    assert not shown("include_ties") and not shown("dpo_loss")
+    form.fields["method"].value = "reward"
+    assert shown("include_ties") and shown("load_in_4bit")
+    assert not shown("rewards") and not shown("beta") and not shown("base_adapter")
+    form.fields["method"].value = "dpo"
+    assert shown("beta") and shown("dpo_loss") and shown("base_adapter")
+    assert not shown("num_generations")
+    headings = [c for c in form.children if isinstance(c, widgets.HTML)]
+    (rl,) = [h for h in headings if "Reinforcement" in h.value]
+    assert rl.layout.display == "none"  # a group with no field shown hides its heading
+    form.fields["method"].value = "lora"
+    assert form.visible("lora_r") and not form.visible("beta")
+
+
+def test_lists_keep_their_item_type_and_separator():
+    form = ConfigForm(TrainConfig)
+    form.fields["method"].value = "grpo"
+    rewards = form.fields["rewards"]
+    assert isinstance(rewards, widgets.Textarea)  # one reward a line: a regex may hold commas
+    rewards.value = "exact_match\nformat=\\d{1,3}\n"
+    form.fields["reward_weights"].value = "1, 0.5"
+    value = form.value()
+    assert value.rewards == ["exact_match", "format=\\d{1,3}"]
+    assert value.reward_weights == [1.0, 0.5]
+    form.set(value)
+    assert form.value() == value
+    form.fields["reward_weights"].value = "1, heavy"
+    with pytest.raises(ValueError, match="reward_weights takes numbers"):
+        form.value()
 
 
 def test_a_field_the_form_cannot_show_is_named():

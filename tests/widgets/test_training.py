@@ -194,3 +194,51 @@ def test_dpo_signals_are_drawn_when_a_run_logs_them():
     assert list(traces["DPO margins"].y) == [0.1, 0.4] and traces["DPO margins"].visible
     assert list(traces["DPO accuracies"].y) == [0.5, 1.0]
     assert not traces["DPO chosen"].visible  # nothing logged, nothing drawn
+
+
+def test_the_launcher_offers_reward_and_grpo_with_their_own_fields(session, chat_rows, no_runner):
+    session.load_dataset(chat_rows * 4)
+    session.set_max_length(64)
+    view = TrainingLauncher(session, plot_backend="svg")
+    methods = [value for _, value in view.fields["method"].options]
+    assert "reward" in methods and "grpo" in methods
+    assert not view.form.visible("rewards") and not view.form.visible("num_generations")
+    view.fields["method"].value = "grpo"
+    for name in ("rewards", "reward_weights", "num_generations", "max_completion_length"):
+        assert view.form.visible(name), name
+    assert "at least one reward" in view.estimate_message.text  # told while the form is filled
+    view.fields["rewards"].value = "exact_match\nformat=\\d+"
+    assert "num_generations" in view.why.value  # planned for GRPO, with the reason shown
+    view.fields["reward_weights"].value = "1, 0.25"
+    for name, value in {"max_steps": 2, "batch_size": "4", "num_generations": "2"}.items():
+        view.fields[name].value = value
+    view.start_button.click()
+    assert no_runner, view.message.text
+    config = no_runner[-1].config
+    assert config.method == "grpo" and config.rewards == ["exact_match", "format=\\d+"]
+    assert config.reward_weights == [1.0, 0.25] and config.num_generations == 2
+    view.fields["method"].value = "reward"
+    assert view.form.visible("include_ties") and not view.form.visible("rewards")
+
+
+def test_reward_model_and_grpo_signals_are_drawn_when_a_run_logs_them():
+    from widgets.live_plot import LossPlot
+
+    plot = LossPlot("plotly")
+    grpo = {"step": 1, "loss": 0.0, "reward": 0.4, "kl": 0.01, "completions/mean_length": 12.0}
+    grpo.update({"completions/clipped_ratio": 0.25, "rewards/exact_match/mean": 0.5})
+    grpo.update({"rewards/exact_match/std": 0.2, "rewards/format/mean": 1.0})
+    plot.show_runs("run-3", {"run-3": [grpo]})
+    traces = {t.name: t for t in plot.figure.data if t.visible}
+    assert list(traces["GRPO KL"].y) == [0.01] and list(traces["GRPO reward"].y) == [0.4]
+    assert list(traces["GRPO share cut at max length"].y) == [0.25]
+    assert list(traces["GRPO answer length"].y) == [12.0]
+    assert list(traces["reward exact_match"].error_y.array) == [0.2]  # the spread
+    assert list(traces["reward format"].y) == [1.0]
+    assert "RM accuracy" not in traces
+    plot.show_runs("run-4", {"run-4": [{"step": 0, "eval_loss": 0.69, "eval_accuracy": 0.5}]})
+    plot.append("run-4", [{"step": 1, "loss": 0.6, "accuracy": 0.75, "margin": 0.3}])
+    traces = {t.name: t for t in plot.figure.data if t.visible}
+    assert list(traces["RM held-out accuracy"].y) == [0.5]
+    assert list(traces["RM accuracy"].y) == [0.75] and list(traces["RM margin"].y) == [0.3]
+    assert "GRPO KL" not in traces and "reward exact_match" not in traces

@@ -1,8 +1,9 @@
-"""Session actions on models' answers: generate, chat, compare, evaluate, and record votes.
+"""Session actions on models' answers: generate, chat, compare, evaluate, score, record votes.
 
 Contestants are "base" (the session's model with the session's template), every adapter of the
 workspace by run name (with the template stored beside it), any adapter folder, and any base
-model added with `add_base_model`. All of them run on the Session's one Generator.
+model added with `add_base_model`. All of them run on the Session's one Generator. Reward models
+(runs of method "reward") write no answers: they score them (`score`, `reward_agreement`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,12 @@ class ComparisonActions:
             return model
         if isinstance(model, str) and model in generator.contestants:
             return model
+        reward_models = self.reward_models
+        if (isinstance(model, str) and model in reward_models) or _is_reward_model(model):
+            raise ValueError(
+                f"{model} is a reward model: it scores answers (session.score) but writes none; "
+                "compare the runs that generate answers."
+            )
         folder = Path(model)
         if folder.is_dir():
             name = folder.parent.name if folder.name == "adapter" else folder.name
@@ -201,6 +209,57 @@ class ComparisonActions:
             return None
         return AnswerCache(self.workspace.answer_cache_file)
 
+    # -- reward models ------------------------------------------------------------------------
+    def score(
+        self, prompt_or_messages: Prompt, answers: Sequence[str], reward_model: str | os.PathLike
+    ) -> list[float]:
+        """Each answer's reward from a reward model (run name or adapter folder), higher is better.
+
+        The prompt and each answer are rendered with the reward model's own template, as it was
+        trained. The model loads once (the last two stay in memory). Raises RewardModelError for
+        a folder that is no reward model or one trained on another base model (both named).
+        """
+        if isinstance(answers, str):
+            raise TypeError("answers is a list of answers to score; wrap one answer in a list.")
+        model = self._reward_model(reward_model)
+        return model.score(_messages(prompt_or_messages), [str(a) for a in answers])
+
+    def reward_agreement(
+        self, reward_model: str | os.PathLike, preferences: Any = None
+    ) -> RewardAgreement:
+        """How often a reward model scores the chosen answer above the rejected one, on the
+        votes (or `preferences` rows) it never trained on; ties and both-bad are left out."""
+        from ..preferences.pairs import as_pairs
+        from ..train.reward import pair_fingerprint
+
+        model = self._reward_model(reward_model)
+        trained = set(model.record.trained_pairs)
+        records = self.preferences if preferences is None else preferences
+        pairs = [
+            row
+            for row in as_pairs(records).rows
+            if pair_fingerprint(row["prompt"], row["chosen"], row["rejected"]) not in trained
+        ]
+        chosen = model.score_conversations([row["prompt"] + row["chosen"] for row in pairs])
+        rejected = model.score_conversations([row["prompt"] + row["rejected"] for row in pairs])
+        agree = sum(c > r for c, r in zip(chosen, rejected))
+        return RewardAgreement(agree, len(pairs), model.record.held_out_accuracy)
+
+    def _reward_model(self, reward_model: str | os.PathLike):
+        from ..train.reward import RewardModelError, load_reward_model
+
+        known = self.reward_models
+        if isinstance(reward_model, str) and reward_model in known:
+            folder = known[reward_model]
+        elif Path(reward_model).is_dir():
+            folder = Path(reward_model)
+        else:
+            names = ", ".join(known) or "none yet: train one with TrainConfig(method='reward')"
+            raise RewardModelError(
+                f"No reward model named {str(reward_model)!r}; reward models: {names}."
+            )
+        return load_reward_model(folder, self._model)
+
     # -- votes --------------------------------------------------------------------------------
     def record_preference(
         self, prompt: Any, chosen: str, rejected: str, **details: Any
@@ -236,6 +295,27 @@ class ComparisonActions:
         (ties and both-bad skipped unless asked) and `.tally()` the votes per contestant pair."""
         records = read_jsonl(self.workspace.preferences_file)
         return PreferenceSet(PreferenceRecord.from_json(r) for r in records)
+
+
+@dataclass(frozen=True)
+class RewardAgreement:
+    """A reward model against people's votes it never trained on: `agree` of `total` pairs
+    scored chosen above rejected; `held_out_accuracy` as measured at the end of its run."""
+
+    agree: int
+    total: int
+    held_out_accuracy: float | None = None
+
+    @property
+    def rate(self) -> float | None:
+        """The share of pairs where the reward model agrees (None without any pair)."""
+        return self.agree / self.total if self.total else None
+
+
+def _is_reward_model(model: Any) -> bool:
+    from ..train.reward import is_reward_model
+
+    return isinstance(model, (str, os.PathLike)) and is_reward_model(Path(model))
 
 
 def _settings(settings: dict[str, Any]) -> GenerationSettings:

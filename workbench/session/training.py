@@ -10,6 +10,7 @@ from typing import Any
 
 from ..templates.template import tokenize_with_labels
 from ..train import Run, TrainConfig
+from ..train.config import PREFERENCE_METHODS
 
 
 class TrainingActions:
@@ -21,8 +22,9 @@ class TrainingActions:
         """Plan `config` and write its run folder (config, data snapshot, template); nothing starts.
 
         For run.export_job(path) to a machine with more GPUs than this one, or to start later.
-        A DPO run (method="dpo") trains on `preferences` (votes or prompt/chosen/rejected rows),
-        by default on this workspace's votes. Raises ConfigError or TrainingDataError.
+        DPO and reward-model runs (method "dpo", "reward") train on `preferences` (votes or
+        prompt/chosen/rejected rows), by default on this workspace's votes; GRPO runs on the
+        prompts of the train split. Raises ConfigError or TrainingDataError.
         """
         self.workspace.require_writable()
         run = self._write_run(self.plan(config), preferences)
@@ -81,8 +83,10 @@ class TrainingActions:
     def _write_run(self, planned: TrainConfig, preferences: Iterable[Any] | None) -> Run:
         from ..train import launch
 
-        if planned.method == "dpo":
-            planned, examples = self._dpo_examples(planned, preferences)
+        if planned.method in PREFERENCE_METHODS:
+            planned, examples = self._pair_examples(planned, preferences)
+        elif planned.method == "grpo":
+            planned, examples = self._grpo_examples(planned)
         else:
             examples = self._split_examples()
         return launch.prepare_run(
@@ -101,7 +105,7 @@ class TrainingActions:
         if watch:
             self._watch_runs()
 
-    def _dpo_examples(
+    def _pair_examples(
         self, config: TrainConfig, preferences: Iterable[Any] | None
     ) -> tuple[TrainConfig, tuple[list[dict], list[dict]]]:
         from ..preferences.pairs import as_pairs, check_pairs, split_pairs
@@ -109,14 +113,52 @@ class TrainingActions:
         records = self.preferences if preferences is None else preferences
         pairs = as_pairs(records, include_ties=config.include_ties)
         check_pairs(pairs, self.template, config.max_length, config.max_prompt_length)
-        if config.base_adapter and not Path(config.base_adapter).is_dir():
-            adapter = self.run(config.base_adapter).adapter_path
-            if adapter is None:
-                raise ValueError(
-                    f"{config.base_adapter} has no adapter yet; DPO starts from an adapter."
+        return self._with_base_adapter(config), split_pairs(pairs.rows, seed=config.seed)
+
+    def _grpo_examples(self, config: TrainConfig) -> tuple[TrainConfig, tuple[list[dict], list]]:
+        """GRPO's prompts (train split), checked; reward models and base adapter as folders."""
+        from ..train.grpo import grpo_prompts
+
+        ds = self._require_dataset()
+        rows = {i: ds[i] for i in self.split_rows[0]}
+        prompts = grpo_prompts(rows, config, self.template)
+        config = self._with_base_adapter(config)
+        specs = [self._reward_spec(spec) for spec in config.rewards]
+        return config.replace(rewards=specs), (prompts, [])
+
+    def _with_base_adapter(self, config: TrainConfig) -> TrainConfig:
+        """`config` with base_adapter as the adapter folder of the run it names."""
+        if not config.base_adapter or Path(config.base_adapter).is_dir():
+            return config
+        adapter = self.run(config.base_adapter).adapter_path
+        if adapter is None:
+            raise ValueError(
+                f"{config.base_adapter} has no adapter yet; {config.method} starts from an adapter."
+            )
+        if adapter in self.reward_models.values():
+            raise ValueError(
+                f"{config.base_adapter} is a reward model; start from an adapter that writes answers."
+            )
+        return config.replace(base_adapter=str(adapter))
+
+    def _reward_spec(self, spec: str) -> str:
+        """A reward_model=RUN spec as the reward model's folder, checked against this base."""
+        from ..train.reward import RewardModelError, check_reward_model
+        from ..train.rewards import parse_reward
+
+        parsed = parse_reward(spec)
+        if parsed.kind != "reward_model":
+            return spec
+        folder, known = Path(parsed.value), self.reward_models
+        if not folder.is_dir():
+            if parsed.value not in known:
+                raise RewardModelError(
+                    f"{spec}: no reward model of that run name or folder; reward models: "
+                    f"{', '.join(known) or 'none yet'}."
                 )
-            config = config.replace(base_adapter=str(adapter))
-        return config, split_pairs(pairs.rows, seed=config.seed)
+            folder = known[parsed.value]
+        check_reward_model(folder, self._model)
+        return f"reward_model={folder.resolve()}"
 
     def plan(self, config: TrainConfig | None = None) -> TrainConfig:
         """`config` with every open choice made for this model and hardware, with reasons.
@@ -275,8 +317,20 @@ class TrainingActions:
 
     @property
     def adapters(self) -> dict[str, Path]:
-        """Every trained adapter of this workspace, by run name."""
-        return {r.name: r.adapter_path for r in self.runs if r.adapter_path is not None}
+        """Every trained adapter that writes answers (the contestants), by run name; reward
+        models are in `reward_models`."""
+        from ..train.reward import is_reward_model
+
+        found = {r.name: r.adapter_path for r in self.runs if r.adapter_path is not None}
+        return {name: path for name, path in found.items() if not is_reward_model(path)}
+
+    @property
+    def reward_models(self) -> dict[str, Path]:
+        """Every trained reward model (method "reward") of this workspace, by run name."""
+        from ..train.reward import is_reward_model
+
+        found = {r.name: r.adapter_path for r in self.runs}
+        return {name: path for name, path in found.items() if is_reward_model(path)}
 
 
 def _run_order(name: str, attached: dict[str, int]) -> tuple[int, int, str]:

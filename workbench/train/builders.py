@@ -1,12 +1,12 @@
 """What every training method builds the same way: the base model, the LoRA adapter, the arguments.
 
-SFT (sft.py), DPO (dpo.py) and the methods to come take their model and TrainingArguments from
-here, so a setting means the same in each of them.
+SFT (sft.py), DPO (dpo.py), reward models (reward.py) and GRPO (grpo.py) take their model and
+TrainingArguments from here, so a setting means the same in each of them.
 """
 
 from __future__ import annotations
 
-from ..models import ModelSpec, compute_dtype, load_model, resolve
+from ..models import ModelSpec, compute_dtype, load_model, quantization_config, resolve
 from .config import TrainConfig
 from .folder import RunFolder
 from .ranks import model_placement
@@ -32,18 +32,65 @@ def build_peft_model(spec: ModelSpec, config: TrainConfig, device: str):
     return get_peft_model(model, lora_config(config))
 
 
-def load_base_model(spec: ModelSpec, config: TrainConfig, device: str):
-    """The base model, on this rank's device when many processes train (see ranks.model_placement)."""
-    if not (config.distributed or config.bnb_4bit_quant_storage):
-        return load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
-    from transformers import AutoModelForCausalLM
+def load_base_model(
+    spec: ModelSpec, config: TrainConfig, device: str, *, reward_head: bool = False
+):
+    """The base model, on this rank's device when many processes train (see ranks.model_placement).
 
-    return AutoModelForCausalLM.from_pretrained(
+    `reward_head`: a sequence classifier with one output (a reward model's scalar head) in
+    place of the language-model head.
+    """
+    if not (config.distributed or config.bnb_4bit_quant_storage):
+        if reward_head:
+            return load_reward_base(spec, quantize_4bit=config.quantize_4bit, device=device)
+        return load_model(spec, quantize_4bit=config.quantize_4bit, device=device)
+    return _model_class(reward_head).from_pretrained(
         resolve(spec),
         revision=spec.revision,
         use_safetensors=True,
         **model_placement(config, device),
+        **({"num_labels": 1} if reward_head else {}),
     )
+
+
+def load_reward_base(spec: ModelSpec, *, quantize_4bit: bool, device: str):
+    """The base model with a fresh scalar head (sequence classification, one label), from
+    safetensors only; 4-bit when asked. A reward adapter's saved head replaces the fresh one."""
+    import torch
+
+    kwargs: dict = {"revision": spec.revision, "use_safetensors": True, "num_labels": 1}
+    if quantize_4bit:
+        kwargs["quantization_config"] = quantization_config(device=device)
+        kwargs["device_map"] = {"": device if device == "cpu" else 0}
+    else:
+        kwargs["dtype"] = compute_dtype(device) if device == "cuda" else torch.float32
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()  # not the "score.weight newly initialized" report: it is meant
+    try:
+        model = _model_class(True).from_pretrained(resolve(spec), **kwargs)
+    finally:
+        logging.set_verbosity(level)
+    return model if quantize_4bit else model.to(device)
+
+
+def _model_class(reward_head: bool):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification if reward_head else AutoModelForCausalLM
+
+
+def trainable_in_float32(trainer, device: str):
+    """TRL casts the adapter of a 4-bit model to bf16; on a CPU, where the 4-bit layers compute in
+    float32 and nothing autocasts, the adapter (and a reward head) must stay float32."""
+    import torch
+
+    if device == "cpu":
+        for param in trainer.model.parameters():
+            if param.requires_grad and param.dtype != torch.float32:
+                param.data = param.data.float()
+    return trainer
 
 
 def checkpointing_kwargs(config: TrainConfig) -> dict | None:
@@ -51,8 +98,9 @@ def checkpointing_kwargs(config: TrainConfig) -> dict | None:
     return {"use_reentrant": False} if config.distributed and not config.fsdp else None
 
 
-def lora_config(config: TrainConfig):
-    """The LoRA adapter a TrainConfig asks for."""
+def lora_config(config: TrainConfig, *, reward_head: bool = False):
+    """The LoRA adapter a TrainConfig asks for; with `reward_head` the scalar head ("score")
+    trains in full and is saved with the adapter (PEFT's modules_to_save)."""
     from peft import LoraConfig
 
     return LoraConfig(
@@ -60,8 +108,19 @@ def lora_config(config: TrainConfig):
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=config.target_modules,
-        task_type="CAUSAL_LM",
+        task_type="SEQ_CLS" if reward_head else "CAUSAL_LM",
+        modules_to_save=["score"] if reward_head else None,
     )
+
+
+def trl_arguments(config_class, folder: RunFolder, config: TrainConfig, device: str, **more):
+    """A TRL trainer's config (DPOConfig, RewardConfig, GRPOConfig): our TrainingArguments
+    with the method's own settings in `more`; keys the class does not have are left out."""
+    has_eval = bool(more.pop("has_eval", False))
+    base = training_arguments(folder, config, device, has_eval=has_eval).to_dict()
+    base.update(more, gradient_checkpointing=bool(config.gradient_checkpointing))
+    allowed = config_class.__dataclass_fields__
+    return config_class(**{k: v for k, v in base.items() if k in allowed and not k.startswith("_")})
 
 
 def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_eval: bool):

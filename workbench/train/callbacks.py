@@ -1,4 +1,5 @@
-"""Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses.
+"""Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses,
+GRPO's sample completions to the log.
 
 Every process of a run has them; only the main one writes, and stop decisions are agreed by all.
 """
@@ -15,6 +16,38 @@ from ..persist import append_jsonl
 from .collate import TokenCounter
 from .folder import HEARTBEAT_SECONDS, RunFolder, RunStatus
 from .ranks import any_rank, sum_over_ranks
+
+# What metrics.jsonl keeps of a log record: these keys, and keys under these prefixes.
+KEPT_KEYS = frozenset(
+    {
+        "loss",
+        "eval_loss",
+        "learning_rate",
+        "grad_norm",
+        "accuracy",  # reward models: chosen scored above rejected, and the mean margin
+        "margin",
+        "eval_accuracy",
+        "eval_margin",
+        "reward",  # GRPO: the weighted reward, its spread, the KL term
+        "reward_std",
+        "kl",
+        "entropy",
+        "frac_reward_zero_std",
+    }
+)
+KEPT_PREFIXES = (
+    "rewards/",  # DPO's rewards, margins, accuracies; GRPO's rewards/NAME/mean and /std
+    "logps/",
+    "eval_rewards/",
+    "completions/",  # GRPO: completion lengths and the share cut at max_completion_length
+)
+
+
+def kept(key: str, value) -> bool:
+    """Whether metrics.jsonl keeps this log entry (a number, under a known key)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False  # TRL logs None where a metric had no valid value
+    return key in KEPT_KEYS or key.startswith(KEPT_PREFIXES)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -68,9 +101,7 @@ class MetricsCallback(TrainerCallback):
             "time": time.time(),
         }
         for key, value in logs.items():
-            if key in ("loss", "eval_loss", "learning_rate", "grad_norm") or key.startswith(
-                ("rewards/", "logps/", "eval_rewards/")  # DPO's rewards, margins, accuracies
-            ):
+            if kept(key, value):
                 record[key] = float(value)
         if "loss" in logs:
             record.update(self._rates(state, tokens, trained))
@@ -97,6 +128,18 @@ class MetricsCallback(TrainerCallback):
         remaining = state.max_steps - state.global_step
         rates["eta_s"] = rates["elapsed_s"] / done * remaining if done > 0 else None
         return rates
+
+
+class SampleCallback(TrainerCallback):
+    """Print a few completions of the latest GRPO batch, with each reward, at every log."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if "loss" in (logs or {}) and getattr(state, "is_world_process_zero", True):
+            for line in self.samples.lines(state.global_step):
+                print(line, flush=True)
 
 
 class StopCallback(TrainerCallback):

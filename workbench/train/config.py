@@ -2,9 +2,10 @@
 
 Each field carries `help`, its `group` for the form and, where it has them, its `choices`;
 rarely touched fields are marked `advanced`. Fields left as None are decided for the model and
-the hardware by `workbench.train.plan.plan`, each with a one-line reason in `reasons`. The
-launcher form is generated from this metadata (widgets.forms.ConfigForm), so a new field shows
-in the form without touching the widget.
+the hardware by `workbench.train.plan.plan`, each with a one-line reason in `reasons`. A field that
+only one method reads names it under `when` ({"method": (...)}), and the form shows it only for
+that method. The launcher form is generated from this metadata (widgets.forms.ConfigForm), so a
+new field shows in the form without touching the widget.
 """
 
 from __future__ import annotations
@@ -14,14 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..persist import fields_from_json
+from .rewards import as_specs, check_rewards
 
-METHODS = ("qlora", "lora", "dpo")
+METHODS = ("qlora", "lora", "dpo", "reward", "grpo")
+PREFERENCE_METHODS = ("dpo", "reward")  # methods that train on (prompt, chosen, rejected) pairs
 BATCHING = ("padding_free", "padded", "packed")
 SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
 DPO_LOSSES = ("sigmoid", "ipo")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 QUANT_STORAGE = ("uint8", "bfloat16", "float16", "float32")
 PLANNED = "None: decided by plan for this model and hardware (see `reasons`)."
+# `when` metadata: the methods whose runs read a field (the form shows it only for them)
+DPO = {"method": ("dpo",)}
+GRPO = {"method": ("grpo",)}
+PAIRS = {"method": PREFERENCE_METHODS}
+FROM_ADAPTER = {"method": ("dpo", "grpo")}
+FEEDBACK = {"method": ("dpo", "reward", "grpo")}
+FROM_BASE_4BIT = {"method": ("reward", "grpo")}
 
 
 class ConfigError(ValueError):
@@ -42,7 +52,9 @@ class TrainConfig:
 
     method: str | None = setting(
         None,
-        f"qlora: LoRA on 4-bit weights; lora: on full weights; dpo: feedback tuning. {PLANNED}",
+        "qlora: LoRA on 4-bit weights; lora: on full weights; dpo: tuning from preference "
+        "pairs; reward: a reward model from preference pairs; grpo: reinforcement learning "
+        f"with reward functions. {PLANNED}",
         "basics",
         choices=METHODS,
     )
@@ -100,13 +112,77 @@ class TrainConfig:
         advanced=True,
     )
     base_adapter: str | None = setting(
-        None, "DPO: the run name or adapter folder to start from. None: the base model.", "dpo"
+        None,
+        "DPO, GRPO: the run name or adapter folder to start from. None: the base model.",
+        "feedback",
+        when=FROM_ADAPTER,
     )
-    beta: float = setting(0.1, "DPO: how far the policy may move from the reference.", "dpo")
-    dpo_loss: str = setting("sigmoid", "DPO loss.", "dpo", choices=DPO_LOSSES, advanced=True)
-    max_prompt_length: int = setting(512, "DPO: tokens kept of each prompt.", "dpo", advanced=True)
+    beta: float | None = setting(
+        None,
+        "KL coefficient: how far the policy may move from where it started (DPO's beta; "
+        f"GRPO's KL term, where 0 skips the reference pass). {PLANNED}",
+        "feedback",
+        when=FROM_ADAPTER,
+    )
+    dpo_loss: str = setting(
+        "sigmoid", "DPO loss.", "feedback", choices=DPO_LOSSES, advanced=True, when=DPO
+    )
+    max_prompt_length: int = setting(
+        512,
+        "DPO, reward, GRPO: tokens allowed in a prompt; longer prompts are refused before launch.",
+        "feedback",
+        advanced=True,
+        when=FEEDBACK,
+    )
     include_ties: bool = setting(
-        False, "DPO: also train on votes marked as ties.", "dpo", advanced=True
+        False,
+        "DPO, reward: also train on votes marked as ties.",
+        "feedback",
+        advanced=True,
+        when=PAIRS,
+    )
+    rewards: list[str] = setting(
+        [],
+        "GRPO: reward functions, one per line, summed with reward_weights: exact_match, "
+        "contains (against the row's reference answer), format=REGEX (1 when the whole answer "
+        "matches), length=N (a penalty past N tokens), reward_model=RUN (a reward model run), "
+        "or module:function, a function f(prompts, completions, **columns) -> list[float] in "
+        "a .py file the training process can import.",
+        "reinforcement",
+        rows=4,
+        separator="\n",
+        when=GRPO,
+    )
+    reward_weights: list[float] = setting(
+        [],
+        "GRPO: one weight per reward function, separated by commas; empty: 1 each.",
+        "reinforcement",
+        when=GRPO,
+    )
+    num_generations: int | None = setting(
+        None,
+        f"GRPO: answers sampled per prompt, compared with each other. {PLANNED}",
+        "reinforcement",
+        when=GRPO,
+    )
+    max_completion_length: int | None = setting(
+        None,
+        f"GRPO: tokens sampled per answer at most; longer answers are cut. {PLANNED}",
+        "reinforcement",
+        when=GRPO,
+    )
+    temperature: float | None = setting(
+        None,
+        f"GRPO: sampling temperature of the answers. {PLANNED}",
+        "reinforcement",
+        when=GRPO,
+    )
+    load_in_4bit: bool | None = setting(
+        None,
+        f"Reward, GRPO: train LoRA on 4-bit weights (QLoRA). {PLANNED}",
+        "reinforcement",
+        advanced=True,
+        when=FROM_BASE_4BIT,
     )
     num_processes: int = setting(
         1, "Processes in all, over every machine; the global batch grows with it.", "distributed"
@@ -144,6 +220,10 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        try:  # a function given in code is stored by its importable name
+            self.rewards, self.reward_weights = as_specs(self.rewards, self.reward_weights)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.validate()
 
     def validate(self) -> None:
@@ -174,9 +254,48 @@ class TrainConfig:
             raise ConfigError(f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}.")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"lora_dropout must be in [0, 1); got {self.lora_dropout}.")
-        if self.beta <= 0:
-            raise ConfigError(f"beta must be above 0; got {self.beta}.")
+        self._validate_feedback()
         self._validate_processes()
+
+    def _validate_feedback(self) -> None:
+        if self.beta is not None and not self.beta >= 0:
+            raise ConfigError(f"beta must be 0 or more; got {self.beta}.")
+        if self.method == "dpo" and self.beta == 0:
+            raise ConfigError("DPO needs beta above 0 (0.1 is usual).")
+        if self.method == "reward" and self.base_adapter:
+            raise ConfigError(
+                "A reward model trains a new head on the base model; leave base_adapter empty."
+            )
+        if self.temperature is not None and not self.temperature > 0:
+            raise ConfigError(f"temperature must be above 0; got {self.temperature}.")
+        if self.num_generations is not None:
+            _positive_int("num_generations", self.num_generations)
+            if self.num_generations < 2:
+                raise ConfigError(
+                    "num_generations must be 2 or more: GRPO learns from differences between "
+                    f"the answers to one prompt; got {self.num_generations}."
+                )
+        if self.max_completion_length is not None:
+            _positive_int("max_completion_length", self.max_completion_length)
+        self._validate_rewards()
+
+    def _validate_rewards(self) -> None:
+        try:
+            check_rewards(self.rewards, self.reward_weights, grpo=self.method == "grpo")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if self.method == "grpo" and None not in (
+            self.batch_size,
+            self.grad_accumulation,
+            self.num_generations,
+        ):
+            answers = self.batch_size * self.grad_accumulation * self.num_processes
+            if answers % self.num_generations:
+                raise ConfigError(
+                    f"GRPO samples num_generations={self.num_generations} answers per prompt, so "
+                    "batch_size x grad_accumulation x num_processes (now "
+                    f"{answers}) must be a multiple of it."
+                )
 
     def _validate_processes(self) -> None:
         _positive_int("num_processes", self.num_processes)
@@ -209,16 +328,20 @@ class TrainConfig:
 
     @property
     def quantize_4bit(self) -> bool:
-        """QLoRA and DPO train LoRA on 4-bit weights; plain LoRA on full-precision ones.
+        """QLoRA and DPO train LoRA on 4-bit weights; plain LoRA on full-precision ones; reward
+        models and GRPO as `load_in_4bit` says.
 
         False while `method` is None (not yet planned).
         """
+        if self.method in ("reward", "grpo"):
+            return bool(self.load_in_4bit)
         return self.method in ("qlora", "dpo")
 
     @property
     def unplanned(self) -> list[str]:
-        """The fields plan still has to decide (None), by name."""
-        return [name for name in PLANNED_FIELDS if getattr(self, name) is None]
+        """The fields plan still has to decide (None), by name: every method's, then this one's."""
+        names = PLANNED_FIELDS + METHOD_PLANNED.get(self.method or "", ())
+        return [name for name in names if getattr(self, name) is None]
 
     def to_json(self) -> dict[str, Any]:
         """Every field as JSON-ready values (`from_json` reads it back)."""
@@ -248,6 +371,12 @@ PLANNED_FIELDS = (
     "max_length",
     "gradient_checkpointing",
 )
+# The fields plan decides only for one method (other methods never read them).
+METHOD_PLANNED: dict[str, tuple[str, ...]] = {
+    "dpo": ("beta",),
+    "reward": ("load_in_4bit",),
+    "grpo": ("beta", "num_generations", "max_completion_length", "temperature", "load_in_4bit"),
+}
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..models import ModelSpec, resolve
-from .config import TrainConfig
+from .config import PREFERENCE_METHODS, TrainConfig
 
 GB = 1024**3
 # Sustained training throughput, FLOP/s, for a LoRA step (rough, measured orders of magnitude).
 DEVICE_FLOPS = {"cpu": 6e10, "T4": 2e13, "A100": 1e14, "H100": 2.5e14, "cuda": 3e13}
+# Sampling one token at a time uses a device this many times worse than a training step does.
+DECODING_SLOWDOWN = 4.0
 
 
 @dataclass
@@ -86,6 +88,8 @@ def estimate(
     lora = lora_params * 4
     optimizer = lora_params * 4 * 3  # gradients and two Adam moments, fp32
     tokens = config.batch_size * min(mean_tokens_per_row, config.max_length or 1024)
+    if config.method in PREFERENCE_METHODS:
+        tokens *= 2  # a chosen and a rejected sequence per pair
     if config.batching == "padded":
         tokens *= 1.3  # padding to the longest row of a batch
     act_per_token = shape.hidden * shape.layers * (2 if config.gradient_checkpointing else 18)
@@ -99,6 +103,7 @@ def estimate(
         seconds = tokens * config.grad_accumulation / measured_tokens_per_s
     else:
         seconds = flops / DEVICE_FLOPS.get(device_name, DEVICE_FLOPS.get(device, 2e10))
+    seconds += _sampling_seconds(shape, config, device, device_name)
     result = Estimate(
         weights / GB,
         lora / GB,
@@ -116,6 +121,15 @@ def estimate(
             "gradient_checkpointing."
         )
     return result
+
+
+def _sampling_seconds(shape: ModelShape, config: TrainConfig, device: str, name: str) -> float:
+    """GRPO's answers, sampled token by token before each step (0 for other methods)."""
+    if config.method != "grpo":
+        return 0.0
+    sampled = config.batch_size * config.grad_accumulation * (config.max_completion_length or 0)
+    flops = 2 * shape.n_params * sampled * DECODING_SLOWDOWN
+    return flops / DEVICE_FLOPS.get(name, DEVICE_FLOPS.get(device, 2e10))
 
 
 def detect_device() -> tuple[str, str, float | None]:

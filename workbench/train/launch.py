@@ -17,7 +17,7 @@ from pathlib import Path
 from ..data.errors import TrainingDataError
 from ..models import ModelSpec
 from ..templates.template import Template, tokenize_with_labels
-from .config import ConfigError, TrainConfig
+from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
 from .distributed import runner_command, write_accelerate_config
 from .folder import RunFolder, RunInfo, RunStatus
 from .run import Run
@@ -69,12 +69,26 @@ def snapshot(
 
 
 def write_pairs(pairs: Sequence[dict], out: Path) -> dict[str, int]:
-    """Save preference pairs (prompt, chosen, rejected as messages); the DPO runner tokenises them
-    with the run's template, through the tokenizer's chat template."""
+    """Save preference pairs (prompt, chosen, rejected as messages); the DPO and reward-model
+    runners tokenise them with the run's template, through the tokenizer's chat template."""
     import datasets
 
     datasets.Dataset.from_list(list(pairs)).save_to_disk(str(out))
     return {"rows": len(pairs)}
+
+
+def write_prompts(prompts: Sequence[dict], out: Path) -> dict[str, int]:
+    """Save GRPO's prompts (messages up to the answer), each with its reference answer ("" when
+    the row has none) and its row number; the rewards read the reference as a column."""
+    import datasets
+
+    columns = {
+        "prompt": [p["prompt"] for p in prompts],
+        "reference": [p.get("reference") or "" for p in prompts],
+        "row": [int(p.get("row", i)) for i, p in enumerate(prompts)],
+    }
+    datasets.Dataset.from_dict(columns).save_to_disk(str(out))
+    return {"rows": len(prompts)}
 
 
 def prepare_run(
@@ -99,10 +113,12 @@ def prepare_run(
     staging = runs_dir / f".{name}.staging"
     folder = RunFolder(staging)
     folder.data_dir.mkdir(parents=True)
-    if config.method == "dpo":
+    if config.method in PREFERENCE_METHODS:
         summary = {"train": write_pairs(train_rows, folder.data_dir / "train")}
         if eval_rows:
             summary["eval"] = write_pairs(eval_rows, folder.data_dir / "eval")
+    elif config.method == "grpo":  # GRPO samples its own answers: prompts only, no eval split
+        summary = {"train": write_prompts(train_rows, folder.data_dir / "train")}
     else:
         summary = {
             "train": snapshot(template, train_rows, config.max_length, folder.data_dir / "train")

@@ -1,9 +1,10 @@
 """plan: the one place that decides a run's open settings, for code and the launcher alike.
 
 Every TrainConfig field left as None that depends on the model or the hardware (method, batch
-size, accumulation, learning rate, sequence length, checkpointing, 4-bit storage under FSDP) is
-decided here, and each decision gets a one-line reason in `config.reasons`. A value the person
-set is never changed. `Session.plan` calls this with the detected device.
+size, accumulation, learning rate, sequence length, checkpointing, 4-bit storage under FSDP,
+the KL coefficient of DPO and GRPO, 4-bit weights of reward models and GRPO, GRPO's sampling)
+is decided here, and each decision gets a one-line reason in `config.reasons`. A value the
+person set is never changed. `Session.plan` calls this with the detected device.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def plan(
         if getattr(config, name) is None:
             changes[name], reasons[name] = value, why
     method = changes.get("method", config.method)
+    if method == "grpo":
+        _plan_sampling(config, changes, reasons, device, session_max_length)
     if config.learning_rate is None:
         changes["learning_rate"], reasons["learning_rate"] = _learning_rate(n_params, method)
     if config.max_length is None:
@@ -73,7 +76,9 @@ def plan(
             if on
             else "off: memory is not the limit here, and recomputation would cost ~30% speed"
         )
-    if config.fsdp and method in ("qlora", "dpo") and config.bnb_4bit_quant_storage is None:
+    _plan_feedback(config, method, device, changes, reasons)
+    four_bit = method in ("qlora", "dpo") or changes.get("load_in_4bit", config.load_in_4bit)
+    if config.fsdp and four_bit and config.bnb_4bit_quant_storage is None:
         changes["bnb_4bit_quant_storage"] = "bfloat16"
         reasons["bnb_4bit_quant_storage"] = (
             "bfloat16: FSDP shards only floating-point tensors, so the 4-bit weights are "
@@ -87,9 +92,71 @@ def plan(
     return dataclasses.replace(config, **changes, reasons=reasons)
 
 
+def _plan_feedback(config: TrainConfig, method, device: str, changes: dict, reasons: dict) -> None:
+    """DPO's and GRPO's KL coefficient, and 4-bit weights for reward models and GRPO."""
+    if config.beta is None and method in BETA:
+        changes["beta"], reasons["beta"] = BETA[method]
+    if config.load_in_4bit is None and method in ("reward", "grpo"):
+        on = device == "cuda"
+        changes["load_in_4bit"] = on
+        reasons["load_in_4bit"] = (
+            "on: 4-bit weights on a GPU, as QLoRA"
+            if on
+            else "off: on a CPU 4-bit weights save no time and little memory for a small model"
+        )
+
+
+def _plan_sampling(
+    config: TrainConfig, changes: dict, reasons: dict, device: str, session_max_length: int
+) -> None:
+    """GRPO's answers per prompt, their length and temperature, and a batch that holds whole
+    groups of answers."""
+    gpu = device == "cuda"
+    batch = changes.get("batch_size", config.batch_size)
+    steps = changes.get("grad_accumulation", config.grad_accumulation)
+    if config.num_generations is None:
+        wanted = 8 if gpu else 4
+        if config.batch_size is not None:  # set by the person: a group size that fits it
+            answers = batch * steps * config.num_processes
+            wanted = max((g for g in range(2, wanted + 1) if answers % g == 0), default=wanted)
+        changes["num_generations"] = wanted
+        reasons["num_generations"] = f"{wanted} answers per prompt: enough spread to compare" + (
+            " on a GPU" if gpu else ", few enough that sampling on a CPU stays quick"
+        )
+    groups = changes.get("num_generations", config.num_generations)
+    if config.batch_size is None and (batch * steps * config.num_processes) % groups:
+        changes["batch_size"] = groups * max(1, round(batch / groups))
+        reasons["batch_size"] = f"whole groups of {groups} answers per step"
+    if config.max_completion_length is None:
+        length = min(256 if gpu else 64, session_max_length)
+        changes["max_completion_length"] = length
+        reasons["max_completion_length"] = (
+            f"{length} tokens: every sampled token costs a forward pass"
+            + ("" if gpu else " on a CPU; raise it for longer answers")
+        )
+    if config.temperature is None:
+        changes["temperature"] = 1.0
+        reasons["temperature"] = (
+            "1.0: answers sampled as the model's own distribution, so the group's answers differ"
+        )
+
+
+BETA = {
+    "dpo": (0.1, "DPO's usual strength of the pull towards the starting point"),
+    "grpo": (0.04, "the GRPO paper's KL coefficient; 0 skips the reference pass (faster)"),
+}
+
+
 def _learning_rate(n_params: int, method: str | None) -> tuple[float, str]:
     if method == "dpo":
         return 5e-6 if n_params > 3e9 else 5e-5, "DPO moves a tuned policy: a small step size"
+    if method == "reward":
+        return (1e-4 if n_params > 1e9 else 5e-4), "a reward model's LoRA and fresh head"
+    if method == "grpo":
+        return (
+            1e-5 if n_params > 1e9 else 5e-5,
+            "GRPO moves a tuned policy by sampled rewards: a small LoRA step size",
+        )
     if n_params < 1e9:
         return 1e-3, "LoRA on a model under 1B parameters learns fastest near 1e-3"
     if n_params < 1e10:

@@ -1,7 +1,8 @@
 """The runner process: `python -m workbench.train RUN_DIR`. The only place a Trainer is built.
 
-It reads the run folder written by the launcher, trains LoRA (on 4-bit weights for QLoRA),
-and writes metrics.jsonl, status.json, checkpoints/ and adapter/. Every ending is recorded in
+It reads the run folder written by the launcher, trains by the run's method (SFT with LoRA or
+QLoRA, DPO, a reward model, GRPO), and writes metrics.jsonl, status.json, checkpoints/ and
+adapter/. Every ending is recorded in
 status.json: finished, stopped (on request, with a checkpoint), or failed with a plain message.
 Under `accelerate launch` each process runs it; the main process alone writes (see ranks.py).
 """
@@ -17,12 +18,13 @@ from pathlib import Path
 
 from ..models import best_device, resolve
 from ..persist import atomic_write_json, read_json
-from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, StopCallback
+from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, SampleCallback, StopCallback
 from .collate import TokenCounter
 from .config import TrainConfig
 from .folder import RunFolder, RunStatus
 from .jobs import job_refusal
 from .ranks import launcher_pid, replicas_agree, start_process_group
+from .rewards import RewardFunctionError, Samples
 from .sft import sft_trainer
 
 
@@ -51,6 +53,10 @@ def main(run_dir: str) -> int:
             status.state = "stopped" if stopper.requested.is_set() else "finished"
         except NonFiniteLossError as e:
             status.state, status.message = "failed", str(e)
+        except RewardFunctionError as e:  # the message names the function and the bad value
+            status.state, status.message = "failed", str(e)
+            status.traceback_tail = "".join(traceback.format_exc().splitlines(True)[-30:])
+            traceback.print_exc()
         except Exception as e:  # every failure is reported, never silent
             status.state, status.message = "failed", explain_failure(e)
             status.traceback_tail = "".join(traceback.format_exc().splitlines(True)[-30:])
@@ -93,12 +99,7 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     callbacks = [MetricsCallback(folder, counter, status), stopper]
     with PartialState().main_process_first():  # one download or conversion, then the others read
         resolve(spec)
-    if config.method == "dpo":
-        from .dpo import train_dpo
-
-        trainer = train_dpo(folder, config, spec, device, callbacks)
-    else:
-        trainer = sft_trainer(folder, config, spec, device, callbacks, counter)
+    trainer = build_trainer(folder, config, spec, device, callbacks, counter)
     resume = folder.last_checkpoint()
     if trainer.is_world_process_zero():
         print(
@@ -107,11 +108,39 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
             flush=True,
         )
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    save_adapter(trainer, folder, config)
+    extra = {}
+    if config.method == "reward":
+        from .reward import REWARD_FILE, record_json, reward_record
+
+        extra[REWARD_FILE] = record_json(reward_record(trainer, folder))
+    save_adapter(trainer, folder, config, extra)
 
 
-def save_adapter(trainer, folder: RunFolder, config: TrainConfig) -> Path | None:
-    """Write adapter/ from the main process: safetensors weights, adapter and train configs, template.
+def build_trainer(folder: RunFolder, config: TrainConfig, spec, device: str, callbacks, counter):
+    """The Trainer of the run's method, with the runner's callbacks."""
+    if config.method == "dpo":
+        from .dpo import train_dpo
+
+        return train_dpo(folder, config, spec, device, callbacks)
+    if config.method == "reward":
+        from .reward import reward_trainer
+
+        return reward_trainer(folder, config, spec, device, callbacks)
+    if config.method == "grpo":
+        from .grpo import grpo_trainer
+
+        samples = Samples()
+        return grpo_trainer(
+            folder, config, spec, device, [*callbacks, SampleCallback(samples)], samples
+        )
+    return sft_trainer(folder, config, spec, device, callbacks, counter)
+
+
+def save_adapter(
+    trainer, folder: RunFolder, config: TrainConfig, extra: dict[str, dict] | None = None
+) -> Path | None:
+    """Write adapter/ from the main process: safetensors weights, adapter and train configs,
+    template, and `extra` JSON files by name (a reward model's record).
 
     Every rank takes part (FSDP gathers the full adapter from all shards first); with DDP the
     ranks must hold the same weights, or the run fails rather than save one rank's view.
@@ -138,6 +167,8 @@ def save_adapter(trainer, folder: RunFolder, config: TrainConfig) -> Path | None
     atomic_write_json(staging / "template.json", read_json(folder.template_file))
     atomic_write_json(staging / "train_config.json", config.to_json())
     atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
+    for name, data in (extra or {}).items():
+        atomic_write_json(staging / name, data)
     if folder.adapter_dir.exists():
         import shutil
 
