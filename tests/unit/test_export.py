@@ -1,0 +1,406 @@
+"""Exports: merged, GGUF, Ollama and adapter, each parity-checked; the refusals; atomic writes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import workbench as wb
+from workbench import models
+from workbench.answers.adapters import write_random_adapter
+from workbench.export import ExportConfig, ExportError, ParityError
+from workbench.export import merged as merged_module
+from workbench.export.ollama import GO_TEMPLATES, modelfile, ollama_template, with_system
+from workbench.export.turns import end_of_turn
+from workbench.train import TrainConfig
+from workbench.train.folder import RunFolder, RunInfo, RunStatus
+
+SHORT = 8  # probe answer tokens: the random tiny model's logits are near ties further on
+
+
+def add_run(session, name="run-1", state="finished", seed=1, method="qlora", base=None):
+    """A run folder as the runner leaves it: config.json, status.json and a random adapter."""
+    folder = RunFolder(session.workspace.runs_dir / name)
+    folder.root.mkdir(parents=True)
+    train = TrainConfig(method=method, max_steps=2)
+    folder.write_info(RunInfo(name, train, session.model, data={"train": {"rows": 12}}))
+    folder.write_status(RunStatus(state, message="boom" if state == "failed" else ""))
+    model = models.load_model(session.model)
+    adapter = write_random_adapter(
+        model, folder.adapter_dir, base or session.model, session.template, seed=seed
+    )
+    (adapter / "train_config.json").write_text(json.dumps(train.to_json()))
+    return adapter
+
+
+@pytest.fixture
+def tuned(session):
+    """A session with a chatml template, an eval split and one finished run with an adapter."""
+    session.set_template("chatml")
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"What is {i} plus {i}?"},
+                {"role": "assistant", "content": str(2 * i)},
+            ]
+        }
+        for i in range(20)
+    ]
+    session.load_dataset(rows)
+    session.split(eval_fraction=0.2, seed=0)
+    add_run(session)
+    return session
+
+
+def leftovers(path):
+    """Anything an export left beside its target: the target itself or staging folders."""
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith((path.name, ".")))
+
+
+# -- merged ---------------------------------------------------------------------------------
+def test_merged_export_answers_as_the_adapter_in_full_weights(tuned, tmp_path, monkeypatch):
+    from safetensors import safe_open
+    from transformers import AutoTokenizer, GenerationConfig
+
+    loads = []
+    real = models.load_model
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: loads.append(k) or real(*a, **k))
+    out = tmp_path / "merged"
+    export = tuned.export_model("run-1", out, shard_size="2MB", max_new_tokens=SHORT)
+
+    assert export.parity.passed and export.parity.agree == export.parity.probes == 4
+    assert export.parity.max_logit_diff < 1e-3
+    assert not any(k.get("quantize_4bit") for k in loads)  # the QLoRA adapter merged into full
+    shards = sorted(out.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (out / "model.safetensors.index.json").is_file()
+    for shard in shards:
+        with safe_open(str(shard), "pt") as f:
+            assert all(f.get_tensor(k).is_floating_point() for k in f.keys())  # noqa: SIM118
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.chat_template == wb.Template.preset("chatml").jinja
+    stops = GenerationConfig.from_pretrained(out).eos_token_id
+    assert stops[0] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    card = (out / "README.md").read_text()
+    for fact in ("rows trained: 12", "`chatml`", '"method": "qlora"', "4/4 greedy answers"):
+        assert fact in card
+    assert export.files["README.md"] > 0 and leftovers(out) == ["merged"]
+    probes = json.loads((out / "export.json").read_text())["probes"]
+    answers = tuned.generate([p["prompt"] for p in probes], model="run-1", max_new_tokens=SHORT)
+    assert [p["answer"] for p in probes] == answers  # the reference is the workbench's answer
+
+
+def test_a_differing_export_fails_naming_the_prompt_and_writes_nothing(
+    tuned, tmp_path, monkeypatch
+):
+    import torch
+
+    real = merged_module.merge
+
+    def damaged(peft):
+        model = real(peft)
+        with torch.no_grad():
+            model.lm_head.weight.mul_(-1)  # tied: the embedding flips too
+        return model
+
+    monkeypatch.setattr(merged_module, "merge", damaged)
+    out = tmp_path / "merged"
+    with pytest.raises(ParityError, match=r"First differing prompt 'What is \d+ plus \d+\?'"):
+        tuned.export_model("run-1", out, max_new_tokens=SHORT)
+    assert leftovers(out) == []
+
+
+def test_a_failure_midway_leaves_nothing_and_keeps_an_old_export(tuned, tmp_path, monkeypatch):
+    out = tmp_path / "merged"
+    out.mkdir()
+    (out / "old.txt").write_text("the export before")
+
+    def full_disk(model, tokenizer, template, folder, *args):
+        (folder / "model.safetensors").write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(merged_module, "save_merged", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tuned.export_model("run-1", out, overwrite=True, max_new_tokens=SHORT)
+    assert leftovers(out) == ["merged"]
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+
+
+# -- GGUF and Ollama ------------------------------------------------------------------------
+def test_gguf_f16_reads_back_with_its_template_and_stops(tuned, tmp_path):
+    from transformers.integrations.gguf import read_gguf_metadata
+
+    out = tmp_path / "gguf"
+    export = tuned.export_model("run-1", out, format="gguf", max_new_tokens=SHORT)
+    assert export.parity.passed and export.parity.required
+    assert "read back" not in export.parity.line()  # no problems listed
+    file = out / "run-1.F16.gguf"
+    metadata, names = read_gguf_metadata(str(file))
+    assert metadata["general.architecture"] == "llama"
+    assert metadata["tokenizer.chat_template"] == wb.Template.preset("chatml").jinja
+    im_end = tuned.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert metadata["tokenizer.ggml.eot_token_id"] == im_end
+    assert metadata["tokenizer.ggml.add_bos_token"] is False
+    assert "output.weight" not in names  # tied embeddings stay tied
+    params = sum(p.numel() for p in models.load_model(tuned.model).parameters())
+    vocabulary = 3_000_000  # tokens and merges of a 49k vocabulary: under 3 MB
+    assert 2 * params < file.stat().st_size < 2 * params + vocabulary  # 2 bytes a weight
+
+
+def test_ollama_q8_0_reports_agreement_and_carries_the_stop_strings(tuned, tmp_path):
+    out = tmp_path / "ollama"
+    export = tuned.export_model(
+        "run-1", out, format="ollama", quantization="q8_0", max_new_tokens=SHORT
+    )
+    assert not export.parity.required
+    assert re.search(r"GGUF Q8_0: \d/4 greedy answers", export.parity.line())
+    text = (out / "Modelfile").read_text()
+    assert "FROM ./run-1.Q8_0.gguf" in text
+    assert 'PARAMETER stop "<|im_end|>"' in text and 'PARAMETER stop "<|im_start|>"' in text
+    assert "TEMPLATE" in text and "SYSTEM" not in text
+    assert f"ollama create run-1 -f {out}/Modelfile" in export.commands
+
+
+def test_every_preset_maps_to_an_ollama_template_that_renders_alike(tiny_model_dir):
+    tokenizer = models.load_tokenizer(models.ModelSpec(str(tiny_model_dir)))
+    conversations = [
+        [{"role": "user", "content": "Name a colour."}],
+        [{"role": "system", "content": "Be short."}, {"role": "user", "content": "Name one."}],
+        [
+            {"role": "user", "content": "A?"},
+            {"role": "assistant", "content": "B."},
+            {"role": "user", "content": "C?"},
+        ],
+    ]
+    for name in GO_TEMPLATES:
+        jinja = wb.Template.preset(name).with_tokenizer(tokenizer)
+        mapped = ollama_template(jinja, tokenizer)
+        assert mapped is not None and mapped.preset == name
+        for conversation in conversations:
+            ollama_view = with_system(conversation, mapped.system)
+            assert render_go(mapped.go, ollama_view) == jinja.render_prompt(conversation), name
+
+
+def test_the_models_own_template_maps_to_chatml_with_its_system_line(tiny_model_dir):
+    tokenizer = models.load_tokenizer(models.ModelSpec(str(tiny_model_dir)))
+    own = wb.Template.preset("model").with_tokenizer(tokenizer)  # SmolLM2's: chatml + a system
+    text, note = modelfile("m.gguf", own, tokenizer)
+    assert note is None
+    assert 'SYSTEM """You are a helpful AI assistant named SmolLM' in text
+    custom = wb.Template("{% for m in messages %}{{ m['content'] }}\n{% endfor %}", name="bare")
+    text, note = modelfile("m.gguf", custom, tokenizer)
+    assert not any(line.startswith("TEMPLATE") for line in text.splitlines())
+    assert "llama-server --jinja" in note
+
+
+def test_each_template_ends_its_turn_on_its_own_token(tiny_model_dir):
+    tokenizer = models.load_tokenizer(models.ModelSpec(str(tiny_model_dir)))
+    assert end_of_turn(wb.Template.preset("chatml"), tokenizer) == "<|im_end|>"
+    assert end_of_turn(wb.Template.preset("alpaca"), tokenizer) == tokenizer.eos_token
+    bare = wb.Template("{% for m in messages %}{{ m['content'] }}\n{% endfor %}")
+    assert end_of_turn(bare, tokenizer) is None
+
+
+def test_llama_rotary_layout_is_what_transformers_gguf_loader_undoes():
+    import numpy as np
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    from workbench.export.gguf import interleave_rotary_halves
+
+    weights = np.random.default_rng(0).normal(size=(6 * 8, 5)).astype(np.float32)
+    stored = interleave_rotary_halves(weights, heads=6)
+    assert not np.array_equal(stored, weights)
+    undone = LlamaTensorProcessor()._reverse_permute_weights(stored, 6, 6)
+    assert np.array_equal(undone, weights)
+
+
+# -- adapter --------------------------------------------------------------------------------
+def test_adapter_export_replaces_an_old_folder_only_when_asked(tuned, tmp_path):
+    out = tmp_path / "adapter"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not empty.*overwrite=True"):
+        tuned.export_model("run-1", out, format="adapter")
+    assert (out / "notes.txt").is_file()
+    export = tuned.export_model("run-1", out, format="adapter", overwrite=True, max_new_tokens=4)
+    assert export.parity.passed and export.parity.max_logit_diff == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json"} <= names
+    assert "notes.txt" not in names and leftovers(out) == ["adapter"]
+
+
+# -- refusals -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [("queued", "still queued"), ("failed", "failed: boom"), ("running", "died")],  # no runner
+)
+def test_unfinished_or_failed_runs_are_refused(session, tmp_path, state, says):
+    add_run(session, "run-2", state=state)
+    with pytest.raises(ExportError, match=says):
+        session.export_model("run-2", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_base_model_that_is_gone_is_refused(session, tmp_path):
+    gone = models.ModelSpec(str(tmp_path / "deleted-model"))
+    add_run(session, "run-3", base=gone)
+    with pytest.raises(ExportError, match="no longer available"):
+        session.export_model("run-3", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_architecture_the_gguf_writer_does_not_know_is_refused_first(session, tmp_path):
+    from transformers import GPT2Config
+
+    other = tmp_path / "gpt2-model"
+    GPT2Config(n_layer=1).save_pretrained(other)
+    add_run(session, "run-4", base=models.ModelSpec(str(other)))
+    with pytest.raises(ExportError, match=r"'gpt2' architecture.*\['llama', 'qwen2'\]"):
+        session.export_model("run-4", tmp_path / "out", format="gguf")
+
+
+def test_export_config_fields_have_help_round_trip_and_refuse_bad_values():
+    import dataclasses
+
+    assert all(f.metadata.get("help") for f in dataclasses.fields(ExportConfig))
+    config = ExportConfig(format="gguf", quantization="q8_0", probes=3)
+    assert ExportConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+    assert not config.parity_required and ExportConfig(format="gguf").parity_required
+    with pytest.raises(ExportError, match="quantization"):
+        ExportConfig(quantization="q4_k_m")
+    with pytest.raises(ExportError, match="shard_size"):
+        ExportConfig(shard_size="big")
+    with pytest.raises(ValueError, match="formt"):
+        ExportConfig.from_json({"formt": "gguf"})
+
+
+def test_push_to_hub_offline_says_so_and_changes_nothing(session, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "export.json").write_text("{}")
+    with pytest.raises(ExportError, match="HF_HUB_OFFLINE.*nothing was uploaded"):
+        session.push_to_hub(folder, "me/my-model")
+    assert [p.name for p in folder.iterdir()] == ["export.json"]
+    with pytest.raises(ExportError, match="not a workbench export"):
+        session.push_to_hub(tmp_path, "me/my-model")
+
+
+# -- a real run -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path):
+    from transformers.integrations.gguf import read_gguf_metadata
+
+    session, run = trained_run
+    merged = session.export_model(run.name, tmp_path / "merged")
+    assert merged.parity.passed, merged.parity.line()
+    f16 = session.export_model(run.name, tmp_path / "f16", format="gguf")
+    assert f16.parity.passed, f16.parity.line()
+    q8 = session.export_model(run.name, tmp_path / "q8", format="ollama", quantization="q8_0")
+    assert q8.parity.probes == 8 and "GGUF Q8_0" in q8.parity.line()  # reported, not required
+    metadata, _ = read_gguf_metadata(str(tmp_path / "f16" / f"{run.name}.F16.gguf"))
+    template = session.generator.template_of(run.name)
+    assert metadata["tokenizer.chat_template"] == template.jinja
+    assert metadata["tokenizer.ggml.eot_token_id"] == session.tokenizer.convert_tokens_to_ids(
+        "<|im_end|>"
+    )
+    modelfile_text = (tmp_path / "q8" / "Modelfile").read_text()
+    assert 'PARAMETER stop "<|im_end|>"' in modelfile_text and "TEMPLATE" in modelfile_text
+
+
+# -- a Go template renderer, just enough for the templates Ollama gets ------------------------
+ACTION = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+
+
+def render_go(source: str, messages: list[dict]) -> str:
+    """Render the Go-template subset of GO_TEMPLATES as Ollama would for `messages`."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    root = {"Messages": messages, "System": system}
+    tree, _ = _parse(_tokens(source), 0)
+    out: list[str] = []
+    _run(tree, root, root, {}, out)
+    return "".join(out)
+
+
+def _tokens(source: str) -> list[tuple[str, str]]:
+    tokens, last = [], 0
+    for m in ACTION.finditer(source):
+        tokens += [("text", source[last : m.start()]), ("action", m.group(1))]
+        last = m.end()
+    return [*tokens, ("text", source[last:])]
+
+
+def _parse(tokens, i, stop=("end",)):
+    nodes = []
+    while i < len(tokens):
+        kind, value = tokens[i]
+        word = value.split(" ")[0] if kind == "action" else ""
+        if kind == "action" and (word in stop or value.startswith("else")):
+            return nodes, i
+        if word == "range":
+            body, i = _parse(tokens, i + 1)
+            nodes.append(("range", value[6:], body))
+        elif word == "if":
+            branches, cond = [], value[3:]
+            while True:
+                body, i = _parse(tokens, i + 1)
+                branches.append((cond, body))
+                action = tokens[i][1]
+                if action == "end":
+                    break
+                cond = action[8:] if action.startswith("else if") else "true"
+            nodes.append(("if", branches))
+        else:
+            nodes.append((kind, value))
+        i += 1
+    return nodes, i
+
+
+def _value(expr: str, dot, root, variables):
+    parts = expr.split(" ")
+    if len(parts) > 1:
+        args = [_value(p, dot, root, variables) for p in _args(parts[1:])]
+        functions = {
+            "eq": lambda a, b: a == b,
+            "ne": lambda a, b: a != b,
+            "and": lambda *a: all(a),
+        }
+        return functions[parts[0]](*args)
+    if expr in ("true", "false"):
+        return expr == "true"
+    if expr.startswith('"'):
+        return expr.strip('"')
+    if expr.startswith("$."):
+        return root[expr[2:]]
+    if expr.startswith("$"):
+        return variables[expr]
+    return dot[expr[1:]]
+
+
+def _args(parts: list[str]) -> list[str]:
+    joined, args = " ".join(parts), []
+    for m in re.finditer(r'"[^"]*"|\S+', joined):
+        args.append(m.group(0))
+    return args
+
+
+def _run(nodes, dot, root, variables, out) -> None:
+    for node in nodes:
+        if node[0] == "text":
+            out.append(node[1])
+        elif node[0] == "range":
+            for item in _value(node[1], dot, root, variables):
+                message = {"Role": item["role"], "Content": item["content"]}
+                _run(node[2], message, root, variables, out)
+        elif node[0] == "if":
+            for cond, body in node[1]:
+                if _value(cond, dot, root, variables):
+                    _run(body, dot, root, variables, out)
+                    break
+        elif ":=" in node[1] or " = " in node[1]:
+            name, _, expr = re.split(r"\s*(:?=)\s*", node[1], maxsplit=1)
+            variables[name] = _value(expr, dot, root, variables)
+        else:
+            out.append(str(_value(node[1], dot, root, variables)))

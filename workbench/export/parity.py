@@ -1,0 +1,157 @@
+"""The parity check: the exported artefact answers as the adapter does in the workbench.
+
+K probe prompts from the eval split are rendered with the training template. The adapter's
+greedy answers (made by ModelHost, the code behind session.generate) are the reference, and its
+next-token logits along those answers are recorded before it merges. The export, read back from disk as a user would
+read it (transformers' own GGUF loader for a GGUF), must render the same prompt text from its
+own chat template, tokenise it alike, and give the same greedy answers through the workbench's
+generation code (ModelHost); the largest logit difference is reported with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import models
+from ..answers.generate import GenerationSettings, as_messages
+from ..answers.model_host import ModelHost
+from ..templates.template import Template
+from .result import Parity
+
+FALLBACK_PROBES = (
+    "Write the word 'river' in capital letters.",
+    "What is 12 plus 30?",
+    "Name three colours of the rainbow.",
+    "Reverse the order of these words: alpha beta gamma",
+    "Give a one-sentence definition of a lighthouse.",
+    "Sort these numbers: 9, 2, 7, 4",
+    "Translate 'good morning' into French.",
+    "Summarise in five words: the cat slept in the sun all afternoon.",
+)
+"""Prompts for a session with no eval split (a parity check needs some prompts; the eval split's
+prompts are better: they are what the adapter was tuned for)."""
+
+
+@dataclass
+class Reference:
+    """The adapter in the workbench on the probes: rendered prompts, answers, logits."""
+
+    prompts: list[list[dict]]
+    texts: list[str]
+    answers: list[str]
+    ids: list[list[int]]  # each prompt and its answer, tokenised by the base tokenizer
+    starts: list[int]  # position of each prompt's last token: logits compared from there on
+    logits: list[Path]  # float32 arrays [answer positions, vocabulary] in .npy files
+
+    def expected(self, k: int):
+        """Probe k's reference logits, memory-mapped from disk (a model's worth of RAM is
+        spared: for a 150k vocabulary, 8 probes' logits are a quarter of a GB)."""
+        import numpy as np
+        import torch
+
+        return torch.from_numpy(np.load(self.logits[k], mmap_mode="r"))
+
+
+def probe_prompts(eval_prompts: list[list[dict]], k: int) -> tuple[list[list[dict]], str]:
+    """Up to `k` probe prompts: the eval split's first ones, else the fallback prompts."""
+    if eval_prompts:
+        return [list(p) for p in eval_prompts[:k]], "eval split"
+    return [as_messages(p) for p in FALLBACK_PROBES[:k]], "built-in prompts (no eval split)"
+
+
+def reference(
+    model,
+    tokenizer,
+    template: Template,
+    prompts: list[list[dict]],
+    max_new_tokens: int,
+    scratch: Path,
+) -> Reference:
+    """The adapter's greedy answers and its logits along them, before it is merged or written.
+
+    The answers come from the workbench's own generation code (ModelHost.run, as
+    session.generate), on the base model and adapter loaded for the export: the same weights,
+    dtype, template and stop tokens as in the workbench, so no second model copy is needed.
+    The logits are kept in `scratch`, a folder the caller removes.
+    """
+    import numpy as np
+
+    bound = template.with_tokenizer(tokenizer)
+    texts = [bound.render_prompt(p) for p in prompts]
+    host = ModelHost(models.ModelSpec("reference"), tokenizer, model)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    answers = host.run(texts, [None] * len(texts), settings)
+    ids, starts = [], []
+    for text, answer in zip(texts, answers):
+        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        ids.append(prompt_ids + answer_ids)
+        starts.append(len(prompt_ids) - 1)
+    scratch.mkdir(parents=True, exist_ok=True)
+    logits = []
+    for k, (i, s) in enumerate(zip(ids, starts)):
+        logits.append(scratch / f"probe-{k}.npy")
+        np.save(logits[-1], _logits(model, i, s).numpy())
+    return Reference(prompts, texts, answers, ids, starts, logits)
+
+
+def _logits(model, ids: list[int], start: int):
+    import torch
+
+    with torch.inference_mode():
+        batch = torch.tensor([ids], device=model.device)
+        out = model(input_ids=batch).logits[0, start:]
+    return out.float().cpu()
+
+
+def check(
+    model,
+    tokenizer,
+    chat_template: str,
+    ref: Reference,
+    max_new_tokens: int,
+    artefact: str,
+    required: bool,
+    stops: list[int] | None = None,
+) -> Parity:
+    """Compare an exported model (read back) and its tokenizer with the reference.
+
+    `chat_template`: the Jinja the export carries; `stops`: the stop ids it declares (None when
+    the format has no list of its own); `required`: whether a difference fails the export.
+    """
+    problems = _text_problems(tokenizer, chat_template, ref)
+    host = ModelHost(models.ModelSpec(artefact), tokenizer, model)
+    if stops is not None and set(stops) != set(host.stop_ids):
+        problems.append(f"stop tokens {sorted(stops)} differ from the workbench's {host.stop_ids}")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens)
+    answers = host.run(ref.texts, [None] * len(ref.texts), settings)
+    first = None
+    for prompt, want, got in zip(ref.prompts, ref.answers, answers):
+        if want != got and first is None:
+            first = {"prompt": _last_user(prompt), "adapter": want, "export": got}
+    agree = sum(a == b for a, b in zip(ref.answers, answers))
+    diff = max(
+        float((_logits(model, i, s) - ref.expected(k)).abs().max())
+        for k, (i, s) in enumerate(zip(ref.ids, ref.starts))
+    )
+    return Parity(artefact, len(ref.texts), agree, diff, required, first, problems)
+
+
+def _text_problems(tokenizer, chat_template: str, ref: Reference) -> list[str]:
+    """Differences in what the model reads: the rendered prompt, then its tokens."""
+    if not chat_template:
+        return ["the export carries no chat template"]
+    bound = Template(chat_template).with_tokenizer(tokenizer)
+    for k, (prompt, text) in enumerate(zip(ref.prompts, ref.texts)):
+        if bound.render_prompt(prompt) != text:
+            return [f"its chat template renders probe {k + 1} differently from the training one"]
+    for k, (text, ids, start) in enumerate(zip(ref.texts, ref.ids, ref.starts)):
+        if tokenizer(text, add_special_tokens=False)["input_ids"] != ids[: start + 1]:
+            return [f"its tokenizer splits probe {k + 1} into other tokens"]
+    return []
+
+
+def _last_user(prompt: list[dict]) -> str:
+    users = [m.get("content", "") for m in prompt if m.get("role") == "user"]
+    return str(users[-1] if users else prompt[-1].get("content", ""))
