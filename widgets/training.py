@@ -17,14 +17,17 @@ import traceback
 import ipywidgets as widgets
 
 from workbench import Session
+from workbench.data.excerpt import clip
 from workbench.train import Run, TrainConfig
 from workbench.train.estimate import detect_device
 
+from .export_panel import ExportPanel
 from .forms import ConfigForm
 from .live_plot import LossPlot
 from .notice import Notice
 
 POLL_SECONDS = 0.5
+NOTE_CHARS = 2_000  # a note in the progress line
 
 
 class TrainingLauncher(widgets.VBox):
@@ -62,6 +65,9 @@ class TrainingLauncher(widgets.VBox):
             field.observe(lambda _: self.update_estimate(), names="value")
         session.observe(self._on_runs, names="runs")
 
+        self.export = ExportPanel(session)
+        self.export_box = widgets.Accordion(children=[self.export], titles=("Export a model",))
+        self.export_box.selected_index = None
         device, name, memory = detect_device()
         controls = widgets.HBox([self.start_button, self.stop_button, self.resume_button])
         super().__init__(
@@ -77,6 +83,7 @@ class TrainingLauncher(widgets.VBox):
                 self.plot.widget,
                 widgets.HTML("<b>Runs</b> (select several to overlay their curves)"),
                 self.runs_table,
+                self.export_box,
             ]
         )
         self.add_class("wb-training")
@@ -240,7 +247,7 @@ class TrainingLauncher(widgets.VBox):
         if speed:
             parts.append(f"{speed:.0f} tokens/s")
         if run.metrics_problem:  # a torn metrics file: what was complete still shows
-            parts.append(html.escape(run.metrics_problem))
+            parts.append(html.escape(clip(run.metrics_problem, NOTE_CHARS)))
         self.progress_text.value = " · ".join(parts)
         if self._announced == (run.name, status.state):
             return  # told already; leave the notice (and its open details) alone

@@ -8,6 +8,7 @@ from . import demo, models
 from .answers import Comparison, ComparisonStopped, Evaluation, GenerationSettings
 from .data import DatasetLoadError, InstructionDataset
 from .demo import tasks as demo_data  # the name the first notebooks used
+from .export import Export, ExportConfig, ExportError, ParityError
 from .preferences import PreferenceRecord
 from .session import Change, Session
 from .templates import Template, TemplateError
@@ -23,9 +24,13 @@ __all__ = [
     "ComparisonStopped",
     "DatasetLoadError",
     "Evaluation",
+    "Export",
+    "ExportConfig",
+    "ExportError",
     "GenerationSettings",
     "InstructionDataset",
     "JobFormatError",
+    "ParityError",
     "PreferenceRecord",
     "ReadOnlyError",
     "Run",

@@ -21,7 +21,9 @@ from ..train import Run
 from ..workspace import Workspace, WorkspaceError
 from .answers import ComparisonActions
 from .data import DataActions
+from .export import ExportActions
 from .state import DatasetRef, SessionState, Split
+from .synthesis import SynthesisActions
 from .training import TrainingActions
 from .watcher import RunWatcher
 
@@ -50,11 +52,11 @@ class Change:
     session: Session
 
 
-class Session(DataActions, TrainingActions, ComparisonActions):
+class Session(DataActions, TrainingActions, ComparisonActions, ExportActions, SynthesisActions):
     """A workspace's state and every action on it; open one with `Session.open(path)`.
 
-    The actions live in three mixins by subject (data, training, comparison); this class holds
-    the state, the observers and the persistence they share.
+    The actions live in mixins by subject (data, training, answers, export, synthesis); this
+    class holds the state, the observers and the persistence they share.
     """
 
     def __init__(self, workspace: Workspace):
