@@ -27,7 +27,7 @@ def reward_config(**more) -> wb.TrainConfig:
 
 def test_too_few_pairs_are_refused_before_launch(session):
     capital_votes(session, MIN_PAIRS - 1)
-    with pytest.raises(TrainingDataError, match=f"at least {MIN_PAIRS}"):
+    with pytest.raises(TrainingDataError, match=f"A reward model needs at least {MIN_PAIRS}"):
         session.train(reward_config())
     assert session.runs == []
 

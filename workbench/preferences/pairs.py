@@ -272,12 +272,17 @@ def split_pairs(
 
 
 def check_pairs(
-    pairs: PreferencePairs, template: Template, max_length: int, max_prompt_length: int
+    pairs: PreferencePairs,
+    template: Template,
+    max_length: int,
+    max_prompt_length: int,
+    method: str = "DPO",
 ) -> None:
-    """Refuse, before launch, too few pairs, identical answers and pairs past the length limits."""
+    """Refuse, before launch, too few pairs, identical answers and pairs past the length limits;
+    `method` names the training that needs them ("DPO", "A reward model")."""
     if len(pairs) < MIN_PAIRS:
         raise TrainingDataError(
-            f"DPO needs at least {MIN_PAIRS} preference pairs; there are {len(pairs)} "
+            f"{method} needs at least {MIN_PAIRS} preference pairs; there are {len(pairs)} "
             f"(skipped: {pairs.skipped or 'none'}). Vote on more answers, load a preference file, "
             "or pass include_ties=True."
         )

@@ -112,7 +112,8 @@ class TrainingActions:
 
         records = self.preferences if preferences is None else preferences
         pairs = as_pairs(records, include_ties=config.include_ties)
-        check_pairs(pairs, self.template, config.max_length, config.max_prompt_length)
+        method = "A reward model" if config.method == "reward" else "DPO"
+        check_pairs(pairs, self.template, config.max_length, config.max_prompt_length, method)
         return self._with_base_adapter(config), split_pairs(pairs.rows, seed=config.seed)
 
     def _grpo_examples(self, config: TrainConfig) -> tuple[TrainConfig, tuple[list[dict], list]]:
