@@ -84,6 +84,11 @@ class Workspace:
         return self.root / "exports"
 
     @property
+    def candidates_file(self) -> Path:
+        """Synthetic candidates and the decisions on them (append-only; see workbench.synthesis)."""
+        return self.root / "candidates.jsonl"
+
+    @property
     def attached_runs_file(self) -> Path:
         """Runs followed from elsewhere: name -> folder."""
         return self.root / "attached_runs.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 from collections.abc import Callable, Sequence
@@ -51,6 +52,7 @@ class InstructionDataset:
         self.flags: dict[int, str] = {}
         self.excluded: set[int] = set()
         self.added: list[list[dict]] = []
+        self.origins: dict[int, dict] = {}  # added row -> where it came from (synthetic rows)
         self.edit_version = 0  # grows with each edit; keys what is cached about the rows
         self.last_split: tuple[float, int] | None = None
         self._template: Callable | None = None
@@ -128,6 +130,8 @@ class InstructionDataset:
         row["flag"] = self.flags.get(i)
         row["excluded"] = i in self.excluded
         row["edited"] = i in self.edited
+        if i in self.origins:
+            row["origin"] = self.origins[i]
         return row
 
     def page(self, number: int = 0, size: int = DEFAULT_PAGE_SIZE) -> Page:
@@ -197,6 +201,8 @@ class InstructionDataset:
         """Apply one record of the edit log (edit, flag, unflag, exclude, include, add)."""
         op = record["op"]
         if op == "add":
+            if record.get("origin") is not None:
+                self.origins[len(self)] = check_origin(record["origin"])
             self.added.append(record["messages"])
         else:
             row = self._check_row(record["row"])
@@ -244,6 +250,19 @@ class InstructionDataset:
         if not 0 <= i < n:
             raise IndexError(f"Row {i} is out of range: the dataset has {n} rows (0 to {n - 1}).")
         return i
+
+
+def check_origin(origin: Any) -> dict:
+    """An added row's origin, checked: a JSON object (TypeError names what is wrong)."""
+    if not isinstance(origin, dict):
+        raise TypeError(
+            f"A row's origin is a JSON object (generator, seed rows, ...); got {origin!r:.80}."
+        )
+    try:
+        json.dumps(origin)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"A row's origin must hold only JSON values: {e}.") from None
+    return origin
 
 
 def _runs(rows: list[int]) -> list[tuple[int, int]]:

@@ -2,7 +2,9 @@
 
 Messages are written as the source gave them: role, content and every extra key of a turn
 (reasoning_content, weight, name, ...) at the top level of the message, never the internal
-`extra_json` field. Parquet gets one struct field per extra key found in the data.
+`extra_json` field. Parquet gets one struct field per extra key found in the data. Rows added
+with an origin (synthetic rows, accepted from candidates) mark it in an `origin` column, null
+for every other row.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 ROWS_PER_BATCH = 8192
 FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
 TURN_COLUMNS = ("messages", "rejected")
+ORIGIN = "origin"
 
 
 def export(ds: InstructionDataset, path: Path) -> Path:
@@ -141,21 +144,43 @@ def _cleaned_tables(ds: InstructionDataset):
     ]
     if added:
         columns = {"messages": pa.array(added, MESSAGES_TYPE)}
+        if ORIGIN in schema.names and ds.origins:
+            columns[ORIGIN] = _origins(ds, schema.field(ORIGIN).type)
         for f in schema:
             columns.setdefault(f.name, pa.nulls(len(added), f.type))
         yield pa.table(columns).select(schema.names).cast(schema)
 
 
 def _schema(ds) -> pa.Schema:
-    """The stored schema: every turn column as MESSAGES_TYPE (older copies lack extra_json)."""
+    """The stored schema: every turn column as MESSAGES_TYPE (older copies lack extra_json),
+    and an `origin` column when added rows carry one."""
     schema = ds.arrow.schema
     for name in TURN_COLUMNS:
         if name in schema.names:
             schema = schema.set(schema.get_field_index(name), pa.field(name, MESSAGES_TYPE))
+    if ds.origins and ORIGIN not in schema.names:
+        schema = schema.append(pa.field(ORIGIN, pa.array(list(ds.origins.values())).type))
     return schema
 
 
+def _origins(ds: InstructionDataset, kind: pa.DataType) -> pa.Array:
+    """The origin of each added row that is kept (null for rows added without one)."""
+    base = len(ds.table)
+    values = [ds.origins.get(base + k) for k in range(len(ds.added)) if base + k not in ds.excluded]
+    try:
+        return pa.array(values, kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise ValueError(
+            f"The source's own {ORIGIN!r} column ({kind}) cannot hold the origins of the rows "
+            "added from candidates; rename that column in the source, or export to .jsonl."
+        ) from None
+
+
 def _stored(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    if ORIGIN in schema.names and ORIGIN not in table.column_names:  # base rows: not synthetic
+        table = table.append_column(
+            schema.field(ORIGIN), pa.nulls(len(table), schema.field(ORIGIN).type)
+        )
     for name in TURN_COLUMNS:
         if name in table.column_names and table.schema.field(name).type != MESSAGES_TYPE:
             column = pa.array(table.column(name).to_pylist(), MESSAGES_TYPE)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DatasetLoadError, InstructionDataset, load_source
+from ..data.dataset import check_origin
 from ..data.messages import check_messages
 from ..persist import append_jsonl, read_jsonl
 from .state import DatasetRef, Split
@@ -126,9 +127,14 @@ class DataActions:
         """Undo exclude."""
         self._record_edit("include", row=row)
 
-    def add_row(self, messages: list[dict]) -> int:
-        """Append a new row; returns its row number."""
-        self._record_edit("add", messages=check_messages(messages, "new row"))
+    def add_row(self, messages: list[dict], origin: dict | None = None) -> int:
+        """Append a new row; returns its row number. `origin` (a JSON object: generator, seed
+        rows, time, ... for synthetic rows) stays with the row as `ds[i]["origin"]` and in
+        exports; raises TypeError for an origin that is not a JSON object."""
+        fields: dict[str, Any] = {"messages": check_messages(messages, "new row")}
+        if origin is not None:
+            fields["origin"] = check_origin(origin)
+        self._record_edit("add", **fields)
         return len(self._require_dataset()) - 1
 
     def split(self, eval_fraction: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:

@@ -1,0 +1,118 @@
+"""A generator's answer as chat messages: the asked sections, or the JSON a large model prefers.
+
+The asked form is "### Instruction:" then "### Response:" (prompts.py). Labels people and
+models use alike are read too (Task/Question/Prompt, Answer/Output), with or without "###" or
+bold. A JSON object ({"instruction", "response"} or {"messages": [...]}) is read as well, but
+noted as another format than asked. Anything else raises Malformed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+ASKED = "sections"
+ASK_LABELS = ("instruction", "task", "question", "prompt", "user")
+ANSWER_LABELS = ("response", "answer", "output", "assistant")
+LABEL = re.compile(
+    r"^[ \t]*(?:#{1,6}[ \t]*|\*\*|__)?[ \t]*(?P<label>"
+    + "|".join(ASK_LABELS + ANSWER_LABELS + ("input",))
+    + r")s?[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?",
+    re.IGNORECASE | re.MULTILINE,
+)
+PLACEHOLDER = re.compile(
+    r"<[A-Za-z][A-Za-z ]{0,38}>|\.\.\.|…"
+)  # a format's blank, copied as it was
+FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+class Malformed(ValueError):
+    """A generation that holds no instruction with an answer; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The messages of a candidate and the format they came in ("sections" or "json")."""
+
+    messages: list[dict]
+    format: str
+
+
+def parse_candidate(text: str, system: str | None = None) -> Parsed:
+    """The user and assistant turns (after `system`, when given) a generation holds.
+    Raises Malformed naming what is missing; empty sections are kept (a filter drops them)."""
+    if not isinstance(text, str) or not text.strip():
+        raise Malformed("the answer is empty")
+    found = _sections(text)
+    kind = ASKED
+    if found is None:
+        found, kind = _json(text), "json"
+    if found is None:
+        raise Malformed(_missing(text))
+    ask, answer = found
+    if PLACEHOLDER.fullmatch(ask) or PLACEHOLDER.fullmatch(answer):
+        raise Malformed("it repeats a placeholder instead of writing an example")
+    head = [{"role": "system", "content": system}] if system else []
+    turns = [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}]
+    return Parsed(head + turns, kind)
+
+
+def _sections(text: str) -> tuple[str, str] | None:
+    """The first asked section and the answer after it, which runs to the next asked section
+    (a second example) or the end."""
+    marks = list(LABEL.finditer(text))
+    for k, mark in enumerate(marks):
+        if mark["label"].lower() not in ASK_LABELS:
+            continue
+        ask_end, extra, answer = None, None, None
+        for j in range(k + 1, len(marks)):
+            label = marks[j]["label"].lower()
+            if label == "input" and ask_end is None:
+                ask_end, extra = marks[j].start(), j
+            elif label in ANSWER_LABELS:
+                ask_end = ask_end if ask_end is not None else marks[j].start()
+                after = [m.start() for m in marks[j + 1 :] if m["label"].lower() in ASK_LABELS]
+                answer = text[marks[j].end() : after[0] if after else len(text)]
+                break
+        if answer is None:
+            return None
+        ask = text[mark.end() : ask_end]
+        if extra is not None:  # Alpaca's optional input belongs to the instruction
+            extra_text = text[marks[extra].end() : marks[extra + 1].start()].strip()
+            ask = f"{ask.strip()}\n\n{extra_text}" if extra_text else ask
+        return ask.strip(), answer.strip()
+    return None
+
+
+def _json(text: str) -> tuple[str, str] | None:
+    fenced = FENCE.search(text)
+    body = fenced.group(1) if fenced else text[text.find("{") : text.rfind("}") + 1]
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if isinstance(data.get("messages"), list):
+        turns = [m for m in data["messages"] if isinstance(m, dict)]
+        ask = next((m.get("content") for m in turns if m.get("role") == "user"), None)
+        answer = next((m.get("content") for m in turns if m.get("role") == "assistant"), None)
+    else:
+        lower = {str(k).lower(): v for k, v in data.items()}
+        ask = next((lower[k] for k in ASK_LABELS if k in lower), None)
+        answer = next((lower[k] for k in ANSWER_LABELS if k in lower), None)
+        if isinstance(ask, str) and isinstance(lower.get("input"), str) and lower["input"].strip():
+            ask = f"{ask.strip()}\n\n{lower['input'].strip()}"
+    if not isinstance(ask, str) or not isinstance(answer, str):
+        return None
+    return ask.strip(), answer.strip()
+
+
+def _missing(text: str) -> str:
+    labels = {m["label"].lower() for m in LABEL.finditer(text)}
+    if labels & set(ASK_LABELS):
+        return "it has an instruction but no response section after it"
+    if labels & set(ANSWER_LABELS):
+        return "it has a response but no instruction section before it"
+    return 'it has neither an "### Instruction:" nor a "### Response:" section'
