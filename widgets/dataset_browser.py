@@ -15,6 +15,7 @@ from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
 from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
 
 from .dataset_loader import DatasetLoader, make_button
+from .grow_panel import GrowPanel
 from .html_text import escape_text, row_badges, transcript
 from .row_editor import ROLES, RowEditor
 
@@ -22,6 +23,7 @@ PAGE_SIZE = 10
 LISTED_ROWS = 500
 LENGTHS_BY_DEFAULT_UP_TO = 50_000
 NOTE_CHARS = 200  # a quality note on the page
+SEED_ROWS = 10  # rows of the current view that seed the Grow panel
 STATUS = [("any status", ""), ("flagged", "flagged"), ("not flagged", "unflagged"),
           ("excluded", "excluded"), ("edited", "edited")]  # fmt: skip
 STYLE = """<style>
@@ -58,8 +60,11 @@ class DatasetBrowser(widgets.VBox):
         self._build_browser()
         self._build_quality()
         self.editor = RowEditor(session, self._guard, on_added=self.go_to_row)
+        self.grow = GrowPanel(session)
+        self.grow_box = widgets.Accordion(children=[self.grow], titles=("Grow the data",))
+        self.grow_box.selected_index = None
         super().__init__([widgets.HTML(STYLE), self.loader, self.browser, self.quality_panel,
-                          self.editor])  # fmt: skip
+                          self.editor, self.grow_box])  # fmt: skip
         self._unsubscribe = session.observe(
             self._on_change, ["dataset", "edits", "selected_row", "template", "model", "max_length"]
         )
@@ -163,8 +168,14 @@ class DatasetBrowser(widgets.VBox):
             self._show(0)
 
     def _set_view(self, view: RowSelection | None) -> None:
-        """Show `view` (None: every row) from its first page, each turn from its start."""
+        """Show `view` (None: every row) from its first page, each turn from its start; the
+        Grow panel seeds from what is shown."""
         self.view, self.page_number, self._starts = view, 0, {}
+        ds = self.session.dataset
+        if view is not None:
+            self.grow.use_rows(view.rows[:SEED_ROWS], label=view.label)
+        elif ds is not None:
+            self.grow.use_rows(range(min(SEED_ROWS, len(ds))), label="the first rows")
 
     def go_to_row(self, row: int) -> None:
         """Select `row` and show the page that holds it (in the current view when it has it)."""

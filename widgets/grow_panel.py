@@ -57,7 +57,7 @@ class GrowPanel(widgets.VBox):
         self._build_controls()
         self._build_list()
         self._build_editor()
-        session.observe(lambda _: self.refresh(), names=["dataset", "edits"])
+        session.observe(lambda _: self.refresh(), names=["dataset", "edits", "candidates"])
         session.observe(lambda _: self.refresh_generators(), names=["runs", "model"])
         super().__init__([self.controls, self.message, self.candidates_box, self.editor])
         self.add_class("wb-grow")

@@ -132,7 +132,8 @@ BADGE_CHARS = 200  # a flag reason on the page
 
 
 def row_badges(row: dict) -> str:
-    """A row's flagged / excluded / edited badges as HTML (the flag reason escaped, clipped)."""
+    """A row's flagged / excluded / edited / synthetic badges as HTML (the flag reason escaped,
+    clipped)."""
     badges = []
     if row.get("flag"):
         badges.append(f"flagged: {escape_text(clip(row['flag'], BADGE_CHARS))}")
@@ -140,4 +141,6 @@ def row_badges(row: dict) -> str:
         badges.append("excluded")
     if row.get("edited"):
         badges.append("edited")
+    if row.get("origin"):
+        badges.append("synthetic")
     return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)

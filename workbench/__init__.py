@@ -4,7 +4,7 @@ import workbench as wb
 s = wb.Session.open("workspace")
 """
 
-from . import demo, models
+from . import demo, models, synthesis
 from .answers import Comparison, ComparisonStopped, Evaluation, GenerationSettings
 from .data import DatasetLoadError, InstructionDataset
 from .demo import tasks as demo_data  # the name the first notebooks used
@@ -44,4 +44,5 @@ __all__ = [
     "demo",
     "demo_data",
     "models",
+    "synthesis",
 ]

@@ -118,3 +118,22 @@ def test_an_endpoint_that_is_down_shows_one_sentence(panel):
     panel.wait(60)
     assert panel.message.level == "error" and "Cannot reach" in panel.message.text
     assert "Traceback" in panel.message.details.value  # details one click away
+
+
+def test_the_browser_seeds_the_grow_panel_from_its_view_and_marks_synthetic_rows(session):
+    from widgets.dataset_browser import DatasetBrowser
+
+    rows = [{"messages": [{"role": "user", "content": f"Question {i}"},
+                          {"role": "assistant", "content": f"Answer {i}"}]} for i in range(30)]  # fmt: skip
+    session.load_dataset(rows)
+    browser = DatasetBrowser(session)
+    assert browser.grow_box.children == (browser.grow,)
+    browser.query.value = "Question 2"
+    browser.search_button.click()
+    assert "2" in browser.grow.seed_rows.value and "0" not in browser.grow.seed_rows.value.split(
+        ","
+    )
+    row = session.add_row(rows[0]["messages"][:1] + [{"role": "assistant", "content": "New"}],
+                          origin={"generator": "base", "seed_rows": [2], "time": 0.0})  # fmt: skip
+    browser.go_to_row(row)
+    assert "synthetic" in browser.editor.title.value

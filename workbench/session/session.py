@@ -39,6 +39,7 @@ OBSERVABLE = (
     "split",
     "preferences",
     "runs",
+    "candidates",
 )
 
 

@@ -76,7 +76,10 @@ class SynthesisActions:
             instruction=instruction,
             judge=None if judge is None else self._answerer(judge, stop)[1],
         )
-        return run(job, config, progress, stop)
+        try:
+            return run(job, config, progress, stop)
+        finally:
+            self._notify("candidates", None, None)  # what was staged, even when stopped
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -118,6 +121,7 @@ class SynthesisActions:
         for c in todo:
             rows[c.id] = self.add_row(c.messages, origin={**c.origin.to_json(), "candidate": c.id})
             self._staging().decide("accept", [c.id], rows=[rows[c.id]])
+        self._notify("candidates", None, [c.id for c in staged])
         return [rows[c.id] for c in staged]
 
     def reject(self, candidate_ids: str | Iterable[str], reason: str = "rejected") -> None:
@@ -132,6 +136,7 @@ class SynthesisActions:
                 "(session.exclude) instead. Nothing was rejected."
             )
         self._staging().decide("reject", [c.id for c in staged], reason=str(reason))
+        self._notify("candidates", None, [c.id for c in staged])
 
     def edit_candidate(self, candidate_id: str, messages: list[dict]) -> Candidate:
         """Replace a staged candidate's messages and check them again (a dropped candidate that
@@ -155,6 +160,7 @@ class SynthesisActions:
         )
         (verdict,) = check.check([f"candidate {candidate.id}"], [Parsed(messages, "sections")])
         self._staging().decide("edit", [candidate.id], messages=messages, verdict=verdict)
+        self._notify("candidates", None, [candidate.id])
         return self._staged([candidate.id])[0]
 
     # -- internals ----------------------------------------------------------------------------
