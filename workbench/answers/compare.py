@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..persist import atomic_write_text
+from ..persist import atomic_write_text, fields_from_json
 from .report import answers_table, prompt_text, report_html
 
 if TYPE_CHECKING:
@@ -104,10 +104,9 @@ class Comparison:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Comparison:
-        """A Comparison from `to_json` output."""
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    def from_json(cls, data: dict[str, Any], *, source: str = "a comparison") -> Comparison:
+        """A Comparison from `to_json` output; an unknown key is refused naming `source`."""
+        return cls(**fields_from_json(cls, data, source=source))
 
     # -- exports ------------------------------------------------------------------------------
     def export(self, path: str | os.PathLike) -> Path:

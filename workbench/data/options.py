@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..persist import fields_from_json
 from .errors import DatasetLoadError
 
 FORMATS = (
@@ -69,12 +70,10 @@ class LoadOptions:
     @classmethod
     def from_kwargs(cls, **options: Any) -> LoadOptions:
         """Build from keyword options, naming any unknown option and the known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise DatasetLoadError(
-                f"Unknown load option(s) {unknown}; the options are {sorted(known)}."
-            )
+        try:
+            options = fields_from_json(cls, options, source="load_dataset")
+        except ValueError as e:  # the one unknown-key policy, as the data layer's error
+            raise DatasetLoadError(str(e)) from None
         return cls(**{k: v for k, v in options.items() if v is not None})
 
     def to_json(self) -> dict[str, Any]:
