@@ -45,6 +45,7 @@ class ChatComparator(widgets.VBox):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._redrawn: dict[str, float] = {}
+        self._training_note = ""  # a run trains on the answers' device (told with each answer)
         self._build_controls()
         self._wire()
         super().__init__([widgets.HTML(CSS), self._layout(), self.preferences_panel])
@@ -149,10 +150,23 @@ class ChatComparator(widgets.VBox):
         self._show_vote_state()
         self._set_busy(True)
         self.message.say("Answering…")
+        self._warn_if_training()
         self._thread = threading.Thread(
             target=self._answer, args=(text, settings), daemon=True, name="comparator-answer"
         )
         self._thread.start()
+
+    def _warn_if_training(self) -> None:
+        """Warn when runs train on the device that answers: slow answers, memory tight."""
+        names = [run.name for run in self.session.runs_beside_answers()]
+        self._training_note = (
+            f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} training on the device "
+            "that answers: answers will be slow and memory tight until it ends."
+            if names
+            else ""
+        )
+        if names:
+            self.message.warn(f"{self._training_note} Answering…")
 
     def stop(self) -> None:
         """End the generation in progress; the panes keep what was written so far."""
@@ -296,7 +310,11 @@ class ChatComparator(widgets.VBox):
             stopped = " (stopped)" if self._stop.is_set() else ""
             took = time.monotonic() - started
             self.prompt.value = ""
-            self.message.say(f"Answered in {took:.1f} s{stopped}. Vote below, or ask more.")
+            done = f"Answered in {took:.1f} s{stopped}. Vote below, or ask more."
+            if self._training_note:  # the warning stays in sight
+                self.message.warn(f"{done} {self._training_note}")
+            else:
+                self.message.say(done)
         self._answering = False
         self._set_busy(False)
         self._show_vote_state()

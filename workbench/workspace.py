@@ -89,6 +89,11 @@ class Workspace:
         return self.root / "candidates.jsonl"
 
     @property
+    def run_queue_file(self) -> Path:
+        """Runs waiting for a device, in start order (replaced atomically; workbench.train.queue)."""
+        return self.root / "run_queue.json"
+
+    @property
     def attached_runs_file(self) -> Path:
         """Runs followed from elsewhere: name -> folder."""
         return self.root / "attached_runs.json"

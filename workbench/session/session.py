@@ -80,6 +80,8 @@ class Session(DataActions, TrainingActions, ComparisonActions, ExportActions, Sy
         self._dataset: InstructionDataset | None = None
         if self._dataset_state:
             self._dataset = self._restore_dataset(self._dataset_state)
+        if not workspace.read_only and workspace.run_queue_file.exists():
+            self._watch_runs()  # runs queued before a restart start when their device frees
         if not workspace.session_file.exists() and not workspace.read_only:
             self._save()
 

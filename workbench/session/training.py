@@ -6,11 +6,14 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..templates.template import tokenize_with_labels
 from ..train import Run, TrainConfig
 from ..train.config import PREFERENCE_METHODS
+
+if TYPE_CHECKING:
+    from ..train.queue import QueuedRun, RunQueue
 
 
 class TrainingActions:
@@ -42,21 +45,20 @@ class TrainingActions:
         """Plan `config`, write the run folder and start the run in its own process; returns at once.
 
         The open settings are decided by `plan` (see `session.plan(config).reasons`), as for
-        the launcher's Start button. `start=False` is `prepare`; `resume=run` is `resume`.
+        the launcher's Start button. While another run holds the device (the CPU, or the GPUs
+        it asks for) it waits in the queue, status "queued" (see `queue`), and starts by itself
+        in turn. `start=False` is `prepare`; `resume=run` is `resume`.
         """
         if resume is not None:
             return self.resume(resume, config, start=start)
         if not start:
             return self.prepare(config, preferences)
-        from ..train import launch
         from ..train.distributed import check_devices
 
         self.workspace.require_writable()
         planned = self.plan(config)
         check_devices(planned)
-        run = launch.start_runner(self._write_run(planned, preferences))
-        self._add_run(run)
-        return run
+        return self._enqueue(self._write_run(planned, preferences))
 
     def resume(
         self, run: Run | str, config: TrainConfig | None = None, *, start: bool = True
@@ -76,9 +78,49 @@ class TrainingActions:
         check_devices(new)
         launch.update_config(run, new)
         if start:
-            run = launch.start_runner(run)
-        self._add_run(run, watch=start)
+            return self._enqueue(run)
+        self._add_run(run, watch=False)
         return run
+
+    @property
+    def queue(self) -> list[QueuedRun]:
+        """Runs waiting for a device (list of QueuedRun: name, position, waits_for), next first.
+
+        The queue is this workspace's and this machine's: it survives a kernel restart, and
+        the kernel holding the workspace starts each run in turn. Stop a waiting run to cancel it.
+        """
+        return self._run_queue().waiting({r.name: r for r in self.runs})
+
+    def runs_beside_answers(self) -> list[Run]:
+        """Runs training now on the device answers (generate, compare) use: while they train,
+        answers are slower and memory is tight."""
+        from ..models import best_device
+        from ..train.distributed import machine_devices
+        from ..train.queue import runs_on
+
+        device = "cuda:0" if best_device() == "cuda" else "cpu"
+        return runs_on(device, self.runs, machine_devices())
+
+    def _run_queue(self) -> RunQueue:
+        from ..train.queue import RunQueue
+
+        return RunQueue(self.workspace.run_queue_file, self.workspace.runs_dir)
+
+    def _enqueue(self, run: Run) -> Run:
+        """Queue `run`, start it at once when its device is free, and watch it."""
+        self._run_queue().add(run)
+        self._add_run(run)
+        self._start_queued()
+        return run
+
+    def _start_queued(self) -> None:
+        """Start the waiting runs whose turn it is; only the session holding the workspace does."""
+        if self.read_only:
+            return
+        from ..train import launch
+
+        runs = {r.name: r for r in self.runs}
+        self._run_queue().dispatch(runs, lambda run: launch.start_runner(run))
 
     def _write_run(self, planned: TrainConfig, preferences: Iterable[Any] | None) -> Run:
         from ..train import launch
@@ -296,7 +338,9 @@ class TrainingActions:
         return changed, active
 
     def _poll_runs(self) -> bool:
-        """One look by the run watcher: announce changes; True while a run is active."""
+        """One look by the run watcher: start queued runs whose device freed, announce changes;
+        True while a run is active (waiting runs count)."""
+        self._start_queued()
         return self._check_runs()[1]
 
     def _watch_runs(self) -> None:

@@ -188,6 +188,13 @@ class TrainConfig:
         1, "Processes in all, over every machine; the global batch grows with it.", "distributed"
     )
     num_machines: int = setting(1, "Machines the processes run on.", "distributed", advanced=True)
+    gpu: int | None = setting(
+        None,
+        "The GPU (index) a one-process run trains on; it waits in the queue until that GPU is "
+        "free. None: the first free GPU (a run of N processes takes N free GPUs).",
+        "distributed",
+        advanced=True,
+    )
     mixed_precision: str | None = setting(
         None,
         "None: bf16 (or fp16) on a GPU that has it, 'no' on a CPU.",
@@ -304,6 +311,15 @@ class TrainConfig:
             raise ConfigError(
                 f"num_processes counts processes on all machines, so it must be a multiple of "
                 f"num_machines ({self.num_machines}); got {self.num_processes}."
+            )
+        if self.gpu is not None and (
+            not isinstance(self.gpu, int) or isinstance(self.gpu, bool) or self.gpu < 0
+        ):
+            raise ConfigError(f"gpu must be a GPU's index (0, 1, ...) or None; got {self.gpu!r}.")
+        if self.gpu is not None and self.num_processes > 1:
+            raise ConfigError(
+                "gpu names the GPU of a one-process run; a run of num_processes="
+                f"{self.num_processes} takes that many free GPUs: leave gpu unset."
             )
         if self.mixed_precision is not None:
             _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)

@@ -57,7 +57,16 @@ def check_devices(config: TrainConfig) -> None:
                 f"num_processes={n} needs one GPU per process, but this machine has {gpus}: "
                 f"set num_processes to {gpus} or fewer, or export the run to a bigger machine."
             )
+        if config.gpu is not None and config.gpu >= gpus:
+            raise ConfigError(
+                f"gpu={config.gpu} names a GPU this machine lacks (it has GPUs 0 to {gpus - 1}): "
+                "choose one of those, or leave gpu unset to take the first free one."
+            )
         return
+    if config.gpu is not None:
+        raise ConfigError(
+            f"gpu={config.gpu} names a GPU, and this machine has none: leave it unset."
+        )
     cores = usable_cpus()
     if n > cores:
         raise ConfigError(
@@ -67,6 +76,26 @@ def check_devices(config: TrainConfig) -> None:
     if config.mixed_precision == "fp16" or config.fsdp:
         what = "mixed_precision='fp16'" if config.mixed_precision == "fp16" else "fsdp=True"
         raise ConfigError(f"{what} needs GPUs, and this machine has none: leave it unset here.")
+
+
+def machine_devices() -> list[str]:
+    """What runs take turns on here: ["cuda:0", "cuda:1", ...] (the GPUs this process sees),
+    or ["cpu"] on a machine without a GPU, where one run at a time trains."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return [f"cuda:{i}" for i in range(gpus)] or ["cpu"]
+
+
+def visible_devices_env(devices: list[str]) -> dict[str, str]:
+    """CUDA_VISIBLE_DEVICES for a runner given `devices` (this process's "cuda:N" numbering,
+    mapped through its own CUDA_VISIBLE_DEVICES when set); {} for the CPU or no devices."""
+    indices = [int(d.split(":")[1]) for d in devices if d.startswith("cuda:")]
+    if not indices:
+        return {}
+    seen = os.environ.get("CUDA_VISIBLE_DEVICES")
+    names = [x.strip() for x in seen.split(",") if x.strip()] if seen else None
+    return {"CUDA_VISIBLE_DEVICES": ",".join(names[i] if names else str(i) for i in indices)}
 
 
 def accelerate_config(config: TrainConfig) -> dict[str, Any]:

@@ -22,7 +22,9 @@ HEARTBEAT_SECONDS = 5.0
 @dataclass
 class RunStatus:
     """Where a run stands: prepared (written, never started), queued, running, finished,
-    stopped, failed or died. Only queued and running are active."""
+    stopped, failed, died, or cancelled (stopped while it waited in the queue, never started).
+    Only queued and running are active. A queued run with no devices and no process yet waits
+    in the workspace's run queue (workbench.train.queue); `extra` says its place and why."""
 
     state: str
     step: int = 0
@@ -36,11 +38,17 @@ class RunStatus:
     heartbeat: float = 0.0
     started: float = 0.0
     ended: float | None = None
+    devices: list[str] = field(default_factory=list)  # held once started: "cpu", "cuda:1"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not yet given a device: it waits for its turn in the run queue."""
+        return self.state == "queued" and not self.devices and self.pid is None
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "status.json") -> RunStatus:
@@ -93,6 +101,7 @@ class RunFolder:
     metrics_file = property(lambda self: self.root / "metrics.jsonl")
     log_file = property(lambda self: self.root / "runner.log")
     stop_file = property(lambda self: self.root / "stop")
+    lock_file = property(lambda self: self.root / ".status.lock")  # queue moves: start, cancel
     template_file = property(lambda self: self.root / "template.json")
     data_dir = property(lambda self: self.root / "data")
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
@@ -107,6 +116,12 @@ class RunFolder:
 
     def write_status(self, status: RunStatus) -> None:
         atomic_write_json(self.status_file, status.__dict__)
+
+    def status_lock(self):
+        """A file lock held while a queued run is started or cancelled, so exactly one wins."""
+        from filelock import FileLock
+
+        return FileLock(self.lock_file)
 
     def read_status(self) -> RunStatus:
         if not self.status_file.exists():

@@ -18,7 +18,7 @@ from ..data.errors import TrainingDataError
 from ..models import ModelSpec
 from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
-from .distributed import runner_command, write_accelerate_config
+from .distributed import runner_command, visible_devices_env, write_accelerate_config
 from .folder import RunFolder, RunInfo, RunStatus
 from .run import Run
 
@@ -144,18 +144,24 @@ def prepare_run(
 
 def start_runner(run: Run) -> Run:
     """Start the runner in its own process and session, under accelerate launch for many
-    processes (distributed.runner_command); returns at once."""
+    processes (distributed.runner_command); returns at once, with the process on `run`.
+
+    The devices the run queue gave the run (status.devices) become its CUDA_VISIBLE_DEVICES;
+    sessions start runs through the queue (workbench.train.queue), never directly.
+    """
     folder = run.folder
     folder.stop_file.unlink(missing_ok=True)
     status = folder.read_status()
     status.state, status.message, status.host = "queued", "", socket.gethostname()
     status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1
+    status.extra = {}  # the queue's notes (place, what it waited for) no longer apply
     config = run.config
     if config.distributed:
         write_accelerate_config(config, folder.root)
     folder.write_status(status)
     log = open(folder.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.update(visible_devices_env(status.devices))
     try:
         process = subprocess.Popen(
             runner_command(config, folder.root),
@@ -169,7 +175,8 @@ def start_runner(run: Run) -> Run:
         log.close()
     status.pid = process.pid
     folder.write_status(status)
-    return Run(folder.root, process=process, name=run.name)
+    run._process = process  # the handle the user holds reaps its own child
+    return run
 
 
 def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
@@ -182,12 +189,13 @@ def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
     old = run.config
     if run.status.active:
         raise ConfigError(f"{run.name} is still {run.status.state}; stop it before resuming.")
-    if run.folder.last_checkpoint() is None and run.status.state != "prepared":
+    never_started = run.status.state in ("prepared", "cancelled")
+    if run.folder.last_checkpoint() is None and not never_started:
         raise ConfigError(f"{run.name} has no checkpoint to resume from; start a new run instead.")
     if config is None:
         return old
     default, asked, before = type(config)().to_json(), config.to_json(), old.to_json()
-    budget = {"max_steps", "epochs", "reasons"}
+    budget = {"max_steps", "epochs", "gpu", "reasons"}
     conflicts = sorted(
         k
         for k, v in asked.items()
@@ -198,7 +206,8 @@ def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
             f"Resuming {run.name} keeps its settings; only the step budget (max_steps, epochs) "
             f"may change, but these differ: {conflicts}. Start a new run to change them."
         )
-    return old.replace(max_steps=config.max_steps, epochs=config.epochs)
+    gpu = old.gpu if config.gpu is None else config.gpu  # a resumed run may move to another GPU
+    return old.replace(max_steps=config.max_steps, epochs=config.epochs, gpu=gpu)
 
 
 def update_config(run: Run, config: TrainConfig) -> None:

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from ..data.excerpt import LOG_CHARS, tail
@@ -21,6 +22,10 @@ from .folder import RunFolder, RunInfo, RunStatus
 
 DEAD_AFTER_SECONDS = 60.0
 REAP_SECONDS = 60.0
+
+
+class NothingToStopWarning(UserWarning):
+    """Stop was asked of a run that had already ended; nothing changed."""
 
 
 class Run:
@@ -86,9 +91,18 @@ class Run:
         pids = {p for p in (status.pid, status.worker_pid) if p}
         if pids and status.host == socket.gethostname():
             return any(self._pid_alive(pid) for pid in pids)
-        if status.state == "queued":
-            return True
-        return time.time() - status.heartbeat < DEAD_AFTER_SECONDS
+        if status.state == "queued" and not status.devices:
+            return True  # waiting for its turn: no process yet
+        return time.time() - status.heartbeat < DEAD_AFTER_SECONDS  # started: its heartbeat
+
+    @property
+    def process_alive(self) -> bool:
+        """Whether a process of this run is still alive here (after its last status, a runner
+        may take a few seconds to exit); our own child is reaped when it has ended."""
+        status = self.folder.readable_status()
+        if status.host != socket.gethostname():
+            return False
+        return any(self._pid_alive(p) for p in {status.pid, status.worker_pid} if p)
 
     def _pid_alive(self, pid: int) -> bool:
         if self._process is not None and self._process.pid == pid:
@@ -157,9 +171,17 @@ class Run:
         return tail("\n".join(text.splitlines()[-lines:]), LOG_CHARS)
 
     def stop(self, timeout: float | None = 120) -> RunStatus:
-        """Ask the runner to save a checkpoint and stop after the current step; wait for it."""
+        """Ask the runner to save a checkpoint and stop after the current step; wait for it.
+
+        A run waiting in the queue is cancelled instead (status "cancelled": it never starts).
+        A run that already ended is left unchanged, with a NothingToStopWarning saying so.
+        """
         status = self.folder.readable_status()
+        if status.waiting and self.cancel():
+            return self.status
         if not status.active:
+            message = nothing_to_stop(self.name, status.state)
+            warnings.warn(message, NothingToStopWarning, stacklevel=2)
             return self.status
         self.folder.stop_file.touch()  # every process of the run watches it
         alone = not self.config.distributed  # a launcher would cut saving short after SIGTERM
@@ -167,6 +189,25 @@ class Run:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(status.pid, signal.SIGTERM)
         return self.wait(timeout) if timeout else self.status
+
+    def cancel(self) -> bool:
+        """Take a run waiting in the queue out of it: status "cancelled", it never starts.
+
+        False (and nothing changed) when it is not waiting: it started or ended meanwhile.
+        The folder's lock makes this and a queue starting the run exclude each other.
+        """
+        with self.folder.status_lock():
+            status = self.folder.readable_status()
+            if not status.waiting:
+                return False
+            self.folder.stop_file.touch()  # a copy started elsewhere (a job) stops at once
+            status.state, status.ended, status.extra = "cancelled", time.time(), {}
+            status.message = (
+                "Cancelled while it waited in the queue; it never started. Start it later "
+                "with session.resume(run)."
+            )
+            self.folder.write_status(status)
+        return True
 
     def export_job(self, path: str | os.PathLike, *, model: str | None = None) -> Path:
         """Write a self-contained job folder that trains this run on another machine.
@@ -191,6 +232,11 @@ class Run:
                         self._process.wait(timeout=REAP_SECONDS)
                 return status
             time.sleep(poll)
+
+
+def nothing_to_stop(name: str, state: str) -> str:
+    """The sentence for a stop asked of a run that already ended."""
+    return f"{name} already {state}; there is nothing to stop, and nothing was changed."
 
 
 def _pid_alive(pid: int) -> bool:
