@@ -1,7 +1,9 @@
 """Training throughput: our runner against TRL's SFTTrainer defaults, same model, data and LoRA.
 
-Prints one JSON object. Each contender runs in its own process, so its peak memory is its own.
-Real tokens are non-padding tokens; throughput is measured after the first warm-up steps.
+Prints one JSON object. Each contender trains in a process of its own (ours: the runner process,
+after the session tokenised in the benchmark's; TRL: its trainer, tokenising in its own), so each
+peak memory is the training process's alone. Real tokens are non-padding tokens; throughput is
+measured after the first warm-up steps.
 
     python benchmarks/train_throughput.py [--steps 12] [--model PATH_OR_ID] [--method qlora]
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,38 +32,65 @@ def demo_rows(n: int = 600) -> list[dict]:
     return [{"messages": r["messages"]} for r in demo_data.generate(n, seed=7)]
 
 
-def run_ours(batching: str, steps: int, model: str, method: str, live_plot: bool) -> dict:
-    """Our runner, in this process (so ru_maxrss is the runner's), on a freshly written run folder."""
+def prepare_ours(
+    tmp: Path, batching: str, steps: int, model: str, method: str, batch: int, max_length: int
+):
+    """A session on the demo rows and a run folder for these settings, not started: the
+    tokenising happens here, in the benchmark's process, as the kernel does it for a person.
+    Returns (session, planned config, run)."""
     import workbench as wb
-    from workbench.train import runner
+    from workbench.train import launch
 
+    s = wb.Session.open(Path(tmp) / "ws")
+    s.set_model(model)
+    s.set_max_length(max_length)
+    s.load_dataset(demo_rows())
+    config = wb.TrainConfig(
+        method=method,
+        batching=batching,
+        max_steps=steps,
+        batch_size=batch,
+        save_steps=10_000,
+        learning_rate=1e-3,
+    )
+    planned = s.plan(config)
+    run = launch.prepare_run(
+        s.workspace.runs_dir, planned, s.model, s.template, *s._split_examples()
+    )
+    return s, planned, run
+
+
+def run_ours(
+    batching: str,
+    steps: int,
+    model: str,
+    method: str,
+    live_plot: bool,
+    batch: int = BATCH,
+    max_length: int = MAX_LENGTH,
+) -> dict:
+    """Our runner in a process of its own (`python -m workbench.train RUN_DIR`), as a person's
+    run is: its peak memory is the runner's alone (status.extra, written by the runner)."""
     with tempfile.TemporaryDirectory() as tmp:
-        s = wb.Session.open(Path(tmp) / "ws")
-        s.set_model(model)
-        s.set_max_length(MAX_LENGTH)
-        s.load_dataset(demo_rows())
-        config = wb.TrainConfig(
-            method=method,
-            batching=batching,
-            max_steps=steps,
-            batch_size=BATCH,
-            save_steps=10_000,
-            learning_rate=1e-3,
-        )
-        from workbench.train import launch
-
-        run = launch.prepare_run(
-            s.workspace.runs_dir, s.plan(config), s.model, s.template, *s._split_examples()
-        )
+        session, _, run = prepare_ours(Path(tmp), batching, steps, model, method, batch, max_length)
         watcher = LiveWatcher(run) if live_plot else None
-        runner.main(str(run.path))
+        subprocess.run(
+            [sys.executable, "-m", "workbench.train", str(run.path)],
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            cwd=str(Path(__file__).resolve().parents[1]),
+            check=False,
+        )
         if watcher:
             watcher.stop()
         records = [m for m in run.metrics if "loss" in m]
-        assert run.status.state == "finished", run.status.message
-        return rate(records, "tokens_seen", "trained_tokens_seen") | {
-            "watcher_redraws": watcher.redraws if watcher else 0
-        }
+        assert run.status.state == "finished", run.status.message + run.log_tail()
+        memory = {k: v for k, v in run.status.extra.items() if k.startswith("peak_")}
+        session.close()
+        return (
+            rate(records, "tokens_seen", "trained_tokens_seen")
+            | memory
+            | {"watcher_redraws": watcher.redraws if watcher else 0}
+        )
 
 
 class LiveWatcher:
@@ -89,7 +117,9 @@ class LiveWatcher:
         self.thread.join()
 
 
-def run_trl(steps: int, model: str, method: str, max_length: int = MAX_LENGTH) -> dict:
+def run_trl(
+    steps: int, model: str, method: str, max_length: int = MAX_LENGTH, batch: int = BATCH
+) -> dict:
     """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss);
     bf16 on a GPU that has it, as TRL defaults, and the CPU flags TRL needs without one."""
     import datasets
@@ -114,7 +144,7 @@ def run_trl(steps: int, model: str, method: str, max_length: int = MAX_LENGTH) -
     config = SFTConfig(
         output_dir=tempfile.mkdtemp(),
         max_steps=steps,
-        per_device_train_batch_size=BATCH,
+        per_device_train_batch_size=batch,
         learning_rate=1e-3,
         lr_scheduler_type="cosine",
         logging_steps=1,
@@ -150,7 +180,9 @@ def run_trl(steps: int, model: str, method: str, max_length: int = MAX_LENGTH) -
     records = [
         {"time": t, "tokens_seen": n, "trained_tokens_seen": m, "loss": 0.0} for t, n, m in times
     ]
-    result = rate(records, "tokens_seen", "trained_tokens_seen")
+    from workbench.train.callbacks import peak_memory
+
+    result = rate(records, "tokens_seen", "trained_tokens_seen") | peak_memory()
     result["final_loss"] = sum(losses[-3:]) / len(losses[-3:])
     return result
 
@@ -160,19 +192,10 @@ def rate(records: list[dict], tokens_key: str, trained_key: str) -> dict:
     first, last = records[WARMUP_STEPS - 1], records[-1]
     span = last["time"] - first["time"]
     losses = [r["loss"] for r in records[-3:]]
-    gpu = {}
-    import torch
-
-    if torch.cuda.is_available():
-        gpu = {
-            "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1024**3,
-            "gpu": torch.cuda.get_device_name(0),
-        }
-    return gpu | {
+    return {
         "real_tokens_per_s": (last[tokens_key] - first[tokens_key]) / span,
         "trained_tokens_per_s": (last[trained_key] - first[trained_key]) / span,
         "final_loss": sum(losses) / len(losses),
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
     }
 
 

@@ -20,6 +20,7 @@ from workbench import Session
 from workbench.data.excerpt import clip
 from workbench.train import Run, TrainConfig
 from workbench.train.estimate import detect_device
+from workbench.train.run import nothing_to_stop
 
 from .export_panel import ExportPanel
 from .forms import ConfigForm
@@ -105,10 +106,17 @@ class TrainingLauncher(widgets.VBox):
         return run
 
     def stop(self) -> None:
-        """Ask the selected run to stop after its current step (it saves a checkpoint)."""
+        """Ask the selected run to stop after its current step (it saves a checkpoint); a run
+        waiting in the queue is cancelled; one that already ended is left as it is."""
         run = self.current_run
-        if run is not None:
-            run.stop(timeout=0)
+        if run is None:
+            return
+        status = run.status
+        if not status.active:
+            self.message.warn(nothing_to_stop(run.name, status.state))
+        elif run.stop(timeout=0).state == "cancelled":
+            self.message.say(f"{run.name} left the queue: cancelled, it will not start.")
+        else:
             self.message.say(f"Stopping {run.name} after its current step…")
 
     def resume(self) -> Run | None:
@@ -246,6 +254,9 @@ class TrainingLauncher(widgets.VBox):
             parts.append(f"ETA {eta / 60:.1f} min")
         if speed:
             parts.append(f"{speed:.0f} tokens/s")
+        peak = status.extra.get("peak_memory_gb")  # the runner's own peak, measured
+        if peak:
+            parts.append(f"peak {peak:.2f} GB")
         if run.metrics_problem:  # a torn metrics file: what was complete still shows
             parts.append(html.escape(clip(run.metrics_problem, NOTE_CHARS)))
         self.progress_text.value = " · ".join(parts)
@@ -303,10 +314,13 @@ def _plan_html(planned: TrainConfig) -> str:
 
 
 def _run_label(run: Run) -> str:
+    """One line of the runs table; a run waiting in the queue shows its place and what it
+    waits for."""
     status = run.status
-    return (
-        f"{run.name} · {status.state} · step {status.step}/{status.max_steps} · {run.config.method}"
-    )
+    state = status.state
+    if status.waiting and "position" in status.extra:
+        state = f"queued #{status.extra['position']}, waits for {status.extra.get('waits_for')}"
+    return f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
 
 
 def _describe(device: str, name: str, memory: float | None) -> str:

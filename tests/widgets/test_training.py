@@ -242,3 +242,51 @@ def test_reward_model_and_grpo_signals_are_drawn_when_a_run_logs_them():
     assert list(traces["RM held-out accuracy"].y) == [0.5]
     assert list(traces["RM accuracy"].y) == [0.75] and list(traces["RM margin"].y) == [0.3]
     assert "GRPO KL" not in traces and "reward exact_match" not in traces
+
+
+def test_the_runs_table_shows_the_queue_and_stop_cancels_a_waiting_run(launcher, no_runner):
+    launcher.fields["max_steps"].value = 2
+    first, second = launcher.start(), launcher.start()
+    assert [r.name for r in no_runner] == [first.name]  # the second waits for the CPU
+    labels = {name: text for text, name in launcher.runs_table.options}
+    assert f"queued #1, waits for the CPU ({first.name} is training)" in labels[second.name]
+    launcher.runs_table.value = (second.name,)
+    launcher.stop_button.click()
+    assert second.status.state == "cancelled" and "cancelled" in launcher.message.text
+    end_as(first, "finished")
+    assert [r.name for r in no_runner] == [first.name]  # a cancelled run never starts
+    launcher.runs_table.value = (first.name,)
+    launcher.stop_button.click()
+    assert "already finished" in launcher.message.text and launcher.message.level == "warning"
+    assert first.status.state == "finished"
+
+
+def test_the_comparator_warns_while_a_run_trains_on_its_device(session, chat_rows):
+    import socket
+    import subprocess
+    import time
+
+    from tests.widgets.test_comparator import add_adapter_run
+    from widgets.comparator import ChatComparator
+
+    add_adapter_run(session)  # a second contestant beside the base model
+    session.load_dataset(chat_rows * 4)
+    session.set_max_length(64)
+    run = session.prepare(TrainConfig(method="lora", max_steps=2, batch_size=2))
+    stand_in = subprocess.Popen(["sleep", "300"])  # a live "runner" that does not train
+    try:
+        device = "cuda:0" if __import__("torch").cuda.is_available() else "cpu"
+        status = RunStatus("running", pid=stand_in.pid, host=socket.gethostname())
+        status.devices, status.heartbeat = [device], time.time()
+        run.folder.write_status(status)
+        view = ChatComparator(session)
+        view.settings_form.fields["max_new_tokens"].value = 3
+        view.prompt.value = "Hi"
+        view.send_button.click()
+        view.wait(60)
+        assert view.message.level == "warning", view.message.text
+        assert f"{run.name} is training" in view.message.text and "slow" in view.message.text
+    finally:
+        run.folder.write_status(RunStatus("finished"))
+        stand_in.kill()
+        stand_in.wait()

@@ -7,6 +7,8 @@ Every process of a run has them; only the main one writes, and stop decisions ar
 from __future__ import annotations
 
 import math
+import resource
+import sys
 import threading
 import time
 
@@ -50,12 +52,35 @@ def kept(key: str, value) -> bool:
     return key in KEPT_KEYS or key.startswith(KEPT_PREFIXES)
 
 
+GB = 1024**3
+# What status.json's extra keeps of a record, beside the peak memory: the progress line's figures.
+STATUS_KEYS = ("eta_s", "tokens_per_s", "epoch")
+
+
+def peak_memory() -> dict[str, float]:
+    """This process's peak memory so far, in GB (1024**3 bytes).
+
+    peak_rss_gb: the resident set (ru_maxrss); on a GPU also torch's peak allocated and reserved
+    bytes. peak_memory_gb is the figure that decides whether a run fits: reserved GPU memory on a
+    GPU, the resident set on a CPU.
+    """
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    found = {"peak_rss_gb": rss / (GB if sys.platform == "darwin" else 1024**2)}
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        found["peak_gpu_allocated_gb"] = torch.cuda.max_memory_allocated() / GB
+        found["peak_gpu_reserved_gb"] = torch.cuda.max_memory_reserved() / GB
+    found["peak_memory_gb"] = found.get("peak_gpu_reserved_gb", found["peak_rss_gb"])
+    return {k: round(v, 4) for k, v in found.items()}
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stopped."""
 
 
 class MetricsCallback(TrainerCallback):
-    """Append one record per logging step: loss, learning rate, grad norm, tokens/s, ETA."""
+    """Append one record per logging step: loss, learning rate, grad norm, tokens/s, ETA, and the
+    process's peak memory so far (see peak_memory)."""
 
     def __init__(self, folder: RunFolder, counter: TokenCounter, status: RunStatus):
         self.folder, self.counter, self.status = folder, counter, status
@@ -105,13 +130,12 @@ class MetricsCallback(TrainerCallback):
                 record[key] = float(value)
         if "loss" in logs:
             record.update(self._rates(state, tokens, trained))
+        record.update(peak_memory())
         if not getattr(state, "is_world_process_zero", True):
             return
         append_jsonl(self.folder.metrics_file, record)
         self.status.step, self.status.max_steps = state.global_step, state.max_steps
-        self.status.extra = {
-            k: record[k] for k in ("eta_s", "tokens_per_s", "epoch") if k in record
-        }
+        self.status.extra = {k: record[k] for k in STATUS_KEYS if k in record} | peak_memory()
 
     def _rates(self, state, tokens: int, trained: int) -> dict:
         now = time.time()
@@ -162,7 +186,8 @@ class StopCallback(TrainerCallback):
 
 
 class Heartbeat:
-    """Rewrite status.json every few seconds so a reader can tell a live runner from a dead one."""
+    """Rewrite status.json every few seconds so a reader can tell a live runner from a dead one;
+    each beat also brings the process's peak memory up to date (also while the model loads)."""
 
     def __init__(self, folder: RunFolder, status: RunStatus):
         self.folder, self.status = folder, status
@@ -180,5 +205,6 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.is_set():
             self.status.heartbeat = time.time()
+            self.status.extra = self.status.extra | peak_memory()
             self.folder.write_status(self.status)
             self._stop.wait(HEARTBEAT_SECONDS)

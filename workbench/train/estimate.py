@@ -1,7 +1,8 @@
 """Before launch: how much memory a run needs and how long a step takes, from the model's shape.
 
-The figures are estimates from first principles (bytes per weight, LoRA and optimizer state,
-activations per token), refined by the speed of earlier runs in the same workspace when known.
+Memory is the runner's peak as runs measure it (callbacks.peak_memory): bytes per weight, LoRA
+and optimizer state, activations per token as the collator batches them, the chunked loss's
+logits, calibrated against measured peaks. Time is refined by earlier runs' speed when known.
 """
 
 from __future__ import annotations
@@ -18,6 +19,26 @@ DEVICE_FLOPS = {"cpu": 6e10, "T4": 2e13, "A100": 1e14, "H100": 2.5e14, "cuda": 3
 # Sampling one token at a time uses a device this many times worse than a training step does.
 DECODING_SLOWDOWN = 4.0
 
+# Calibration against measured peaks (benchmarks/train_memory.py prints estimate and measure side
+# by side; SmolLM2-135M on a CPU, 1 x 256 and 1 x 1024 tokens, LoRA and QLoRA, chunked loss).
+# Activations saved for the backward pass, in values per hidden unit per layer per token:
+# LoRA's dropout copies, norms, attention and the MLP's gate/up/act (~1.9 MB a token measured);
+# bitsandbytes' CPU path keeps more (~3.5 MB a token measured).
+SAVED_PER_HIDDEN = {"lora": 29, "qlora_cpu": 53}
+# The runner's interpreter with torch, transformers, peft, datasets and bitsandbytes imported.
+RUNTIME_GB = {"cpu": 0.45, "cuda": 0.0}  # torch's reserved GPU memory excludes the runtime
+CUDA_CONTEXT_GB = 0.5  # the CUDA context: not in torch's figures, but on the card
+# Loading: the checkpoint's pages and a float copy (LoRA), or the unquantized model that 4-bit
+# layers are made from (QLoRA), stay resident on a CPU: weights' bytes this many times.
+CPU_LOAD_COPIES = 0.95
+# The chunked loss holds about this many chunk-sized float32 copies of logits at once.
+LOGIT_COPIES = 3
+# Rows of a padded batch are as long as its longest: about this many times the mean length.
+PADDED_LONGEST = 2.0
+# Padding-free sequences end with filler up to the longest sequence of the batch.
+FLAT_FILLER = 1.15
+PACKED_FILL = 0.95  # packed blocks are nearly full
+
 
 @dataclass
 class ModelShape:
@@ -32,7 +53,9 @@ class ModelShape:
 
 @dataclass
 class Estimate:
-    """Memory by part (GB), seconds per step, the device's memory, and a warning if it won't fit."""
+    """Peak memory by part (GB; what status.extra's peak_memory_gb measures: the resident set on a
+    CPU, torch's reserved memory on a GPU), seconds per step, the device's memory, and a
+    warning naming the settings to change when the run will not fit."""
 
     weights_gb: float
     lora_gb: float
@@ -43,6 +66,9 @@ class Estimate:
     device: str
     device_memory_gb: float | None
     warning: str = ""
+    logits_gb: float = 0.0
+    runtime_gb: float = 0.0
+    fits: bool = True  # False: the estimate exceeds the device's memory; the launch should stop
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,25 +105,23 @@ def estimate(
     measured_tokens_per_s: float | None = None,
     mean_tokens_per_row: float = 256,
 ) -> Estimate:
-    """Memory and time of one optimizer step of `config` on `device` (config must be resolved)."""
-    linear = sum(i * o for i, o in shape.linear_in_out)
-    embed = shape.vocab * shape.hidden
-    weight_bytes = 0.55 if config.quantize_4bit else (2 if device == "cuda" else 4)
-    weights = linear * weight_bytes + embed * (2 if device == "cuda" else 4)
+    """Peak memory and time of one optimizer step of `config` on `device` (config resolved).
+
+    `mean_tokens_per_row`: the dataset's mean tokenised row; `device_memory_gb`: what the run may
+    use (None: no check). The memory is the runner process's peak, calibrated on a CPU.
+    """
+    tokens = batch_tokens(config, mean_tokens_per_row)
+    weights = _weights_bytes(shape, config, device)
     lora_params = sum(config.lora_r * (i + o) for i, o in shape.linear_in_out)
     lora = lora_params * 4
     optimizer = lora_params * 4 * 3  # gradients and two Adam moments, fp32
-    tokens = config.batch_size * min(mean_tokens_per_row, config.max_length or 1024)
-    if config.method in PREFERENCE_METHODS:
-        tokens *= 2  # a chosen and a rejected sequence per pair
-    if config.batching == "padded":
-        tokens *= 1.3  # padding to the longest row of a batch
-    act_per_token = shape.hidden * shape.layers * (2 if config.gradient_checkpointing else 18)
-    act_bytes = 2 if device == "cuda" else 4
-    activations = tokens * (
-        act_per_token * act_bytes + shape.vocab * 4 * 2
-    )  # logits and their grad
-    total = (weights + lora + optimizer + activations) * 1.15 + 0.3 * GB  # allocator, runtime
+    activations = tokens * _saved_bytes_per_token(shape, config, device)
+    logits = _logits_bytes(shape, config, tokens)
+    runtime = RUNTIME_GB.get(device, 0.0) * GB
+    total = weights + lora + optimizer + activations + logits
+    if device == "cuda":
+        total *= 1.15  # the caching allocator reserves more than it hands out
+    total += runtime
     flops = 4 * shape.n_params * tokens * config.grad_accumulation
     if measured_tokens_per_s:
         seconds = tokens * config.grad_accumulation / measured_tokens_per_s
@@ -113,14 +137,88 @@ def estimate(
         seconds,
         device_name or device,
         device_memory_gb,
+        logits_gb=logits / GB,
+        runtime_gb=runtime / GB,
     )
-    if device_memory_gb and result.total_gb > 0.9 * device_memory_gb:
-        result.warning = (
-            f"About {result.total_gb:.1f} GB needed but the {result.device} has "
-            f"{device_memory_gb:.1f} GB: lower batch_size or max_length, or turn on "
-            "gradient_checkpointing."
-        )
+    result.warning, result.fits = fit_warning(result, config, device)
     return result
+
+
+def batch_tokens(config: TrainConfig, mean_tokens_per_row: float) -> float:
+    """Tokens in one batch as the collator builds it: padded rows as long as the longest,
+    padding-free rows end to end (with filler), packed blocks nearly full."""
+    length = config.max_length or 1024
+    row = min(mean_tokens_per_row, length)
+    if config.method in PREFERENCE_METHODS:
+        return config.batch_size * row * 2 * (PADDED_LONGEST if config.batch_size > 1 else 1)
+    if config.batching == "packed":
+        return config.batch_size * length * PACKED_FILL
+    if config.batching == "padded":
+        return config.batch_size * (
+            min(row * PADDED_LONGEST, length) if config.batch_size > 1 else row
+        )
+    return config.batch_size * row * (FLAT_FILLER if config.batch_size > 1 else 1)
+
+
+def _weights_bytes(shape: ModelShape, config: TrainConfig, device: str) -> float:
+    """The base model's resident bytes, with what loading leaves behind on a CPU."""
+    linear = sum(i * o for i, o in shape.linear_in_out)
+    rest = max(shape.n_params - linear, 0)
+    full = 2 if device == "cuda" else 4
+    if config.quantize_4bit:
+        weights = linear * 0.55 + rest * (full if device == "cuda" else 4)
+        return weights + (shape.n_params * 4 if device == "cpu" else 0)
+    weights = shape.n_params * full
+    return weights * (1 + CPU_LOAD_COPIES if device == "cpu" else 1)
+
+
+def _saved_bytes_per_token(shape: ModelShape, config: TrainConfig, device: str) -> float:
+    """Activation bytes kept for the backward pass per token (one layer's when recomputing)."""
+    kind = "qlora_cpu" if config.quantize_4bit and device == "cpu" else "lora"
+    per_layer = shape.hidden * SAVED_PER_HIDDEN[kind] * (2 if device == "cuda" else 4)
+    if config.gradient_checkpointing:
+        return per_layer + shape.hidden * shape.layers * 2 * (2 if device == "cuda" else 4)
+    return per_layer * shape.layers
+
+
+def _logits_bytes(shape: ModelShape, config: TrainConfig, tokens: float) -> float:
+    """SFT's chunked loss holds one chunk of float32 logits; the other methods hold them all."""
+    if config.method in ("lora", "qlora"):
+        from .loss import chunk_positions
+
+        return min(tokens, chunk_positions(shape.vocab)) * shape.vocab * 4 * LOGIT_COPIES
+    return tokens * shape.vocab * 4 * 2
+
+
+def fit_warning(result: Estimate, config: TrainConfig, device: str) -> tuple[str, bool]:
+    """('', True) when the run fits the device's memory; else a sentence with the estimate and
+    the settings to change, and whether it can fit at all (False: more than all the memory)."""
+    memory = result.device_memory_gb
+    if not memory:
+        return "", True
+    need = result.total_gb + (CUDA_CONTEXT_GB if device == "cuda" else 0.0)
+    if need <= 0.9 * memory:
+        return "", True
+    hints = []
+    if result.activations_gb + result.logits_gb >= result.weights_gb:
+        hints.append(
+            f"lower batch_size (now {config.batch_size}; raise grad_accumulation to keep the "
+            f"effective batch) or max_length (now {config.max_length})"
+        )
+        if config.batching == "packed":
+            hints.append('use batching="padding_free" (packed blocks are full max_length rows)')
+        if not config.gradient_checkpointing:
+            hints.append("set gradient_checkpointing=True")
+    if not config.quantize_4bit:
+        hints.append('use method="qlora" (4-bit base weights)')
+    hints.append("or pick a smaller model")
+    fits = need <= memory
+    verdict = "may not fit in" if fits else "will not fit in"
+    text = (
+        f"About {need:.1f} GB needed: it {verdict} the {result.device}'s {memory:.1f} GB. "
+        f"To fit, {'; '.join(hints)}."
+    )
+    return text, fits
 
 
 def _sampling_seconds(shape: ModelShape, config: TrainConfig, device: str, name: str) -> float:

@@ -3,7 +3,8 @@
 It reads the run folder written by the launcher, trains by the run's method (SFT with LoRA or
 QLoRA, DPO, a reward model, GRPO), and writes metrics.jsonl, status.json, checkpoints/ and
 adapter/. Every ending is recorded in
-status.json: finished, stopped (on request, with a checkpoint), or failed with a plain message.
+status.json: finished, stopped (on request, with a checkpoint), or failed with a plain message;
+its `extra` carries the process's peak memory (callbacks.peak_memory), live and at the end.
 Under `accelerate launch` each process runs it; the main process alone writes (see ranks.py).
 """
 
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from ..models import best_device, resolve
 from ..persist import atomic_write_json, read_json
-from .callbacks import Heartbeat, MetricsCallback, NonFiniteLossError, SampleCallback, StopCallback
+from .callbacks import (
+    Heartbeat,
+    MetricsCallback,
+    NonFiniteLossError,
+    SampleCallback,
+    StopCallback,
+    peak_memory,
+)
 from .collate import TokenCounter
 from .config import TrainConfig
 from .folder import RunFolder, RunStatus
@@ -62,6 +70,7 @@ def main(run_dir: str) -> int:
             status.traceback_tail = "".join(traceback.format_exc().splitlines(True)[-30:])
             traceback.print_exc()
     status.ended = time.time()
+    status.extra = status.extra | peak_memory()  # the whole run's peak, saving included
     folder.write_status(status)
     return 1 if status.state == "failed" else 0
 

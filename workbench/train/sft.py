@@ -1,7 +1,9 @@
 """Supervised fine-tuning (SFT): LoRA or QLoRA on the tokenised rows the launcher wrote.
 
-The labels come from the template (-100 on every token that does not train), so the Trainer's
-mean loss over labelled tokens is the completion-only loss TRL's SFTTrainer computes.
+The labels come from the template (-100 on every token that does not train), so the mean loss
+over labelled tokens is the completion-only loss TRL's SFTTrainer computes. It is computed from
+the last hidden states a chunk of trained positions at a time (loss.py), never from the full
+logits: the same value and gradients as transformers' loss, without its largest tensors.
 """
 
 from __future__ import annotations
@@ -21,8 +23,14 @@ def sft_trainer(
     callbacks: list,
     counter: TokenCounter,
 ):
-    """A transformers Trainer over the run's snapshot: padded or padding-free batches."""
+    """A transformers Trainer over the run's snapshot (padded, padding-free or packed batches)
+    whose loss skips the full logits (loss.ChunkedLoss)."""
     from transformers import Trainer
+
+    from .loss import ChunkedLoss
+
+    class ChunkedLossTrainer(ChunkedLoss, Trainer):
+        """transformers' Trainer with the chunked causal-LM loss."""
 
     tokenizer = load_tokenizer(spec)
     model = build_peft_model(spec, config, device)
@@ -31,7 +39,7 @@ def sft_trainer(
         collator = PaddedCollator(counter, tokenizer.pad_token_id)
     else:
         collator = FlatCollator(counter, config.max_length, tokenizer.pad_token_id)
-    return Trainer(
+    return ChunkedLossTrainer(
         model=model,
         args=training_arguments(folder, config, device, has_eval=eval_set is not None),
         train_dataset=train_set,
