@@ -213,9 +213,10 @@ class TrainingLauncher(widgets.VBox):
             return
         self.why.value = _plan_html(planned)
         self.estimate_box.value = (
-            f"Estimate: about <b>{est.total_gb:.2f} GB</b> (weights {est.weights_gb:.2f}, LoRA + "
-            f"optimizer {est.lora_gb + est.optimizer_gb:.2f}, activations {est.activations_gb:.2f}) "
-            f"and <b>{est.seconds_per_step:.1f} s per step</b> on {html.escape(est.device)}."
+            f"Estimate: about <b>{est.total_gb:.2f} GB</b> (runtime {est.runtime_gb:.2f}, weights "
+            f"{est.weights_gb:.2f}, LoRA + optimizer {est.lora_gb + est.optimizer_gb:.2f}, "
+            f"activations {est.activations_gb:.2f}, logits {est.logits_gb:.2f}) and "
+            f"<b>{est.seconds_per_step:.1f} s per step</b> on {html.escape(est.device)}."
         )
         if est.warning:
             self.estimate_message.warn(est.warning)
@@ -320,7 +321,12 @@ def _run_label(run: Run) -> str:
     state = status.state
     if status.waiting and "position" in status.extra:
         state = f"queued #{status.extra['position']}, waits for {status.extra.get('waits_for')}"
-    return f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
+    peak = status.extra.get("peak_memory_gb")
+    memory = f" · peak {peak:.2f} GB" if peak else ""
+    return (
+        f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
+        f"{memory}"
+    )
 
 
 def _describe(device: str, name: str, memory: float | None) -> str:

@@ -52,6 +52,7 @@ def test_bad_values_show_a_sentence_and_start_nothing(launcher, session):
 
 def test_estimate_and_reasons_are_shown(launcher):
     assert "GB" in launcher.estimate_box.value and "s per step" in launcher.estimate_box.value
+    assert "logits" in launcher.estimate_box.value  # every part the total adds up
     assert "learning_rate" in launcher.why.value  # planned: the value and why
     assert "1B parameters" in launcher.why.value
 
@@ -290,3 +291,14 @@ def test_the_comparator_warns_while_a_run_trains_on_its_device(session, chat_row
         run.folder.write_status(RunStatus("finished"))
         stand_in.kill()
         stand_in.wait()
+
+
+def test_the_runs_table_shows_each_runs_peak_memory(session, chat_rows):
+    from workbench.train.folder import RunStatus
+
+    session.load_dataset(chat_rows * 4)
+    run = session.prepare(TrainConfig(max_steps=2))
+    run.folder.write_status(RunStatus("finished", step=2, max_steps=2,
+                                      extra={"peak_memory_gb": 1.234}))  # fmt: skip
+    view = TrainingLauncher(session, plot_backend="svg")
+    assert any("peak 1.23 GB" in label for label, _ in view.runs_table.options)
