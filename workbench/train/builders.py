@@ -176,3 +176,37 @@ def precision_flags(config: TrainConfig, dtype) -> dict[str, bool]:
     if asked is None:
         return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
     return {"bf16": asked == "bf16", "fp16": asked == "fp16"}
+
+
+def run_tokenizer(folder: RunFolder, spec: ModelSpec):
+    """The base's tokenizer rendering with the run's template (its chat_template), with a
+    padding token: what TRL's trainers format prompts and answers with."""
+    from ..models import load_tokenizer
+    from ..persist import read_json
+    from ..templates.template import Template
+
+    tokenizer = load_tokenizer(spec)
+    template = Template.from_json(read_json(folder.template_file))
+    tokenizer.chat_template = template.with_tokenizer(tokenizer).jinja
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def policy_model(folder: RunFolder, config: TrainConfig, spec: ModelSpec, device: str):
+    """What DPO and GRPO start from: the base (4-bit when the config says, made ready for
+    k-bit training) with the run's starting adapter, trainable, when `base_adapter` is set.
+    Returns (model, peft_config): a fresh LoRA config to add, or None with an adapter."""
+    from peft import PeftModel, prepare_model_for_kbit_training
+
+    model = load_base_model(spec, config, device)
+    if config.quantize_4bit:
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=bool(config.gradient_checkpointing),
+            gradient_checkpointing_kwargs=checkpointing_kwargs(config),
+        )
+    if config.base_adapter:  # a path relative to the run folder travels with an exported job
+        adapter = folder.root / config.base_adapter
+        return PeftModel.from_pretrained(model, str(adapter), is_trainable=True), None
+    return model, lora_config(config)

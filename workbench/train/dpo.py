@@ -10,36 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..templates.template import Template
-
 
 def train_dpo(folder, config, spec, device: str, callbacks: list) -> Any:
     """The runner's DPO step: 4-bit base, LoRA (fresh or the SFT adapter), TRL DPOTrainer."""
     import datasets
-    from peft import PeftModel, prepare_model_for_kbit_training
     from trl import DPOConfig, DPOTrainer
 
-    from ..models import load_tokenizer
-    from ..persist import read_json
-    from .builders import checkpointing_kwargs, load_base_model, lora_config, training_arguments
+    from .builders import policy_model, run_tokenizer, training_arguments
 
-    tokenizer = load_tokenizer(spec)
-    tokenizer.chat_template = (
-        Template.from_json(read_json(folder.root / "template.json")).with_tokenizer(tokenizer).jinja
-    )
-    model = load_base_model(spec, config, device)
+    tokenizer = run_tokenizer(folder, spec)
+    model, peft_config = policy_model(folder, config, spec, device)
     model.config.use_cache = False
-    model = prepare_model_for_kbit_training(
-        model,
-        use_gradient_checkpointing=bool(config.gradient_checkpointing),
-        gradient_checkpointing_kwargs=checkpointing_kwargs(config),
-    )
-    peft_config = None
-    if config.base_adapter:  # a path relative to the run folder travels with an exported job
-        adapter = folder.root / config.base_adapter
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-    else:
-        peft_config = lora_config(config)
     train_set = datasets.load_from_disk(str(folder.data_dir / "train"))
     eval_path = folder.data_dir / "eval"
     eval_set = datasets.load_from_disk(str(eval_path)) if eval_path.exists() else None

@@ -77,34 +77,15 @@ def grpo_trainer(
 ) -> Any:
     """A GRPOTrainer over the run's prompts: LoRA (fresh, or `base_adapter`), checked rewards."""
     import datasets
-    from peft import PeftModel, prepare_model_for_kbit_training
     from trl import GRPOConfig, GRPOTrainer
 
     from ..answers.model_host import stop_token_ids
-    from .builders import (
-        checkpointing_kwargs,
-        load_base_model,
-        lora_config,
-        trainable_in_float32,
-        trl_arguments,
-    )
-    from .reward import load_reward_model, run_tokenizer
+    from .builders import policy_model, run_tokenizer, trainable_in_float32, trl_arguments
+    from .reward import load_reward_model
 
     tokenizer = run_tokenizer(folder, spec)
-    model = load_base_model(spec, config, device)
+    model, peft_config = policy_model(folder, config, spec, device)
     model.generation_config.eos_token_id = stop_token_ids(tokenizer)  # where generation stops
-    if config.quantize_4bit:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=bool(config.gradient_checkpointing),
-            gradient_checkpointing_kwargs=checkpointing_kwargs(config),
-        )
-    peft_config = None
-    if config.base_adapter:  # a path relative to the run folder travels with an exported job
-        adapter = folder.root / config.base_adapter
-        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
-    else:
-        peft_config = lora_config(config)
     rewards = build_rewards(
         config.rewards, lambda where: load_reward_model(folder.root / where, spec), samples
     )

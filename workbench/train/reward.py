@@ -83,6 +83,7 @@ def reward_trainer(folder: RunFolder, config: TrainConfig, spec: ModelSpec, devi
         checkpointing_kwargs,
         load_base_model,
         lora_config,
+        run_tokenizer,
         trainable_in_float32,
         trl_arguments,
     )
@@ -119,18 +120,6 @@ def reward_trainer(folder: RunFolder, config: TrainConfig, spec: ModelSpec, devi
         callbacks=callbacks,
     )
     return trainable_in_float32(trainer, device) if config.quantize_4bit else trainer
-
-
-def run_tokenizer(folder: RunFolder, spec: ModelSpec):
-    """The base's tokenizer rendering with the run's template, with a padding token."""
-    from ..models import load_tokenizer
-
-    tokenizer = load_tokenizer(spec)
-    template = Template.from_json(read_json(folder.template_file))
-    tokenizer.chat_template = template.with_tokenizer(tokenizer).jinja
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
 
 
 def reward_record(trainer, folder: RunFolder) -> RewardRecord:
