@@ -3,8 +3,8 @@
 Each section runs in its own process (its peak memory is its own, and one failing section does
 not hide the others) on a random Llama written locally (no download is possible on a lent
 device): ~1B parameters on a GPU, a small one with `--dry-run`, which runs the same code on the
-CPU in a few minutes so the script cannot rot between lent devices. Exit code 1 when any section
-failed. Later issues add sections to SECTIONS (reward model, GRPO, export parity).
+CPU in a few minutes so the script cannot rot between lent devices; export parity uses the
+embedded model. Exit code 1 when any section failed. A new capability adds a @section.
 
     python benchmarks/gpu_check.py [--dry-run] [--only a,b] [--steps N] [--fail SECTION]
 """
@@ -175,12 +175,7 @@ def dpo(ctx: Context) -> dict:
     import workbench as wb
 
     s = open_session(ctx, "dpo")
-    for k in range(PREFERENCE_PAIRS):
-        row = s.dataset[k]["messages"]
-        wrong = s.dataset[k + PREFERENCE_PAIRS]["messages"][-1]["content"]
-        s.record_preference(
-            row[:-1], row[-1]["content"], wrong, chosen_model="a", rejected_model="b"
-        )
+    record_votes(s)
     length = max(ctx.max_length, 256)  # a prompt and its answer fit whole
     run = s.train(wb.TrainConfig(method="dpo", max_steps=max(2, ctx.steps // 4), max_length=length))
     status = wait(run)
@@ -188,6 +183,77 @@ def dpo(ctx: Context) -> dict:
         raise RuntimeError(f"DPO ended {status.state}: {status.message}")
     margins = [m["rewards/margins"] for m in run.metrics if "rewards/margins" in m]
     return {"steps": status.step, "last_margin": margins[-1] if margins else None}
+
+
+def record_votes(s) -> None:
+    """Votes where the chosen answer is the task's and the rejected one another row's."""
+    from workbench import demo_data
+
+    rows = demo_data.generate(2 * PREFERENCE_PAIRS, seed=5, handwritten=False)  # short rows
+    for row, other in zip(rows[:PREFERENCE_PAIRS], rows[PREFERENCE_PAIRS:]):
+        turns, wrong = row["messages"], other["messages"][-1]["content"]
+        s.record_preference(turns[:-1], turns[-1]["content"], wrong, chosen_model="a",
+                            rejected_model="b")  # fmt: skip
+
+
+@section
+def reward_model(ctx: Context) -> dict:
+    """A reward model from votes (4-bit on a GPU), then scores for a right and a wrong answer."""
+    import workbench as wb
+
+    s = open_session(ctx, "reward")
+    record_votes(s)
+    length = max(ctx.max_length, 256)
+    run = s.train(wb.TrainConfig(method="reward", max_steps=max(2, ctx.steps // 2),
+                                 max_length=length))  # fmt: skip
+    status = wait(run)
+    if status.state != "finished":
+        raise RuntimeError(f"the reward run ended {status.state}: {status.message}")
+    right, wrong = s.score("What is 2 plus 3?", ["5", "Purple."], reward_model=run.name)
+    return {"steps": status.step, "scores": [right, wrong], "peak_gb": status.extra.get(
+        "peak_memory_gb")}  # fmt: skip
+
+
+@section
+def grpo(ctx: Context) -> dict:
+    """A short GRPO run with the exact-match reward: reward curves and an adapter that answers."""
+    import workbench as wb
+    from workbench import demo_data
+
+    s = open_session(ctx, "grpo")
+    s.load_dataset(demo_data.generate(40, seed=9, tasks=["arithmetic"], handwritten=False))
+    run = s.train(wb.TrainConfig(method="grpo", rewards=["exact_match"], max_steps=2))
+    status = wait(run)
+    if status.state != "finished":
+        raise RuntimeError(f"GRPO ended {status.state}: {status.message}")
+    rewards = [m for m in run.metrics if any(k.startswith("reward") for k in m)]
+    answer = s.generate("What is 2 plus 3?", model=run.name, max_new_tokens=8)
+    return {"steps": status.step, "reward_records": len(rewards), "answer": answer,
+            "peak_gb": status.extra.get("peak_memory_gb")}  # fmt: skip
+
+
+@section
+def export_parity(ctx: Context) -> dict:
+    """The embedded model, tuned briefly, exported merged and as GGUF F16 with parity (a random
+    model's near-tied logits would make parity a coin toss, so this one is real)."""
+    import workbench as wb
+    from workbench import demo_data, models
+
+    s = wb.Session.open(Path(ctx.work) / "export")
+    s.set_model(models.DEFAULT)
+    s.set_max_length(128)
+    s.load_dataset(demo_data.generate(120, seed=4, tasks=["change_case"], handwritten=False))
+    s.split(eval_fraction=0.1, seed=0)
+    run = s.train(wb.TrainConfig(max_steps=max(4, ctx.steps), save_steps=10_000))
+    if wait(run).state != "finished":
+        raise RuntimeError(f"{run.name} ended {run.status.state}: {run.status.message}")
+    probes = {"probes": 2, "max_new_tokens": 16} if ctx.dry_run else {}
+    out = {}
+    for fmt in ("merged", "gguf"):
+        export = s.export_model(run.name, Path(ctx.work) / f"export-{fmt}", format=fmt, **probes)
+        out[fmt] = {"parity": export.parity.line(), "seconds": export.seconds,
+                    "bytes": export.size}  # fmt: skip
+    return out
 
 
 @section

@@ -27,7 +27,9 @@ def test_the_dry_run_walks_every_section():
     assert code == 0 and report["ok"] and not failed, failed
     sections = report["sections"]
     assert set(sections) >= {"qlora_defaults", "trl_defaults", "t4_path", "lora_bf16", "dpo",
-                             "stop_resume", "comparator"}  # fmt: skip
+                             "reward_model", "grpo", "export_parity", "stop_resume",
+                             "comparator"}  # fmt: skip
+    assert "identical" in sections["export_parity"]["gguf"]["parity"]
     assert sections["t4_path"]["planned"]["method"] == "qlora"  # what a T4 gets, forced here
     assert sections["stop_resume"]["finished_at"] == sections["stop_resume"]["stopped_at"] + 3
     assert report["summary"]["tokens_per_s_vs_trl"] > 0
