@@ -4,7 +4,7 @@ import workbench as wb
 s = wb.Session.open("workspace")
 """
 
-from . import demo, models, synthesis
+from . import demo, models
 from .answers import Comparison, ComparisonStopped, Evaluation, GenerationSettings
 from .data import DatasetLoadError, InstructionDataset
 from .demo import tasks as demo_data  # the name the first notebooks used
@@ -46,3 +46,12 @@ __all__ = [
     "models",
     "synthesis",
 ]
+
+
+def __getattr__(name: str):
+    """`wb.synthesis` loads on first use (its HTTP client costs a tenth of a second)."""
+    if name == "synthesis":
+        import importlib
+
+        return importlib.import_module(".synthesis", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..answers.generate import GenerationSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 SHOWN_CHARS = 200  # of a bad answer, in an error message
 
@@ -65,6 +66,8 @@ class Endpoint:
         stop: threading.Event | None = None,
     ) -> list[str]:
         """One answer per prompt, in order; when `stop` is set, the answers made so far."""
+        import httpx  # imported on first use: it adds a tenth of a second to `import workbench`
+
         headers = self._headers()
         with httpx.Client(timeout=self.timeout, headers=headers) as client:
             model = self.model or self._first_model(client)
@@ -100,6 +103,8 @@ class Endpoint:
             ) from None
 
     def _call(self, client: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+        import httpx
+
         url = self.base_url + path
         try:
             response = client.request(method, url, json=body)
