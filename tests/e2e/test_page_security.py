@@ -52,6 +52,8 @@ def test_no_payload_runs_and_each_shows_as_text(lab, page):
     name = security_notebook(root, root / "ws-security")
     open_and_run_all(page, url, name)
     rows, answers = page.locator(".wb-dsb-row"), page.locator(".wb-answer")
+    rows.nth(len(PAYLOADS) - 1).wait_for(timeout=120_000)  # widgets render after the kernel idles
+    answers.nth(1).wait_for(timeout=120_000)
     assert rows.count() >= len(PAYLOADS) and answers.count() >= 2
     page.mouse.move(10, 10)
     for el in page.locator(".wb-answer b, .wb-dsb-row b").all():
