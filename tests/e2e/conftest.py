@@ -113,10 +113,27 @@ def open_and_run_all(page, url: str, name: str, timeout_s: float = 600) -> None:
     page.goto(f"{url}/lab/tree/{name}?reset")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
     page.wait_for_selector('[data-status="idle"]', state="attached", timeout=120_000)
+    accept_kernel_dialog(page)
     page.locator(".jp-Cell").first.click()
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    if accept_kernel_dialog(page):  # it can open late, when the kernel's session is first asked
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     wait_until_idle(page, timeout_s)
+
+
+def accept_kernel_dialog(page, wait_ms: int = 3000) -> bool:
+    """Accept JupyterLab's "Select Kernel" dialog (the notebook's own kernel) if it opens; a
+    busy server sometimes asks even for a notebook that names its kernel. True if it did."""
+    dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+    try:
+        dialog.wait_for(timeout=wait_ms)
+    except Exception:  # no dialog: nothing to do
+        return False
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    dialog.wait_for(state="detached", timeout=30_000)
+    return True
 
 
 def wait_until_idle(page, timeout_s: float) -> None:
