@@ -101,7 +101,7 @@ def test_the_embedded_reward_model_ranks_correct_answers_above_wrong_ones(
     tasks = ["change_case", "reverse_list", "acronym"]  # answers checkable against the prompt
     rows = demo_data.generate(240, seed=5, tasks=tasks, handwritten=False)
     with wb.Session.open(tmp_path / "ws") as s:
-        s.set_max_length(128)
+        s.set_max_length(256)  # a few demo pairs run past 128 tokens
         run = s.train(
             wb.TrainConfig(method="reward", max_steps=80, eval_steps=20),
             preferences=correct_wrong_pairs(rows, seed=0),
