@@ -41,7 +41,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix workbench widgets tests benchmarks
 
 test: setup browser lint
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra --durations=25
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra -m "not slow and not browser"

@@ -17,7 +17,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,8 +47,10 @@ def write_adapters(model: str, folder: Path, count: int) -> list[str]:
 
 
 def peak_rss_gb() -> float:
-    """This process's peak resident memory, in GiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    """This process's own peak resident memory, in GiB (read after the work it measures)."""
+    from workbench.resources import peak_rss_gb as peak  # imported late: adds nothing to the peak
+
+    return peak()
 
 
 def memory_now() -> dict:

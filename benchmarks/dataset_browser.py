@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -224,7 +223,9 @@ def _time_flips(show_page, rows: int) -> float:
 
 
 def _peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    from workbench.resources import peak_rss_gb
+
+    return round(peak_rss_gb() * 1024, 1)
 
 
 def _result(opened, flip, search, found, quality, browse_rss) -> dict:

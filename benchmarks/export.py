@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,8 +31,10 @@ BYTES_PER_PARAM = {"f16": 2.0, "q8_0": 34 / 32}  # Q8_0: 32 int8 values and an f
 
 
 def peak_rss_gb() -> float:
-    """This process's peak resident memory, in GiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    """This process's own peak resident memory, in GiB (read after the work it measures)."""
+    from workbench.resources import peak_rss_gb as peak  # imported late: adds nothing to the peak
+
+    return peak()
 
 
 # -- the workspace: a session, eval rows for the probes, a finished run with an adapter --------

@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -68,7 +67,9 @@ def peak_memory_gb() -> float:
 
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 1024**3
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    from workbench.resources import peak_rss_gb
+
+    return peak_rss_gb()
 
 
 def open_session(ctx: Context, name: str):

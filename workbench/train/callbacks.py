@@ -7,7 +7,6 @@ Every process of a run has them; only the main one writes, and stop decisions ar
 from __future__ import annotations
 
 import math
-import resource
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ import time
 from transformers import TrainerCallback
 
 from ..persist import append_jsonl
+from ..resources import peak_rss_gb
 from .collate import TokenCounter
 from .folder import HEARTBEAT_SECONDS, RunFolder, RunStatus
 from .ranks import any_rank, sum_over_ranks
@@ -60,12 +60,11 @@ STATUS_KEYS = ("eta_s", "tokens_per_s", "epoch")
 def peak_memory() -> dict[str, float]:
     """This process's peak memory so far, in GB (1024**3 bytes).
 
-    peak_rss_gb: the resident set (ru_maxrss); on a GPU also torch's peak allocated and reserved
+    peak_rss_gb: the resident set (resources.peak_rss_gb); on a GPU also torch's peak allocated and reserved
     bytes. peak_memory_gb is the figure that decides whether a run fits: reserved GPU memory on a
     GPU, the resident set on a CPU.
     """
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    found = {"peak_rss_gb": rss / (GB if sys.platform == "darwin" else 1024**2)}
+    found = {"peak_rss_gb": peak_rss_gb()}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         found["peak_gpu_allocated_gb"] = torch.cuda.max_memory_allocated() / GB
