@@ -15,7 +15,9 @@ def test_a_started_process_reports_its_own_peak_not_its_launchers():
     ru_maxrss keeps the parent's peak across fork and exec)."""
     ballast = b"\x01" * (1 << 30)  # 1 GiB, every page touched
     assert peak_rss_gb() >= 1.0
-    child = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True
+    )
     assert float(child.stdout) < 0.5, child.stdout
     del ballast
 
