@@ -40,6 +40,28 @@ def wait_for(predicate, timeout: float = 240, poll: float = 0.2, what: str = "th
 
 
 @pytest.fixture
+def file_size_limit():
+    """`with file_size_limit(n):` no file of this process (or of processes it starts) can grow
+    past n bytes; a write beyond raises EFBIG, as a full disk raises ENOSPC (no root needed)."""
+    import contextlib
+    import resource
+    import signal
+
+    @contextlib.contextmanager
+    def limit(size: int):
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, old_handler)
+
+    return limit
+
+
+@pytest.fixture
 def session(tmp_path, tiny_model_dir):
     """A fresh Session on the tiny model, closed after the test."""
     import workbench as wb

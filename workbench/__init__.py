@@ -9,12 +9,13 @@ from .answers import Comparison, ComparisonStopped, Evaluation, GenerationSettin
 from .data import DatasetLoadError, InstructionDataset
 from .demo import tasks as demo_data  # the name the first notebooks used
 from .export import Export, ExportConfig, ExportError, ParityError
+from .persist import DiskFullError
 from .preferences import PreferenceRecord
 from .session import Change, Session
 from .templates import Template, TemplateError
 from .train import Run, RunStatus, TrainConfig
 from .train.jobs import JobFormatError
-from .workspace import ReadOnlyError, WorkspaceError, WorkspaceLockedError
+from .workspace import ReadOnlyError, WorkspaceError, WorkspaceLockedError, WorkspaceWarning
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,7 @@ __all__ = [
     "Comparison",
     "ComparisonStopped",
     "DatasetLoadError",
+    "DiskFullError",
     "Evaluation",
     "Export",
     "ExportConfig",
@@ -41,6 +43,7 @@ __all__ = [
     "TrainConfig",
     "WorkspaceError",
     "WorkspaceLockedError",
+    "WorkspaceWarning",
     "demo",
     "demo_data",
     "models",

@@ -7,7 +7,9 @@ ever grows by whole lines; a torn last line, left by a power cut, is skipped wit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
 import os
 import tempfile
@@ -16,7 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .resources import free_disk_gb, human_bytes
+
 T = TypeVar("T")
+# A write that cannot complete for want of room: a full disk, a full quota, a file-size limit.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _read_umask() -> int:
@@ -32,19 +38,41 @@ class TornLogWarning(UserWarning):
     """A JSONL log ended in a partial line (the writer was interrupted); the line was skipped."""
 
 
+class DiskFullError(OSError):
+    """State could not be saved for want of room on its disk; what was saved before is intact."""
+
+
+def _no_room(error: BaseException, path: Path) -> DiskFullError | None:
+    """The DiskFullError to raise for `error` when it is a write without room, else None."""
+    if not isinstance(error, OSError) or error.errno not in NO_ROOM:
+        return None
+    free = human_bytes(free_disk_gb(path.parent) * 1024**3)
+    return DiskFullError(
+        error.errno,
+        f"Could not save {path}: {os.strerror(error.errno).lower()} ({free} free on its disk). "
+        "What was saved before is unchanged. Free some space (session.clean_checkpoints() "
+        "removes the checkpoints of finished runs and keeps their adapters), then do it again.",
+        str(path),
+    )
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = ""
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if full := _no_room(e, path):
+            raise full from e
         raise
     _fsync_dir(path.parent)
 
@@ -97,12 +125,20 @@ def from_json(cls: type[T], data: Any, *, source: str) -> T:
 
 def append_jsonl(path: str | os.PathLike, record: Any) -> None:
     """Append one record as one line and fsync it, so an acknowledged record survives a crash."""
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(path, "ab") as f:
+    data = memoryview((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+    with open(path, "ab", buffering=0) as f:  # unbuffered: nothing is left to flush on close
         _drop_torn_tail(f, Path(path))
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
+        start = f.tell()
+        try:
+            while data:
+                data = data[f.write(data) :]
+            os.fsync(f.fileno())
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                f.truncate(start)  # no half record stays behind
+            if full := _no_room(e, Path(path)):
+                raise full from e
+            raise
 
 
 def read_jsonl(path: str | os.PathLike) -> list[Any]:

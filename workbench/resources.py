@@ -37,3 +37,54 @@ def free_disk_gb(path: str | Path) -> float:
     while not path.exists() and path != path.parent:
         path = path.parent
     return shutil.disk_usage(path).free / GB
+
+
+def folder_bytes(path: str | Path) -> int:
+    """Bytes of the files under `path` (0 when it does not exist); links are not followed."""
+    total = 0
+    for item in Path(path).rglob("*"):
+        try:
+            if item.is_file() and not item.is_symlink():
+                total += item.stat().st_size
+        except OSError:
+            continue  # removed while we looked
+    return total
+
+
+def human_bytes(size: float) -> str:
+    """`size` bytes as people read it: 512 B, 20.3 MB, 1.4 GB (1024-based)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(size) < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def oom_kill_count() -> int | None:
+    """How many processes the kernel's out-of-memory killer has killed in this process's cgroup
+    (cgroup v2 memory.events, or v1 memory.oom_control), or None where the system does not say.
+
+    Compared before and after a run, it tells an out-of-memory kill from a plain kill.
+    """
+    for events in _memory_event_files():
+        try:
+            for line in events.read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _memory_event_files() -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    files = []
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, where = line.split(":", 2)
+            if controllers == "":  # cgroup v2: one hierarchy
+                files.append(root / where.lstrip("/") / "memory.events")
+    except (OSError, ValueError):
+        pass
+    return [*files, root / "memory.events", root / "memory" / "memory.oom_control"]

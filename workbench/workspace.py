@@ -15,9 +15,12 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .persist import atomic_write_json, read_json
+from .persist import NO_ROOM, atomic_write_json, read_json
+from .resources import folder_bytes, human_bytes
 
 SCHEMA_VERSION = 1
+# Below this much free space a workspace opens with a warning: a checkpoint may not fit.
+LOW_DISK_BYTES = 100 * 1024**2
 
 
 class WorkspaceError(RuntimeError):
@@ -32,12 +35,17 @@ class ReadOnlyError(WorkspaceError):
     """A change was asked of a session opened read-only."""
 
 
+class WorkspaceWarning(UserWarning):
+    """The workspace opened, but not as asked (read-only on a full disk); the message says why."""
+
+
 class Workspace:
     """Paths inside a workspace folder, and its single-writer lock."""
 
     def __init__(self, root: str | os.PathLike, *, read_only: bool = False):
         self.root = Path(root).expanduser().resolve()
         self.read_only = read_only
+        self.read_only_reason = ""  # why a workspace asked for writing opened read-only
         self._lock: FileLock | None = None
         self._check_folder()
         if not read_only:
@@ -132,9 +140,36 @@ class Workspace:
     def require_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyError(
-                f"The workspace {self.root} is open read-only; nothing was changed. Close the "
+                self.read_only_reason
+                or f"The workspace {self.root} is open read-only; nothing was changed. Close the "
                 "kernel that holds it and reopen with Session.open(path)."
             )
+
+    @property
+    def holds_lock(self) -> bool:
+        """Whether this process is the workspace's one writer (also while a full disk keeps it
+        read-only: it may then free room, see retry_writable)."""
+        return self._lock is not None
+
+    def retry_writable(self) -> bool:
+        """Leave the read-only state a full disk forced once there is room again; True if writable."""
+        if self.read_only and self.holds_lock:
+            self._write_owner()
+        return not self.read_only
+
+    def usage(self) -> str:
+        """What takes the room in this workspace, in one line: runs (and their checkpoints),
+        the dataset cache and saved datasets, and the disk's free space."""
+        import shutil
+
+        checkpoints = sum(folder_bytes(p) for p in self.runs_dir.glob("*/checkpoints"))
+        disk = shutil.disk_usage(self.root)
+        return (
+            f"runs {human_bytes(folder_bytes(self.runs_dir))} (of which checkpoints "
+            f"{human_bytes(checkpoints)}), cache {human_bytes(folder_bytes(self.cache_dir))}, "
+            f"saved datasets {human_bytes(folder_bytes(self.datasets_dir))}; "
+            f"{human_bytes(disk.free)} free of {human_bytes(disk.total)} on its disk"
+        )
 
     def close(self) -> None:
         """Release the lock so another kernel can open the workspace for writing."""
@@ -179,9 +214,45 @@ class Workspace:
                 "session (session.close() or shut its kernel down), or open this one with "
                 "Session.open(path, read_only=True) to look without changing anything."
             ) from None
+        except OSError as e:  # no room even for the lock file
+            self._read_only_for(e)
+            return
         self._lock = lock
-        atomic_write_json(
-            owner_file, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        self._write_owner()
+
+    def _write_owner(self) -> None:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        try:
+            atomic_write_json(self.root / ".lock-owner.json", owner)
+        except OSError as e:
+            self._read_only_for(e)
+            return
+        self.read_only, self.read_only_reason = False, ""
+
+    def low_disk_warning(self) -> str:
+        """A sentence when the disk is nearly full (under LOW_DISK_BYTES free), else ''."""
+        import shutil
+
+        if self.read_only_reason or shutil.disk_usage(self.root).free >= LOW_DISK_BYTES:
+            return ""
+        return (
+            f"The disk of the workspace {self.root} is nearly full; runs and saves may fail. "
+            f"What takes the room: {self.usage()}. session.clean_checkpoints() removes the "
+            "checkpoints of finished runs and keeps their adapters."
+        )
+
+    def _read_only_for(self, error: OSError) -> None:
+        """Open read-only because the disk refuses writes, saying why and what takes the room."""
+        if error.errno not in NO_ROOM:
+            self.close()
+            raise WorkspaceError(f"Cannot write to the workspace {self.root}: {error}.") from error
+        self.read_only = True
+        self.read_only_reason = (
+            f"Cannot write to the workspace {self.root} ({os.strerror(error.errno).lower()}), so "
+            f"it is open read-only: everything can be looked at, nothing changed. What takes the "
+            f"room: {self.usage()}. Free some space "
+            "(session.clean_checkpoints() removes the checkpoints of finished runs and keeps "
+            "their adapters, then the workspace is writable again), or open it again later."
         )
 
 

@@ -11,7 +11,13 @@ import time
 
 import pytest
 
-from workbench.persist import TornLogWarning, append_jsonl, atomic_write_json, read_jsonl
+from workbench.persist import (
+    DiskFullError,
+    TornLogWarning,
+    append_jsonl,
+    atomic_write_json,
+    read_jsonl,
+)
 
 WRITER = """
 import sys
@@ -70,3 +76,30 @@ def test_a_broken_line_in_the_middle_is_an_error_naming_the_line(tmp_path):
 
 def test_missing_log_reads_as_empty(tmp_path):
     assert read_jsonl(tmp_path / "absent.jsonl") == []
+
+
+def test_a_state_write_without_room_keeps_the_old_file_and_says_so(tmp_path, file_size_limit):
+    """A full disk (here: a file-size limit) refuses the new version; the old one is intact, no
+    temporary file is left, and the error names the file, the free space and what to do."""
+    path = tmp_path / "session.json"
+    atomic_write_json(path, {"version": 1})
+    before = path.read_bytes()
+    with file_size_limit(64), pytest.raises(DiskFullError) as caught:
+        atomic_write_json(path, {"version": 2, "payload": "x" * 200})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["session.json"]
+    assert str(path) in str(caught.value) and "free on its disk" in str(caught.value)
+    assert "clean_checkpoints()" in str(caught.value)
+
+
+def test_an_append_without_room_leaves_no_half_record(tmp_path, file_size_limit):
+    """A record that does not fit is not written at all: the log keeps every whole record and
+    takes the next append cleanly once there is room."""
+    path = tmp_path / "edits.jsonl"
+    append_jsonl(path, {"n": 1})
+    before = path.read_bytes()
+    with file_size_limit(len(before) + 10), pytest.raises(DiskFullError):
+        append_jsonl(path, {"n": 2, "text": "y" * 100})  # 10 bytes fit: they must not stay
+    assert path.read_bytes() == before
+    append_jsonl(path, {"n": 3})
+    assert [r["n"] for r in read_jsonl(path)] == [1, 3]

@@ -164,6 +164,7 @@ def test_a_killed_runner_shows_died_and_resumes(session, chat_rows):
     os.kill(run.status.pid, signal.SIGKILL)
     wait_for(lambda: run.status.state == "died", timeout=30)
     assert "resume" in run.status.message
+    assert "killed (SIGKILL)" in run.status.message  # our own child: its exit says how it ended
     checkpoint = int(run.folder.last_checkpoint().name.split("-")[1])
     with wb.Session.open(session.path, read_only=True) as fresh:  # as after a kernel restart
         assert fresh.run(run.name).status.state == "died"

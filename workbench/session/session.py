@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,12 @@ from .. import models
 from ..data import InstructionDataset
 from ..templates.template import Template, validate_template
 from ..train import Run
-from ..workspace import Workspace, WorkspaceError
+from ..workspace import Workspace, WorkspaceError, WorkspaceWarning
 from .answers import ComparisonActions
 from .data import DataActions
 from .export import ExportActions
 from .state import DatasetRef, SessionState, Split
+from .storage import StorageActions
 from .synthesis import SynthesisActions
 from .training import TrainingActions
 from .watcher import RunWatcher
@@ -53,7 +55,14 @@ class Change:
     session: Session
 
 
-class Session(DataActions, TrainingActions, ComparisonActions, ExportActions, SynthesisActions):
+class Session(
+    DataActions,
+    TrainingActions,
+    ComparisonActions,
+    ExportActions,
+    SynthesisActions,
+    StorageActions,
+):
     """A workspace's state and every action on it; open one with `Session.open(path)`.
 
     The actions live in mixins by subject (data, training, answers, export, synthesis); this
@@ -87,8 +96,15 @@ class Session(DataActions, TrainingActions, ComparisonActions, ExportActions, Sy
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, read_only: bool = False) -> Session:
-        """Create or restore the workspace at `path`; read_only looks without changing it."""
-        return cls(Workspace(path, read_only=read_only))
+        """Create or restore the workspace at `path`; read_only looks without changing it.
+
+        On a full disk it opens read-only, and on a nearly full one writable, with a
+        WorkspaceWarning that says what takes the room.
+        """
+        workspace = Workspace(path, read_only=read_only)
+        if told := workspace.read_only_reason or workspace.low_disk_warning():
+            warnings.warn(told, WorkspaceWarning, stacklevel=2)
+        return cls(workspace)
 
     @property
     def path(self) -> Path:

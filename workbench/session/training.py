@@ -58,6 +58,7 @@ class TrainingActions:
         self.workspace.require_writable()
         planned = self.plan(config)
         check_devices(planned)
+        self._check_disk(planned)
         return self._enqueue(self._write_run(planned, preferences))
 
     def resume(
@@ -81,6 +82,16 @@ class TrainingActions:
             return self._enqueue(run)
         self._add_run(run, watch=False)
         return run
+
+    def _check_disk(self, planned: TrainConfig) -> None:
+        """Refuse a run whose files will not fit on the workspace's disk (DiskFullError)."""
+        import errno
+
+        from ..persist import DiskFullError
+
+        estimate = self.estimate(planned)
+        if not estimate.disk_fits:
+            raise DiskFullError(errno.ENOSPC, f"Not started: {estimate.warning}")
 
     @property
     def queue(self) -> list[QueuedRun]:
@@ -223,6 +234,7 @@ class TrainingActions:
 
     def estimate(self, config: TrainConfig | None = None):
         """Memory (GB by part) and seconds per step of `config` here, with a warning if it won't fit."""
+        from ..resources import free_disk_gb
         from ..train.estimate import detect_device, estimate
 
         device, name, memory = detect_device()
@@ -237,9 +249,12 @@ class TrainingActions:
             mean_tokens = sum(
                 len(t.input_ids) for t in tokenize_with_labels(self.template, sample)
             ) / len(sample)
+        rows = len(self._dataset) if self._dataset is not None else 0
+        free = free_disk_gb(self.workspace.runs_dir)
         return estimate(
-            self.model_shape, self.plan(config), device, name, memory, measured, mean_tokens
-        )
+            self.model_shape, self.plan(config), device, name, memory, measured, mean_tokens,
+            rows, free,
+        )  # fmt: skip
 
     @property
     def model_shape(self):

@@ -6,6 +6,7 @@ Every process of a run has them; only the main one writes, and stop decisions ar
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import threading
@@ -205,5 +206,6 @@ class Heartbeat:
         while not self._stop.is_set():
             self.status.heartbeat = time.time()
             self.status.extra = self.status.extra | peak_memory()
-            self.folder.write_status(self.status)
+            with contextlib.suppress(OSError):  # a full disk: training meets it and reports it
+                self.folder.write_status(self.status)
             self._stop.wait(HEARTBEAT_SECONDS)

@@ -38,6 +38,13 @@ PADDED_LONGEST = 2.0
 # Padding-free sequences end with filler up to the longest sequence of the batch.
 FLAT_FILLER = 1.15
 PACKED_FILL = 0.95  # packed blocks are nearly full
+# Disk: a checkpoint holds the adapter in float32 and Adam's two moments (4 + 8 bytes a trained
+# weight) and the scheduler, RNG and trainer state; the Trainer keeps two and writes a third
+# before it deletes the oldest. The snapshot stores input ids and labels as int64 per token.
+CHECKPOINT_BYTES_PER_PARAM = 12
+CHECKPOINT_EXTRA_BYTES = 64 * 1024
+CHECKPOINTS_AT_ONCE = 3
+SNAPSHOT_BYTES_PER_TOKEN = 16
 
 
 @dataclass
@@ -69,6 +76,9 @@ class Estimate:
     logits_gb: float = 0.0
     runtime_gb: float = 0.0
     fits: bool = True  # False: the estimate exceeds the device's memory; the launch should stop
+    disk_gb: float = 0.0  # what the run writes: data snapshot, checkpoints at once, adapter
+    disk_free_gb: float | None = None  # free where the run folder will be (None: not checked)
+    disk_fits: bool = True  # False: the run's files will not fit on that disk; train refuses
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,11 +114,15 @@ def estimate(
     device_memory_gb: float | None = None,
     measured_tokens_per_s: float | None = None,
     mean_tokens_per_row: float = 256,
+    rows: int = 0,
+    disk_free_gb: float | None = None,
 ) -> Estimate:
-    """Peak memory and time of one optimizer step of `config` on `device` (config resolved).
+    """Peak memory and time of one optimizer step of `config` on `device` (config resolved),
+    and the disk the run's files need against `disk_free_gb` (None: no check).
 
-    `mean_tokens_per_row`: the dataset's mean tokenised row; `device_memory_gb`: what the run may
-    use (None: no check). The memory is the runner process's peak, calibrated on a CPU.
+    `mean_tokens_per_row`: the dataset's mean tokenised row, `rows` its count; `device_memory_gb`:
+    what the run may use (None: no check). The memory is the runner process's peak, calibrated
+    on a CPU.
     """
     tokens = batch_tokens(config, mean_tokens_per_row)
     weights = _weights_bytes(shape, config, device)
@@ -141,7 +155,41 @@ def estimate(
         runtime_gb=runtime / GB,
     )
     result.warning, result.fits = fit_warning(result, config, device)
+    result.disk_gb = disk_bytes(lora_params, config, rows, mean_tokens_per_row) / GB
+    result.disk_free_gb = disk_free_gb
+    disk_warning, result.disk_fits = disk_fit_warning(result.disk_gb, disk_free_gb, config)
+    result.warning = " ".join(w for w in (result.warning, disk_warning) if w)
     return result
+
+
+def disk_bytes(lora_params: int, config: TrainConfig, rows: int, mean_tokens: float) -> float:
+    """Bytes a run writes at its fullest: the data snapshot, the checkpoints on disk at once
+    (the Trainer writes a third before it deletes the oldest of two), and the adapter."""
+    checkpoint = lora_params * CHECKPOINT_BYTES_PER_PARAM + CHECKPOINT_EXTRA_BYTES
+    saves = CHECKPOINTS_AT_ONCE
+    if config.max_steps and config.save_steps:
+        saves = min(saves, -(-config.max_steps // config.save_steps))
+    tokens = min(mean_tokens, config.max_length or mean_tokens)
+    snapshot = rows * tokens * SNAPSHOT_BYTES_PER_TOKEN
+    return snapshot + saves * checkpoint + lora_params * 4
+
+
+def disk_fit_warning(
+    need_gb: float, free_gb: float | None, config: TrainConfig
+) -> tuple[str, bool]:
+    """('', True) when the run's files fit the free disk with room to spare; else a sentence
+    with both figures and what to do, and whether they fit at all."""
+    if free_gb is None or need_gb <= 0.8 * free_gb:
+        return "", True
+    fits = need_gb <= free_gb
+    verdict = "leaves little room on" if fits else "will not fit on"
+    return (
+        f"The run writes about {need_gb * 1024:.0f} MB (data snapshot, checkpoints, adapter): it "
+        f"{verdict} the disk, {free_gb * 1024:.0f} MB free. Free space "
+        "(session.clean_checkpoints() removes the checkpoints of finished runs and keeps their "
+        f"adapters), lower lora_r (now {config.lora_r}), or put the workspace on a larger disk.",
+        fits,
+    )
 
 
 def batch_tokens(config: TrainConfig, mean_tokens_per_row: float) -> float:

@@ -7,6 +7,7 @@ module is the only one that knows the folder's file names.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class RunStatus:
     started: float = 0.0
     ended: float | None = None
     devices: list[str] = field(default_factory=list)  # held once started: "cpu", "cuda:1"
+    oom_kills: int | None = None  # the system's out-of-memory kills at the start (resources)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,11 +141,36 @@ class RunFolder:
                 "still show. Copy the run folder again if it came from another machine.",
             )
 
+    def checkpoints(self) -> list[Path]:
+        """Every checkpoint folder, complete or not, oldest step first."""
+        found = [p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name[11:].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[11:]))
+
     def last_checkpoint(self) -> Path | None:
         """The newest complete checkpoint, or None."""
-        found = [
-            p
-            for p in self.checkpoints_dir.glob("checkpoint-*")
-            if (p / "trainer_state.json").exists()
-        ]
-        return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        return next((p for p in reversed(self.checkpoints()) if checkpoint_complete(p)), None)
+
+    def remove_checkpoints(self) -> int:
+        """Delete every checkpoint (a finished run's adapter/ stays); returns the bytes freed."""
+        from ..resources import folder_bytes
+
+        freed = folder_bytes(self.checkpoints_dir)
+        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
+        return freed
+
+    def remove_incomplete_checkpoints(self) -> list[Path]:
+        """Delete checkpoints whose writing never completed (a full disk, a kill); returns them."""
+        broken = [p for p in self.checkpoints() if not checkpoint_complete(p)]
+        for path in broken:
+            shutil.rmtree(path, ignore_errors=True)
+        return broken
+
+
+def checkpoint_complete(path: Path) -> bool:
+    """Whether the Trainer finished writing the checkpoint at `path`: its trainer_state.json,
+    written last, is there and whole (a write cut short by a full disk leaves it torn)."""
+    try:
+        read_json(path / "trainer_state.json")
+    except (OSError, ValueError):
+        return False
+    return True

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..data.errors import TrainingDataError
 from ..models import ModelSpec
+from ..resources import oom_kill_count
 from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
 from .distributed import runner_command, visible_devices_env, write_accelerate_config
@@ -155,6 +156,7 @@ def start_runner(run: Run) -> Run:
     status.state, status.message, status.host = "queued", "", socket.gethostname()
     status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1
     status.extra = {}  # the queue's notes (place, what it waited for) no longer apply
+    status.oom_kills = oom_kill_count()  # a rise by the time it ends: the OOM killer ended it
     config = run.config
     if config.distributed:
         write_accelerate_config(config, folder.root)

@@ -17,7 +17,9 @@ import warnings
 from pathlib import Path
 
 from ..data.excerpt import LOG_CHARS, tail
+from ..resources import oom_kill_count
 from .config import TrainConfig
+from .faults import death_message
 from .folder import RunFolder, RunInfo, RunStatus
 
 DEAD_AFTER_SECONDS = 60.0
@@ -74,10 +76,9 @@ class Run:
         status = self.folder.readable_status()
         if status.active and not self._runner_alive(status):
             status.state = "died"
-            status.message = (
-                "The training process ended without a word (killed, or out of system memory). "
-                "Its log tail is below; resume from the last checkpoint with "
-                "session.resume(run)."
+            exit_code = self._process.returncode if self._process is not None else None
+            status.message = death_message(
+                self.log_tail(), exit_code, (status.oom_kills, oom_kill_count()), self.path
             )
             if status.host and status.host != socket.gethostname():
                 status.message = (

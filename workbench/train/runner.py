@@ -10,6 +10,7 @@ Under `accelerate launch` each process runs it; the main process alone writes (s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -29,6 +30,7 @@ from .callbacks import (
 )
 from .collate import TokenCounter
 from .config import TrainConfig
+from .faults import explain_failure
 from .folder import RunFolder, RunStatus
 from .jobs import job_refusal
 from .ranks import launcher_pid, replicas_agree, start_process_group
@@ -51,6 +53,10 @@ def main(run_dir: str) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopper.requested.set())
     if not state.is_main_process:
         return _train_quietly(folder, stopper)
+    # Past a file-size limit a write raises (and is reported) instead of killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    reserve = keep_room_for_status(folder)
+    folder.remove_incomplete_checkpoints()  # left by a run killed while it saved
     status = folder.read_status()
     status.state, status.pid, status.host = "running", launcher_pid(), socket.gethostname()
     status.worker_pid, status.world_size = os.getpid(), state.num_processes
@@ -63,16 +69,40 @@ def main(run_dir: str) -> int:
             status.state, status.message = "failed", str(e)
         except RewardFunctionError as e:  # the message names the function and the bad value
             status.state, status.message = "failed", str(e)
-            status.traceback_tail = "".join(traceback.format_exc().splitlines(True)[-30:])
-            traceback.print_exc()
+            status.traceback_tail = _log_traceback()
         except Exception as e:  # every failure is reported, never silent
-            status.state, status.message = "failed", explain_failure(e)
-            status.traceback_tail = "".join(traceback.format_exc().splitlines(True)[-30:])
-            traceback.print_exc()
+            status.state, status.message = "failed", explain_failure(e, folder.root)
+            status.traceback_tail = _log_traceback()
     status.ended = time.time()
     status.extra = status.extra | peak_memory()  # the whole run's peak, saving included
+    folder.remove_incomplete_checkpoints()
+    reserve.unlink(missing_ok=True)  # on a full disk, the room the last status needs
     folder.write_status(status)
     return 1 if status.state == "failed" else 0
+
+
+# Kept free in the run folder while the runner works, and released before the last status.json
+# is written, so that a full disk cannot also silence how the run ended.
+STATUS_RESERVE_BYTES = 256 * 1024
+
+
+def keep_room_for_status(folder: RunFolder) -> Path:
+    """Write the run folder's reserve file (see STATUS_RESERVE_BYTES); returns its path."""
+    reserve = folder.root / ".status-reserve"
+    try:
+        with open(reserve, "wb") as f:
+            f.write(b"\0" * STATUS_RESERVE_BYTES)  # real blocks: a sparse file would free none
+    except OSError:
+        reserve.unlink(missing_ok=True)  # the disk is full already: the run fails on its own
+    return reserve
+
+
+def _log_traceback() -> str:
+    """Print the exception being handled to the log, when the disk lets us; return its tail."""
+    text = traceback.format_exc()
+    with contextlib.suppress(OSError):  # the log is on the full disk: the status has the tail
+        print(text, end="", flush=True)
+    return "".join(text.splitlines(True)[-30:])
 
 
 def _train_quietly(folder: RunFolder, stopper: StopCallback) -> int:
@@ -184,14 +214,3 @@ def save_adapter(
         shutil.rmtree(folder.adapter_dir)
     staging.rename(folder.adapter_dir)
     return folder.adapter_dir
-
-
-def explain_failure(error: Exception) -> str:
-    """One sentence of what happened and what to do, for the widget and the status file."""
-    text = f"{type(error).__name__}: {error}"
-    if "out of memory" in text.lower():
-        return (
-            "The GPU ran out of memory. Lower batch_size (raise grad_accumulation to keep the "
-            "effective batch), lower max_length, or set gradient_checkpointing=True."
-        )
-    return f"Training failed: {text[:500]}. The log tail has the details."
