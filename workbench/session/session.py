@@ -23,6 +23,7 @@ from ..workspace import Workspace, WorkspaceError, WorkspaceWarning
 from .answers import ComparisonActions
 from .data import DataActions
 from .export import ExportActions
+from .runs import RunsActions
 from .state import DatasetRef, SessionState, Split
 from .storage import StorageActions
 from .synthesis import SynthesisActions
@@ -58,6 +59,7 @@ class Change:
 class Session(
     DataActions,
     TrainingActions,
+    RunsActions,
     ComparisonActions,
     ExportActions,
     SynthesisActions,

@@ -124,13 +124,17 @@ def trl_arguments(config_class, folder: RunFolder, config: TrainConfig, device: 
 
 
 def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_eval: bool):
-    """TrainingArguments from a TrainConfig: logging every step, checkpoints, no reporting."""
+    """TrainingArguments from a TrainConfig: logging every step, checkpoints, the trackers asked
+    for, and the best evaluation's checkpoint kept when keep_best or early stopping ask."""
     from transformers import TrainingArguments
 
     dtype = compute_dtype(device)
     steps = config.max_steps if config.max_steps > 0 else None
-    save_steps = config.save_steps or max(1, (steps or 500) // 5)
     eval_steps = config.eval_steps or max(1, (steps or 500) // 5)
+    save_steps = config.save_steps or (
+        eval_steps if config.keep_best else max(1, (steps or 500) // 5)
+    )
+    best = has_eval and (config.keep_best or config.early_stopping_patience is not None)
     return TrainingArguments(
         output_dir=str(folder.checkpoints_dir),
         max_steps=config.max_steps,
@@ -152,7 +156,10 @@ def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_
         seed=config.seed,
         use_cpu=device == "cpu",
         **precision_flags(config, dtype),
-        report_to=[],
+        report_to=list(config.report_to),  # metrics.jsonl is written either way
+        load_best_model_at_end=has_eval and config.keep_best,
+        metric_for_best_model=f"eval_{config.best_metric.removeprefix('eval_')}" if best else None,
+        greater_is_better=config.best_metric == "probe_score" if best else None,
         disable_tqdm=True,
         remove_unused_columns=False,
         dataloader_num_workers=0,

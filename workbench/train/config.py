@@ -15,15 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..persist import fields_from_json
-from .rewards import as_specs, check_rewards
+from .rewards import as_specs
+from .validation import (  # noqa: F401 - the names other modules import from here
+    BATCHING,
+    BEST_METRICS,
+    DPO_LOSSES,
+    METHODS,
+    MIXED_PRECISION,
+    PREFERENCE_METHODS,
+    QUANT_STORAGE,
+    SCHEDULES,
+    TRACKERS,
+    ConfigError,
+    validate,
+)
 
-METHODS = ("qlora", "lora", "dpo", "reward", "grpo")
-PREFERENCE_METHODS = ("dpo", "reward")  # methods that train on (prompt, chosen, rejected) pairs
-BATCHING = ("padding_free", "padded", "packed")
-SCHEDULES = ("cosine", "linear", "constant", "constant_with_warmup")
-DPO_LOSSES = ("sigmoid", "ipo")
-MIXED_PRECISION = ("no", "fp16", "bf16")
-QUANT_STORAGE = ("uint8", "bfloat16", "float16", "float32")
 PLANNED = "None: decided by plan for this model and hardware (see `reasons`)."
 # `when` metadata: the methods whose runs read a field (the form shows it only for them)
 DPO = {"method": ("dpo",)}
@@ -32,10 +38,7 @@ PAIRS = {"method": PREFERENCE_METHODS}
 FROM_ADAPTER = {"method": ("dpo", "grpo")}
 FEEDBACK = {"method": ("dpo", "reward", "grpo")}
 FROM_BASE_4BIT = {"method": ("reward", "grpo")}
-
-
-class ConfigError(ValueError):
-    """A TrainConfig value is out of range; the message names the field and what is allowed."""
+PROBED = {"method": ("lora", "qlora", "dpo")}  # methods whose model answers probes
 
 
 def setting(default: Any, help: str, group: str, **more: Any) -> Any:
@@ -101,6 +104,46 @@ class TrainConfig:
     )
     save_steps: int | None = setting(
         None, "Steps between checkpoints. None: about five per run.", "schedule", advanced=True
+    )
+    probes: int | list[str] = setting(
+        4,
+        "Prompts answered at each evaluation, kept in samples.jsonl beside the curve: a count "
+        "taken from the eval split (its answers are the references), or prompts (one a line; "
+        "from code also message lists). 0: none.",
+        "evaluation",
+        separator="\n",
+        rows=2,
+        when=PROBED,
+    )
+    probe_max_new_tokens: int = setting(
+        48, "Tokens each probe answer may have.", "evaluation", advanced=True, when=PROBED
+    )
+    early_stopping_patience: int | None = setting(
+        None,
+        "Stop when this many evaluations in a row bring no better best_metric (transformers' "
+        "EarlyStoppingCallback). None: never stop early.",
+        "evaluation",
+    )
+    keep_best: bool = setting(
+        False,
+        "The adapter written at the end is the one of the best evaluation, not the last step "
+        "(transformers' load_best_model_at_end). Needs an eval split.",
+        "evaluation",
+    )
+    best_metric: str = setting(
+        "eval_loss",
+        "What 'best' means for keep_best and early stopping: the lowest eval loss, or the "
+        "highest probe exact match.",
+        "evaluation",
+        choices=BEST_METRICS,
+        advanced=True,
+    )
+    report_to: list[str] = setting(
+        [],
+        "Trackers that also receive the metrics (the package must be installed): "
+        f"{', '.join(TRACKERS)}. metrics.jsonl stays the live plot's source.",
+        "evaluation",
+        advanced=True,
     )
     lora_r: int = setting(16, "LoRA rank: the adapter's capacity.", "lora")
     lora_alpha: int = setting(32, "LoRA scaling; the update is scaled by alpha / r.", "lora")
@@ -235,107 +278,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first field that is out of range (None is allowed
-        wherever plan decides the value)."""
-        if self.method is not None:
-            _choice("method", self.method, METHODS)
-        _choice("batching", self.batching, BATCHING)
-        _choice("lr_schedule", self.lr_schedule, SCHEDULES)
-        _choice("dpo_loss", self.dpo_loss, DPO_LOSSES)
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ConfigError(
-                f"max_steps must be positive, or -1 to train by epochs; got {self.max_steps}."
-            )
-        if self.max_steps == -1 and not self.epochs > 0:
-            raise ConfigError(f"epochs must be above 0 when max_steps is -1; got {self.epochs}.")
-        for name in ("lora_r", "lora_alpha", "logging_steps"):
-            _positive_int(name, getattr(self, name))
-        for name in ("batch_size", "grad_accumulation", "eval_steps", "save_steps"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        for name in ("max_length", "max_prompt_length"):
-            if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
-        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
-            raise ConfigError(f"learning_rate must be between 0 and 1; got {self.learning_rate}.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1); got {self.warmup_ratio}.")
-        if not 0 <= self.lora_dropout < 1:
-            raise ConfigError(f"lora_dropout must be in [0, 1); got {self.lora_dropout}.")
-        self._validate_feedback()
-        self._validate_processes()
-
-    def _validate_feedback(self) -> None:
-        if self.beta is not None and not self.beta >= 0:
-            raise ConfigError(f"beta must be 0 or more; got {self.beta}.")
-        if self.method == "dpo" and self.beta == 0:
-            raise ConfigError("DPO needs beta above 0 (0.1 is usual).")
-        if self.method == "reward" and self.base_adapter:
-            raise ConfigError(
-                "A reward model trains a new head on the base model; leave base_adapter empty."
-            )
-        if self.temperature is not None and not self.temperature > 0:
-            raise ConfigError(f"temperature must be above 0; got {self.temperature}.")
-        if self.num_generations is not None:
-            _positive_int("num_generations", self.num_generations)
-            if self.num_generations < 2:
-                raise ConfigError(
-                    "num_generations must be 2 or more: GRPO learns from differences between "
-                    f"the answers to one prompt; got {self.num_generations}."
-                )
-        if self.max_completion_length is not None:
-            _positive_int("max_completion_length", self.max_completion_length)
-        self._validate_rewards()
-
-    def _validate_rewards(self) -> None:
-        try:
-            check_rewards(self.rewards, self.reward_weights, grpo=self.method == "grpo")
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-        if self.method == "grpo" and None not in (
-            self.batch_size,
-            self.grad_accumulation,
-            self.num_generations,
-        ):
-            answers = self.batch_size * self.grad_accumulation * self.num_processes
-            if answers % self.num_generations:
-                raise ConfigError(
-                    f"GRPO samples num_generations={self.num_generations} answers per prompt, so "
-                    "batch_size x grad_accumulation x num_processes (now "
-                    f"{answers}) must be a multiple of it."
-                )
-
-    def _validate_processes(self) -> None:
-        _positive_int("num_processes", self.num_processes)
-        _positive_int("num_machines", self.num_machines)
-        if self.num_processes % self.num_machines:
-            raise ConfigError(
-                f"num_processes counts processes on all machines, so it must be a multiple of "
-                f"num_machines ({self.num_machines}); got {self.num_processes}."
-            )
-        if self.gpu is not None and (
-            not isinstance(self.gpu, int) or isinstance(self.gpu, bool) or self.gpu < 0
-        ):
-            raise ConfigError(f"gpu must be a GPU's index (0, 1, ...) or None; got {self.gpu!r}.")
-        if self.gpu is not None and self.num_processes > 1:
-            raise ConfigError(
-                "gpu names the GPU of a one-process run; a run of num_processes="
-                f"{self.num_processes} takes that many free GPUs: leave gpu unset."
-            )
-        if self.mixed_precision is not None:
-            _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
-        if self.bnb_4bit_quant_storage is not None:
-            _choice("bnb_4bit_quant_storage", self.bnb_4bit_quant_storage, QUANT_STORAGE)
-        if self.fsdp and self.num_processes < 2:
-            raise ConfigError(
-                "fsdp shards the model over processes: set num_processes to 2 or more."
-            )
-        if self.fsdp_offload and not self.fsdp:
-            raise ConfigError("fsdp_offload offloads FSDP shards: set fsdp=True as well.")
-        if self.fsdp and self.quantize_4bit and self.bnb_4bit_quant_storage == "uint8":
-            raise ConfigError(
-                "FSDP shards only floating-point weights: with 4-bit weights set "
-                "bnb_4bit_quant_storage='bfloat16' (or leave it None to have it chosen)."
-            )
+        wherever plan decides the value); the checks live in validation.py."""
+        validate(self)
 
     @property
     def distributed(self) -> bool:
@@ -393,13 +337,3 @@ METHOD_PLANNED: dict[str, tuple[str, ...]] = {
     "reward": ("load_in_4bit",),
     "grpo": ("beta", "num_generations", "max_completion_length", "temperature", "load_in_4bit"),
 }
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive whole number; got {value!r}.")

@@ -108,6 +108,8 @@ class RunFolder:
     data_dir = property(lambda self: self.root / "data")
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
     adapter_dir = property(lambda self: self.root / "adapter")
+    probes_file = property(lambda self: self.root / "probes.json")  # train.probes
+    samples_file = property(lambda self: self.root / "samples.jsonl")  # probe answers by step
 
     def read_info(self) -> RunInfo:
         """config.json as a RunInfo (ValueError naming the file when it does not fit)."""
@@ -154,8 +156,10 @@ class RunFolder:
         """Delete every checkpoint (a finished run's adapter/ stays); returns the bytes freed."""
         from ..resources import folder_bytes
 
-        freed = folder_bytes(self.checkpoints_dir)
-        shutil.rmtree(self.checkpoints_dir, ignore_errors=True)
+        freed = 0
+        for path in self.checkpoints():
+            freed += folder_bytes(path)
+            shutil.rmtree(path, ignore_errors=True)
         return freed
 
     def remove_incomplete_checkpoints(self) -> list[Path]:

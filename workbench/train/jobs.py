@@ -53,6 +53,8 @@ def export_job(run: Run, path: Path, model: str | None = None) -> Path:
     staging.mkdir(parents=True)
     shutil.copytree(run.folder.data_dir, staging / "data")
     shutil.copy2(run.folder.template_file, staging / "template.json")
+    if run.folder.probes_file.exists():  # the prompts answered at each evaluation
+        shutil.copy2(run.folder.probes_file, staging / run.folder.probes_file.name)
     if config.base_adapter:  # DPO starts from an adapter: it travels with the job
         shutil.copytree(run.path / config.base_adapter, staging / BASE_ADAPTER)
         config = config.replace(base_adapter=BASE_ADAPTER)

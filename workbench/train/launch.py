@@ -21,7 +21,9 @@ from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
 from .distributed import runner_command, visible_devices_env, write_accelerate_config
 from .folder import RunFolder, RunInfo, RunStatus
+from .probes import resolve_probes, write_probes
 from .run import Run
+from .validation import check_trackers
 
 SNAPSHOT_BATCH = 1000
 
@@ -109,6 +111,9 @@ def prepare_run(
         raise TrainingDataError(
             "There are no training rows: load a dataset, or include excluded rows."
         )
+    check_trackers(config.report_to)
+    check_best(config, has_eval=bool(eval_rows) and config.method != "grpo")
+    probes = resolve_probes(config, template, list(eval_rows))
     runs_dir.mkdir(parents=True, exist_ok=True)
     name = next_run_name(runs_dir, taken_names)
     staging = runs_dir / f".{name}.staging"
@@ -135,12 +140,24 @@ def prepare_run(
                 template, eval_rows, config.max_length, folder.data_dir / "eval"
             )
     template.save(staging)
+    write_probes(folder, probes)
     folder.write_info(
         RunInfo(name=name, train=config, model=model, created=time.time(), data=summary)
     )
     folder.write_status(RunStatus("prepared", max_steps=config.max_steps))
     staging.rename(runs_dir / name)
     return Run(runs_dir / name)
+
+
+def check_best(config: TrainConfig, has_eval: bool) -> None:
+    """keep_best and early stopping choose among evaluations: refuse them without an eval split."""
+    if has_eval or not (config.keep_best or config.early_stopping_patience is not None):
+        return
+    asked = "keep_best" if config.keep_best else "early_stopping_patience"
+    raise ConfigError(
+        f"{asked} picks the best evaluation, and this run has no eval split. Make one "
+        f"(session.split(eval_fraction=0.1)), or turn {asked} off."
+    )
 
 
 def start_runner(run: Run) -> Run:

@@ -160,6 +160,13 @@ class Run:
         adapter = self.folder.adapter_dir
         return adapter if (adapter / "adapter_config.json").exists() else None
 
+    def probe_history(self) -> list[dict]:
+        """The probes' answers by evaluation, newest first, each marked when it changed since
+        the evaluation before (train.probes.probe_history; [] for a run without probes)."""
+        from .probes import probe_history
+
+        return probe_history(self.folder)
+
     def log_tail(self, lines: int = 30) -> str:
         """The last lines the runner printed, at most LOG_CHARS characters: only the end of
         the log is read, however long it grew (progress bars write very long lines)."""

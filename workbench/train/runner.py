@@ -136,6 +136,8 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     torch.manual_seed(config.seed)
     counter = TokenCounter()
     callbacks = [MetricsCallback(folder, counter, status), stopper]
+    callbacks += insight_callbacks(folder, config, spec)
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(folder.root / "tensorboard"))
     with PartialState().main_process_first():  # one download or conversion, then the others read
         resolve(spec)
     trainer = build_trainer(folder, config, spec, device, callbacks, counter)
@@ -147,12 +149,56 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
             flush=True,
         )
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    extra = {}
+    extra = {ADAPTER_STEP_FILE: adapter_step(trainer, config, status)}
     if config.method == "reward":
         from .reward import REWARD_FILE, record_json, reward_record
 
         extra[REWARD_FILE] = record_json(reward_record(trainer, folder))
     save_adapter(trainer, folder, config, extra)
+
+
+ADAPTER_STEP_FILE = "adapter_step.json"  # in adapter/: the step its weights come from
+
+
+def insight_callbacks(folder: RunFolder, config: TrainConfig, spec) -> list:
+    """Probe answers at each evaluation (probes.py) and transformers' early stopping, as the
+    config asks; both need an eval split (prepare_run refuses early stopping without one)."""
+    from transformers import EarlyStoppingCallback
+
+    from .builders import run_tokenizer
+    from .probes import ProbeCallback, read_probes
+
+    if not (folder.data_dir / "eval").exists():
+        return []
+    found = []
+    probes = read_probes(folder)
+    if probes and not config.fsdp:  # FSDP shards the weights that generation would need whole
+        found.append(ProbeCallback(folder, probes, run_tokenizer(folder, spec),
+                                   config.probe_max_new_tokens))  # fmt: skip
+    if config.early_stopping_patience is not None:
+        found.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    return found
+
+
+def adapter_step(trainer, config: TrainConfig, status: RunStatus) -> dict:
+    """Which step the adapter about to be saved comes from (the best evaluation's with
+    keep_best, else the last), and the best evaluation; also put on the status."""
+    state = trainer.state
+    best = state.best_model_checkpoint
+    best_step = int(best.rsplit("-", 1)[1]) if best else None
+    step = best_step if config.keep_best and best_step is not None else state.global_step
+    record = {"step": step, "last_step": state.global_step, "best_step": best_step,
+              "best_metric": config.best_metric, "best_value": state.best_metric}  # fmt: skip
+    status.extra = status.extra | {"adapter_step": step, "best_step": best_step}
+    patience = [
+        c for c in trainer.callback_handler.callbacks if hasattr(c, "early_stopping_patience")
+    ]
+    if any(c.early_stopping_patience_counter >= c.early_stopping_patience for c in patience):
+        status.message = (
+            f"Stopped early at step {state.global_step}: {config.best_metric} did not improve "
+            f"for {config.early_stopping_patience} evaluations (best at step {best_step})."
+        )
+    return record
 
 
 def build_trainer(folder: RunFolder, config: TrainConfig, spec, device: str, callbacks, counter):
