@@ -190,7 +190,7 @@ def speed(model: str, adapters: list[str], tokens: int, repeats: int) -> dict:
     results = interleave(calls, repeats)
     for k, folder in enumerate(adapters):
         generator.add_adapter(f"adapter-{k}", folder)
-    peft = generator._hosts["base"].peft
+    peft = generator.base_host.peft
     slot = generator.contestant("adapter-0").slot
 
     def plain_adapter(note) -> int:

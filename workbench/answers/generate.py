@@ -161,6 +161,11 @@ class Generator:
         """The base model instance that every adapter of "base" runs on."""
         return self._hosts[BASE].model
 
+    @property
+    def base_host(self) -> ModelHost:
+        """The host of "base": its one model instance, with every adapter trained on it."""
+        return self._hosts[BASE]
+
     def set_base_template(self, template: Template) -> None:
         """Answer as "base" (and with adapters that stored no template) with `template`."""
         bound = template.with_tokenizer(self.tokenizer)

@@ -225,6 +225,13 @@ class ModelHost:
         return kwargs
 
     @contextmanager
+    def active(self, adapter: str | None) -> Iterator[Any]:
+        """The model with `adapter` switched on (None: the base alone), exactly as generation
+        sees it, held for this caller alone (the host's lock) until the block ends."""
+        with self.lock, self._active([adapter], {}) as model:
+            yield model
+
+    @contextmanager
     def _active(self, adapters: list[str | None], kwargs: dict[str, Any]) -> Iterator[Any]:
         """The model to call with the asked adapters switched on (PEFT's own switches)."""
         wanted = set(adapters)

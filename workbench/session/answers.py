@@ -1,4 +1,5 @@
-"""Session actions on models' answers: generate, chat, compare, evaluate, score, record votes.
+"""Session actions on models' answers: generate, chat, compare, evaluate, score, token losses,
+record votes.
 
 Contestants are "base" (the session's model with the session's template), every adapter of the
 workspace by run name (with the template stored beside it), any adapter folder, and any base
@@ -8,6 +9,7 @@ model added with `add_base_model`. All of them run on the Session's one Generato
 
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from ..answers.compare import Comparison
     from ..answers.evaluate import AnswerCache, Evaluation, Scorer
     from ..answers.generate import GenerationSettings, Generator
+    from ..answers.token_losses import TokenLosses
 
 Prompt = str | list[dict]
 
@@ -183,6 +186,42 @@ class ComparisonActions:
         gen, cache = _settings(settings), self._answer_cache()
         return evaluate(
             self.generator, names, rows, scorer, gen, cache, progress=progress, stop=stop
+        )
+
+    def token_losses(
+        self, row_or_messages: int | dict | list[dict], models: Sequence[str] = ("base",)
+    ) -> TokenLosses:
+        """Each model's loss in nats on every token of one conversation, as training sees it.
+
+        `row_or_messages`: a row number of the dataset, a row dict or a list of messages, cut
+        and tokenised with the session's template and max_length (tokenize_with_labels).
+        `models`: "base", run names, adapter folders, on the session's one base model. Raises
+        KeyError naming an unknown model, ValueError when no token of the row trains.
+        """
+        from ..answers.token_losses import token_losses
+
+        names = [models] if isinstance(models, (str, os.PathLike)) else list(models)
+        example, source = self._conversation(row_or_messages)
+        names = [self.contestant(m) for m in names]
+        template = self.generator.template_of("base")
+        return token_losses(
+            self.generator, names, example, template, self.max_length, source=source
+        )
+
+    def _conversation(self, row_or_messages: Any) -> tuple[list[dict], str]:
+        """The messages of a row number, row dict or message list, and how to name them."""
+        from ..templates.template import messages_of
+
+        if isinstance(row_or_messages, numbers.Integral) and not isinstance(row_or_messages, bool):
+            row = int(row_or_messages)
+            return self._require_dataset().messages_of(row), f"Row {row}"
+        if isinstance(row_or_messages, (dict, list)):
+            row = row_or_messages.get("row") if isinstance(row_or_messages, dict) else None
+            source = "The conversation" if row is None else f"Row {row}"
+            return messages_of(row_or_messages), source
+        raise TypeError(
+            'Give a row number, a row dict with "messages" or a list of messages; got '
+            f"{type(row_or_messages).__name__}."
         )
 
     def _eval_rows(self) -> list[dict]:
