@@ -93,7 +93,8 @@ class RunComparison:
         lines = "".join(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body
         )
-        return f"<table><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
+        table = f"<thead><tr>{cells}</tr></thead><tbody>{lines}</tbody>"
+        return f'<table class="wb-table">{table}</table>'  # the workbench's table style
 
 
 def compare_runs(runs: list[Run]) -> RunComparison:

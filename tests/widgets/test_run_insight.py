@@ -1,0 +1,54 @@
+"""The launcher's insight views: probe answers by evaluation, and runs side by side."""
+
+from __future__ import annotations
+
+import workbench as wb
+from widgets.run_insight import ProbeTable, RunDiff, probe_table_html
+from workbench.persist import append_jsonl
+from workbench.train import TrainConfig
+
+
+def test_probe_answers_show_by_evaluation_also_after_a_restart(session, chat_rows):
+    session.load_dataset(chat_rows * 8)
+    session.set_max_length(64)
+    session.split(eval_fraction=0.25, seed=0)
+    run = session.train(TrainConfig(method="lora", batch_size=2, max_steps=4, eval_steps=2,
+                                    probes=2, probe_max_new_tokens=6))  # fmt: skip
+    assert run.wait(timeout=240).state == "finished"
+    table = ProbeTable()
+    table.show(run)
+    shown = table.table.value
+    assert shown.index("Step 4") < shown.index("Step 2")  # newest first
+    assert shown.count("#0") == 2 and shown.count("#1") == 2
+    with wb.Session.open(session.path, read_only=True) as fresh:  # as after a kernel restart
+        again = ProbeTable()
+        again.show(fresh.run(run.name))
+        assert again.table.value == shown
+    diff = RunDiff(session)
+    diff.show([run.name])
+    assert "Select two or more runs" in diff.table.value
+
+
+def test_a_changed_answer_is_marked_and_every_answer_is_escaped():
+    history = [
+        {"step": 4, "score": 0.5, "answers": [
+            {"probe": 0, "answer": "<script>x</script>", "correct": False, "changed": True},
+            {"probe": 1, "answer": "5", "correct": True, "changed": False}]},
+    ]  # fmt: skip
+    shown = probe_table_html(history)
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "exact match 50%" in shown and "wrong changed" in shown and "<td>right</td>" in shown
+
+
+def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
+    session.load_dataset(chat_rows * 8)
+    runs = [session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0))
+            for r in (8, 4)]  # fmt: skip
+    for run in runs:
+        assert run.wait(timeout=240).state == "finished"
+    append_jsonl(runs[0].folder.metrics_file, {"step": 1, "probe_score": 0.25})
+    diff = RunDiff(session)
+    diff.show([r.name for r in runs])
+    shown = diff.table.value
+    assert "1 setting differs" in shown and "<td>lora_r</td><td>8</td><td>4</td>" in shown
+    assert "<td>probe_score</td><td>0.25</td><td>-</td>" in shown
