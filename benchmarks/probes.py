@@ -2,7 +2,9 @@
 without (probes=0), one after the other; target: probes add at most 10% to the wall time.
 
 Each run trains in the runner's own process on the demo data with an eval split, so both runs
-evaluate the eval loss alike and differ only in the probe answers. Prints one JSON object.
+evaluate the eval loss alike and differ only in the probe answers. The verdict is the probes'
+own seconds (timed in the runner, metrics.jsonl's probe_seconds) over the run's wall time; the
+ratio of the two wall times is printed beside it (it moves with whatever else the machine runs).
 
     python benchmarks/probes.py [--steps 50] [--model PATH_OR_ID]
 """
@@ -33,7 +35,9 @@ def timed_run(root: Path, probes: int, steps: int, model: str | None) -> dict:
         status = run.wait(timeout=3600)
         wall = time.perf_counter() - started
         evaluations = len(run.probe_history())
-    return {"state": status.state, "wall_s": round(wall, 1), "evaluations_with_probes": evaluations}
+        probing = sum(m.get("probe_seconds", 0) for m in run.metrics)
+    return {"state": status.state, "wall_s": round(wall, 1), "evaluations_with_probes": evaluations,
+            "probe_seconds": round(probing, 1), "probe_share": round(probing / wall, 3)}  # fmt: skip
 
 
 def main() -> None:
@@ -44,14 +48,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         without = timed_run(Path(tmp), 0, args.steps, args.model)
         with_probes = timed_run(Path(tmp), 4, args.steps, args.model)
-    overhead = with_probes["wall_s"] / without["wall_s"] - 1
+    share = with_probes["probe_share"]  # measured inside the run: robust to a busy machine
     print(json.dumps({
         "steps": args.steps,
         "without_probes": without,
         "with_4_probes": with_probes,
-        "overhead": round(overhead, 3),
+        "wall_ratio": round(with_probes["wall_s"] / without["wall_s"], 3),
+        "probe_share_of_wall_time": share,
         "target": f"<= {TARGET:.0%}",
-        "ok": overhead <= TARGET,
+        "ok": share <= TARGET,
     }, indent=2))  # fmt: skip
 
 

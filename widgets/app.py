@@ -3,11 +3,17 @@
 The views share nothing but the Session: a row selected in Data is previewed in Template because
 both observe the session's selected row, and a run that ends in Train becomes a contestant in
 Compare because both observe its runs. Each view also works alone.
+
+The app paints first and loads after: the views are built without the slow part (the tokenizer
+the template preview needs, torch and the model's shape for the estimate), which a background
+thread then does, each view showing a "loading…" line until its part is in. A person sees the
+app in about a second; the model's weights load only when something first needs them.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 
 import ipywidgets as widgets
 
@@ -15,7 +21,9 @@ from workbench import Session
 
 from .comparator import ChatComparator
 from .dataset_browser import DatasetBrowser
+from .notice import Notice
 from .template_editor import TemplateEditor
+from .theme import style_view, stylesheet
 from .training import TrainingLauncher
 
 TITLES = ("Data", "Template", "Train", "Compare")
@@ -27,8 +35,8 @@ class Workbench(widgets.VBox):
     def __init__(self, session: Session, plot_backend: str | None = None):
         self.session = session
         self.data = DatasetBrowser(session)
-        self.template = TemplateEditor(session)
-        self.train = TrainingLauncher(session, plot_backend=plot_backend)
+        self.template = TemplateEditor(session, lazy=True)
+        self.train = TrainingLauncher(session, plot_backend=plot_backend, lazy=True)
         self.compare = ChatComparator(session)
         self.tabs = widgets.Tab(
             children=[self.data, self.template, self.train, self.compare], titles=TITLES
@@ -37,5 +45,22 @@ class Workbench(widgets.VBox):
         header = widgets.HTML(
             f"<div style='color: var(--jp-ui-font-color2)'>Workspace: <code>{where}</code></div>"
         )
-        super().__init__([header, self.tabs])
-        self.add_class("wb-app")
+        self.message = Notice()
+        super().__init__([stylesheet(), header, self.message, self.tabs])
+        style_view(self, "wb-app")
+        self._warming = threading.Thread(target=self._warm_up, daemon=True, name="workbench-load")
+        self._warming.start()
+
+    def wait_until_loaded(self, timeout: float | None = None) -> bool:
+        """Block until the views' slow part is loaded (for scripts, tests and benchmarks);
+        True when it is."""
+        self._warming.join(timeout)
+        return not self._warming.is_alive()
+
+    def _warm_up(self) -> None:
+        """Load what the Template and Train tabs need, after the app is on the page."""
+        for view, what in ((self.template, "the template preview"), (self.train, "the estimate")):
+            try:
+                view.warm_up()
+            except Exception as e:  # told in the app, never lost in a thread
+                self.message.error(f"Loading {what} failed: {e}", e)

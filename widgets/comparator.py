@@ -5,6 +5,7 @@ that only sets widget traits (HTML values), which ipykernel >= 7.1 allows; model
 sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
 announcements; the blind order and the vote rule are the core's (workbench.answers.blind).
 A reward model picked under "reward model" scores each pane's answer (`session.score`).
+Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.keys.PromptBox).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from workbench.preferences import VOTES
 
 from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, SettingsForm
+from .keys import PromptBox
 from .notice import Notice, sentence
 from .preferences_panel import PreferencesPanel
+from .theme import style_view, stylesheet
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -48,8 +51,8 @@ class ChatComparator(widgets.VBox):
         self._training_note = ""  # a run trains on the answers' device (told with each answer)
         self._build_controls()
         self._wire()
-        super().__init__([widgets.HTML(CSS), self._layout(), self.preferences_panel])
-        self.add_class("wb-comparator")
+        super().__init__([stylesheet(), widgets.HTML(CSS), self._layout(), self.preferences_panel])
+        style_view(self, "wb-comparator")
         self.set_pane_count(panes)
         self._show_vote_state()
 
@@ -62,10 +65,12 @@ class ChatComparator(widgets.VBox):
         self.blind = widgets.Checkbox(False, description="Blind (A/B in random order)")
         self.markdown = widgets.Checkbox(True, description="Show Markdown")
         self.present = widgets.ToggleButton(False, description="Presentation", icon="desktop")
-        self.prompt = widgets.Textarea(placeholder="Ask every contestant…", rows=3)
+        self.prompt = PromptBox(placeholder="Ask every contestant… (Ctrl+Enter sends)", rows=3)
         self.prompt.layout.width = "100%"
         self.prompt.add_class("wb-prompt")
-        self.send_button = widgets.Button(description="Send", button_style="primary", icon="send")
+        self.send_button = widgets.Button(
+            description="Send", button_style="primary", icon="send", tooltip="Send (Ctrl+Enter)"
+        )
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.reset_button = widgets.Button(description="Reset chat", icon="refresh")
         self.panes_box = widgets.HBox(layout={"width": "100%", "grid_gap": "8px"})
@@ -86,6 +91,7 @@ class ChatComparator(widgets.VBox):
 
     def _wire(self) -> None:
         self.send_button.on_click(lambda _: self.send())
+        self.prompt.on_submit(lambda _: self.send())  # Ctrl/Cmd+Enter
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
         self.add_pane_button.on_click(lambda _: self.set_pane_count(len(self.pickers) + 1))

@@ -10,7 +10,6 @@ HTML report, into the workspace's exports folder, named by the Comparison.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import threading
 import time
@@ -20,11 +19,12 @@ import ipywidgets as widgets
 
 from workbench import Session
 from workbench.answers.compare import Comparison, ComparisonStopped
-from workbench.answers.report import answers_table, prompt_text
-from workbench.data.excerpt import CELL_CHARS, TABLE_ROWS, clip
+from workbench.answers.report import answers_table
+from workbench.data.excerpt import CELL_CHARS, TABLE_ROWS
 
 from .comparator_parts import SettingsForm
 from .notice import Notice, sentence
+from .theme import plural
 
 EXPORT_FORMATS = ("html", "jsonl", "csv")
 
@@ -87,8 +87,8 @@ class BatchPanel(widgets.VBox):
                 raise ValueError("Choose at least one contestant.")
         except Exception as e:
             return self.message.error(e)
-        count = "the eval split" if prompts is None else f"{len(prompts)} prompts"
-        self.message.say(f"Answering {count} with {len(self.models.value)} contestants…")
+        count = "the eval split" if prompts is None else plural(len(prompts), "prompt")
+        self.message.say(f"Answering {count} with {plural(len(self.models.value), 'contestant')}…")
         self._stop.clear()
         self.progress.start()
         self._set_running(True)
@@ -138,7 +138,7 @@ class BatchPanel(widgets.VBox):
             self.table.value = table_html(comparison)
             self.export_button.disabled = False
             took = time.monotonic() - started
-            self.message.say(f"{len(comparison)} prompts answered in {took:.1f} s.")
+            self.message.say(f"{plural(len(comparison), 'prompt')} answered in {took:.1f} s.")
         finally:
             self._set_running(False)
 
@@ -185,29 +185,15 @@ class ProgressLine(widgets.HBox):
 
 def table_html(comparison: Comparison) -> str:
     """The answers table as the page shows it: the first TABLE_ROWS prompts, every prompt,
-    reference and answer cut to CELL_CHARS characters; an export holds them all."""
-    rows = min(len(comparison), TABLE_ROWS)
-    refs = comparison.references
-    shown = dataclasses.replace(
-        comparison,
-        prompts=[
-            [{"role": "user", "content": clip(prompt_text(p), CELL_CHARS)}]
-            for p in comparison.prompts[:rows]
-        ],
-        answers={
-            m: [clip(a, CELL_CHARS) for a in a_list[:rows]]
-            for m, a_list in comparison.answers.items()
-        },
-        references=None if refs is None else [clip(r, CELL_CHARS) for r in refs[:rows]],
-        scores={m: s[:rows] for m, s in comparison.scores.items()} if comparison.scores else None,
-    )
+    reference and answer cut to CELL_CHARS characters (Comparison.head); an export holds them
+    all."""
     note = ""
-    if len(comparison) > rows:
+    if len(comparison) > TABLE_ROWS:
         note = (
-            f"<div style='color: var(--jp-ui-font-color2)'>The first {rows:,} of "
-            f"{len(comparison):,} prompts; Export writes them all.</div>"
+            f"<div class='wb-hint'>The first {TABLE_ROWS:,} of {len(comparison):,} prompts; "
+            "Export writes them all.</div>"
         )
-    return answers_table(shown) + note
+    return answers_table(comparison.head(TABLE_ROWS, CELL_CHARS)) + note
 
 
 def _duration(seconds: float) -> str:

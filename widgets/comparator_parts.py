@@ -37,7 +37,7 @@ CSS = """
 .wb-comparator .wb-turn-user { color: var(--jp-ui-font-color2); white-space: pre-wrap;
   border-left: 3px solid var(--jp-brand-color1); padding-left: 6px; margin: 4px 0; }
 .wb-comparator .wb-turn-past { color: var(--jp-ui-font-color2); }
-.wb-comparator .wb-turn-hidden { color: var(--jp-ui-font-color3); font-style: italic; }
+.wb-comparator .wb-turn-hidden { color: var(--jp-ui-font-color2); font-style: italic; }
 </style>
 """
 

@@ -4,7 +4,9 @@ A thin view over a Session: reading goes through the dataset's page/search/filte
 every change is one Session call (load_dataset, select, edit, flag, exclude, add_row). All row
 text is escaped (widgets.html_text) before it reaches an HTML widget, and none is sent whole: a
 turn shows a window (workbench.data.excerpt) that its "show more" buttons move, and the editor
-edits the head of a long turn, keeping the rest.
+edits the head of a long turn, keeping the rest. Enter in the search box searches; clicking a
+row's text selects it (widgets.keys). The length histogram (widgets.length_plot) is drawn on
+first need: before that a one-line hint stands in its place.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
 from .dataset_loader import DatasetLoader, make_button
 from .grow_panel import GrowPanel
 from .html_text import escape_text, row_badges, transcript
+from .keys import ClickableHTML
+from .length_plot import LengthPlot
 from .row_editor import ROLES, RowEditor
+from .theme import line, plural, style_view, stylesheet
 
 PAGE_SIZE = 10
 LISTED_ROWS = 500
@@ -30,18 +35,12 @@ STYLE = """<style>
 .wb-dsb-row { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 2px 0;
   color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }
 .wb-dsb-row.wb-selected { border-left-color: var(--jp-brand-color1); }
-.wb-dsb-row.wb-excluded { color: var(--jp-ui-font-color3); }
+.wb-dsb-row.wb-excluded { color: var(--jp-ui-font-color2); }
 .wb-turn { white-space: pre-wrap; font-family: var(--jp-code-font-family); margin: 1px 0; }
 .wb-role { font-weight: bold; color: var(--jp-ui-font-color2); margin-right: 6px; }
 .wb-dsb-badge { border: 1px solid var(--jp-warn-color0); border-radius: 3px; padding: 0 4px;
   margin-left: 6px; color: var(--jp-ui-font-color1); }
 .wb-dsb-info { color: var(--jp-ui-font-color2); }
-.wb-dsb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
-.wb-dsb-plot .main-svg .gridlayer path { stroke: var(--jp-border-color2) !important; }
-.wb-dsb-plot .barlayer .trace:nth-of-type(1) path { fill: var(--jp-brand-color2) !important; }
-.wb-dsb-plot .barlayer .trace:nth-of-type(2) path { fill: var(--jp-warn-color1) !important; }
-.wb-dsb-plot .barlayer .trace:nth-of-type(3) path { fill: var(--jp-success-color1) !important; }
-.wb-dsb-plot .shapelayer path { stroke: var(--jp-error-color1) !important; }
 </style>"""
 
 
@@ -63,8 +62,9 @@ class DatasetBrowser(widgets.VBox):
         self.grow = GrowPanel(session)
         self.grow_box = widgets.Accordion(children=[self.grow], titles=("Grow the data",))
         self.grow_box.selected_index = None
-        super().__init__([widgets.HTML(STYLE), self.loader, self.browser, self.quality_panel,
-                          self.editor, self.grow_box])  # fmt: skip
+        super().__init__([stylesheet(), widgets.HTML(STYLE), self.loader, self.browser,
+                          self.quality_panel, self.editor, self.grow_box])  # fmt: skip
+        style_view(self, "wb-data")
         self._unsubscribe = session.observe(
             self._on_change, ["dataset", "edits", "selected_row", "template", "model", "max_length"]
         )
@@ -72,7 +72,12 @@ class DatasetBrowser(widgets.VBox):
 
     # -- layout -------------------------------------------------------------------------------
     def _build_browser(self) -> None:
-        self.query = widgets.Text(placeholder="search every turn", description="Search")
+        self.query = widgets.Text(
+            placeholder="search every turn", description="Search", continuous_update=False
+        )  # Enter (or leaving the box) searches
+        self.query.observe(lambda _: self._quiet or self._apply_view(), names="value")
+        self._quiet = False  # the view sets the box itself: no search
+        self._applied: tuple | None = None  # the search and filters shown now
         self.regex = widgets.Checkbox(description="regex", indent=False)
         self.match_case = widgets.Checkbox(description="match case", indent=False)
         self.search_role = widgets.Dropdown(options=[("any role", "")] + [(r, r) for r in ROLES])
@@ -83,7 +88,7 @@ class DatasetBrowser(widgets.VBox):
         self.max_tokens = widgets.IntText(0, description="≤ (0: any)")
         self.problem = widgets.Dropdown(options=[("any quality", "")] + [
             (title, name) for name, title in TITLES.items()])  # fmt: skip
-        self.search_button = make_button("Search / filter", self._apply_view, button_style="info")
+        self.search_button = make_button("Search / filter", self._apply_view)
         self.clear_button = make_button("Show all", self._clear_view)
         self.prev_button = make_button("◀", lambda: self._show(self.page_number - 1))
         self.next_button = make_button("▶", lambda: self._show(self.page_number + 1))
@@ -93,13 +98,14 @@ class DatasetBrowser(widgets.VBox):
         self.random_button = make_button("Random rows", self._random)
         self.row_buttons = [widgets.Button(layout=widgets.Layout(width="6em"))
                             for _ in range(self.page_size)]  # fmt: skip
-        self.row_views = [widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.row_views = [ClickableHTML(layout=widgets.Layout(width="100%"))
                           for _ in range(self.page_size)]  # fmt: skip
         self.row_pagers = [widgets.VBox() for _ in range(self.page_size)]  # "show more" per turn
-        for k, button in enumerate(self.row_buttons):
-            button.on_click(lambda _, k=k: self._guard(lambda: self.session.select(self._shown[k])))
+        for k, (button, text) in enumerate(zip(self.row_buttons, self.row_views)):
+            button.on_click(lambda _, k=k: self._select_shown(k))
+            text.on_click(lambda _, k=k: self._select_shown(k))  # the row's text selects it too
         self.rows_box = widgets.VBox([
-            widgets.HBox([b, widgets.VBox([v, p], layout=widgets.Layout(width="100%"))])
+            line(b, text=widgets.VBox([v, p]))
             for b, v, p in zip(self.row_buttons, self.row_views, self.row_pagers)
         ])  # fmt: skip
         self.browser = widgets.VBox([
@@ -124,17 +130,29 @@ class DatasetBrowser(widgets.VBox):
         self.stats_button = make_button("Token lengths", self._plot_lengths)
         self.stats_note = widgets.HTML()
         self.progress = widgets.Output()  # tokenising a large set shows its progress bar here
-        self.figure = _histogram_figure()
+        self.lengths = LengthPlot()  # a hint until the lengths are first plotted
         self.quality_panel = widgets.VBox([
             widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
             widgets.HBox([self.problems, self.problem_rows]),
-            self.progress, self.stats_note, self.figure,
+            self.progress, self.stats_note, self.lengths,
         ])  # fmt: skip
 
     # -- browsing -----------------------------------------------------------------------------
+    def _select_shown(self, k: int) -> None:
+        """Select the row shown in place `k` (its number button or its text was clicked)."""
+        if k < len(self._shown):
+            self._guard(lambda: self.session.select(self._shown[k]))
+
     def _apply_view(self) -> None:
+        """Search and filter as the controls say; the same search twice in a row runs once
+        (Enter, then a click on the button)."""
         ds = self.session.dataset
         if ds is None:
+            return
+        key = (id(ds), self.query.value, self.regex.value, self.match_case.value,
+               self.search_role.value, self.status.value, self.has_role.value,
+               self.problem.value, self.min_tokens.value, self.max_tokens.value)  # fmt: skip
+        if key == self._applied:
             return
         criteria = {"role": self.has_role.value or None, "problem": self.problem.value or None,
                     "min_tokens": self.min_tokens.value or None,
@@ -154,11 +172,16 @@ class DatasetBrowser(widgets.VBox):
             self._set_view(view)
 
         if self._guard(find, self.progress):
+            self._applied = key
             self._show(0)
 
     def _clear_view(self) -> None:
-        self.query.value, self.status.value, self.has_role.value = "", "", ""
-        self.problem.value, self.min_tokens.value, self.max_tokens.value = "", 0, 0
+        self._quiet = True
+        try:
+            self.query.value, self.status.value, self.has_role.value = "", "", ""
+            self.problem.value, self.min_tokens.value, self.max_tokens.value = "", 0, 0
+        finally:
+            self._quiet = False
         self._set_view(None)
         self._show(0)
 
@@ -171,6 +194,7 @@ class DatasetBrowser(widgets.VBox):
         """Show `view` (None: every row) from its first page, each turn from its start; the
         Grow panel seeds from what is shown."""
         self.view, self.page_number, self._starts = view, 0, {}
+        self._applied = None  # a search or filter sets it again once shown
         ds = self.session.dataset
         if view is not None:
             self.grow.use_rows(view.rows[:SEED_ROWS], label=view.label)
@@ -198,7 +222,8 @@ class DatasetBrowser(widgets.VBox):
             rows, self.page_number = page.rows, page.number
             where = "" if self.view is None else f" — {escape_text(self.view.label)}"
             self.page_label.value = (
-                f"Page {page.number + 1:,} of {page.pages:,}: {page.total:,} rows{where}"
+                f"<span class='wb-nowrap'>Page {page.number + 1:,} of {page.pages:,}: "
+                f"{plural(page.total, 'row')}</span>{where}"
             )
         self._shown = [row["row"] for row in rows]
         padded = rows + [None] * (self.page_size - len(rows))
@@ -269,19 +294,7 @@ class DatasetBrowser(widgets.VBox):
 
     def _plot_lengths(self) -> None:
         def plot() -> None:
-            stats = self.session.dataset.stats()
-            edges, counts = stats.histograms()
-            centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-            with self.figure.batch_update():
-                for trace in self.figure.data:
-                    trace.x, trace.y = centers, counts[trace.name]
-                self.figure.layout.shapes = _limit_line(stats.max_length)
-            s = stats.summary()
-            self.stats_note.value = escape_text(
-                f"{s['rows']:,} rows; total tokens median {s['total_tokens'].get('p50', 0):.0f}, "
-                f"p99 {s['total_tokens'].get('p99', 0):.0f}; {s['over_max_length']:,} over "
-                f"{stats.max_length}; {s['template_errors']:,} the template cannot render."
-            )
+            self.stats_note.value = self.lengths.draw(self.session.dataset.stats())
 
         self._guard(plot, self.progress)
 
@@ -290,11 +303,15 @@ class DatasetBrowser(widgets.VBox):
         if change.name == "dataset":
             self._on_dataset()
         elif change.name in ("edits", "selected_row"):
-            if change.name == "edits" and self.report is not None:
-                self.stats_note.value = "<i>Rows changed since the check: check quality again.</i>"
+            if change.name == "edits":
+                self._applied = None  # a flag or an edit can change what a filter finds
+                if self.report is not None:
+                    self.stats_note.value = (
+                        "<i>Rows changed since the check: check quality again.</i>"
+                    )
             self._show()
             self.editor.load()
-        else:
+        elif self.lengths.drawn:  # a plot that no longer matches: say so, once there is one
             self.stats_note.value = "<i>The template or length changed: plot the lengths again.</i>"
 
     def _on_dataset(self) -> None:
@@ -335,24 +352,3 @@ def _row_html(row: dict, selected: bool, windows: dict, spans: dict, hidden: dic
     classes = "wb-dsb-row" + (" wb-selected" if selected else "")
     classes += " wb-excluded" if row.get("excluded") else ""
     return f"<div class='{classes}'>{row_badges(row)}{turns}</div>"
-
-
-def _histogram_figure():
-    import plotly.graph_objects as go
-
-    figure = go.FigureWidget(layout={
-        "barmode": "overlay", "height": 260, "margin": {"l": 40, "r": 10, "t": 10, "b": 30},
-        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-        "xaxis": {"title": {"text": "tokens"}}, "yaxis": {"title": {"text": "rows"}},
-    })  # fmt: skip
-    for name in ("prompt", "response", "total"):
-        figure.add_bar(x=[], y=[], name=name, opacity=0.6)
-    figure.add_class("wb-dsb-plot")
-    return figure
-
-
-def _limit_line(max_length: int | None) -> list[dict]:
-    if max_length is None:
-        return []
-    return [{"type": "line", "x0": max_length, "x1": max_length, "y0": 0, "y1": 1,
-             "yref": "paper", "line": {"dash": "dash", "width": 2}}]  # fmt: skip

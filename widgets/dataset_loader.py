@@ -13,6 +13,7 @@ import ipywidgets as widgets
 from workbench.data import DESCRIPTIONS, FORMATS, DatasetLoadError, describe_columns, fields_of
 
 from .notice import Notice
+from .theme import plural
 
 
 def make_button(label: str, on_click: Callable[[], None], **style) -> widgets.Button:
@@ -51,10 +52,11 @@ class DatasetLoader(widgets.VBox):
         options = {k: v for k, v in options.items() if v is not None}
         if self.guard(lambda: self.session.load_dataset(self.source.value.strip(), **options)):
             report = self.session.dataset.load_report
-            skipped = f"; skipped {len(report.skipped)} malformed lines" if report.skipped else ""
-            text = f"Loaded {report.rows:,} rows ({report.format}){skipped}."
+            bad = plural(len(report.skipped), "malformed line")
+            skipped = f"; skipped {bad}" if report.skipped else ""
+            text = f"Loaded {plural(report.rows, 'row')} ({report.format}){skipped}."
             if report.warnings:  # what could not be kept as given: said, never silent
-                self.message.warn(f"{text} {len(report.warnings)} note(s) below.",
+                self.message.warn(f"{text} {plural(len(report.warnings), 'note')} below.",
                                   details="\n".join(report.warnings))  # fmt: skip
             else:
                 self.message.say(text)

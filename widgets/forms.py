@@ -20,7 +20,8 @@ from typing import Any
 import ipywidgets as widgets
 
 STYLE = {"description_width": "130px"}
-GRID = {"grid_template_columns": "repeat(3, minmax(220px, 1fr))", "grid_gap": "4px 12px"}
+# As many columns as fit (three in a notebook at 1400 px), each field filling its column.
+GRID = {"grid_template_columns": "repeat(auto-fill, minmax(260px, 1fr))", "grid_gap": "4px 12px"}
 AUTO_LABEL = "auto"
 
 

@@ -19,6 +19,7 @@ from workbench.synthesis import Candidate, Endpoint, SynthesisResult
 from .dataset_loader import make_button
 from .html_text import escape_text, transcript
 from .notice import Notice, sentence
+from .theme import line, plural
 
 PAGE = 10  # candidates listed at once
 SHOW = [("waiting for a decision", "pending"), ("dropped by a filter", "dropped"),
@@ -104,18 +105,16 @@ class GrowPanel(widgets.VBox):
         self.select_all = make_button("Tick all shown", self._tick_all)
         self.reason = widgets.Text(description="Reason", placeholder="why they are rejected")
         self.accept_ticked = make_button(
-            "Accept ticked", self.accept_selected, button_style="success"
+            "Accept ticked", self.accept_selected, button_style="primary"
         )
-        self.reject_ticked = make_button(
-            "Reject ticked", self.reject_selected, button_style="warning"
-        )
+        self.reject_ticked = make_button("Reject ticked", self.reject_selected)
         self.ticks = [widgets.Checkbox(indent=False, layout={"width": "2em"}) for _ in range(PAGE)]
         self.views = [widgets.HTML(layout={"width": "100%"}) for _ in range(PAGE)]
         self.accept_buttons = [self._row_button(k, "Accept", self.accept) for k in range(PAGE)]
         self.edit_buttons = [self._row_button(k, "Edit", self.open_editor) for k in range(PAGE)]
         self.reject_buttons = [self._row_button(k, "Reject", self.reject) for k in range(PAGE)]
         self.lines = [
-            widgets.HBox([t, v, widgets.VBox([a, e, r])])
+            line(t, widgets.VBox([a, e, r]), text=v)
             for t, v, a, e, r in zip(
                 self.ticks, self.views, self.accept_buttons, self.edit_buttons, self.reject_buttons
             )
@@ -137,7 +136,9 @@ class GrowPanel(widgets.VBox):
             description="Instruction", rows=3, layout={"width": "95%"}
         )
         self.edit_answer = widgets.Textarea(description="Answer", rows=5, layout={"width": "95%"})
-        self.save_button = make_button("Save and check again", self.save_edit, button_style="info")
+        self.save_button = make_button(
+            "Save and check again", self.save_edit, button_style="primary"
+        )
         self.cancel_button = make_button("Cancel", self.close_editor)
         self.editor = widgets.VBox([
             self.editor_title, self.edit_prompt, self.edit_answer,
@@ -190,7 +191,7 @@ class GrowPanel(widgets.VBox):
         self.progress.value, self.progress.max = 0, kwargs["n"]
         self.counts.value = ""
         self._set_running(True)
-        self.message.say(f"Asking for {kwargs['n']} candidates…")
+        self.message.say(f"Asking for {plural(kwargs['n'], 'candidate')}…")
         self._thread = threading.Thread(target=self._run, kwargs=kwargs, daemon=True)
         self._thread.start()
 
@@ -315,10 +316,12 @@ class GrowPanel(widgets.VBox):
         last = max(0, (len(found) - 1) // PAGE)
         self.page = min(max(0, number), last)
         self._shown = found[self.page * PAGE : (self.page + 1) * PAGE]
-        self.page_label.value = f"{len(found)} candidates, page {self.page + 1} of {last + 1}"
-        for k, line in enumerate(self.lines):
+        self.page_label.value = (
+            f"{plural(len(found), 'candidate')}, page {self.page + 1} of {last + 1}"
+        )
+        for k, each in enumerate(self.lines):
             shown = k < len(self._shown)
-            line.layout.display = "" if shown else "none"
+            each.layout.display = "" if shown else "none"
             self.ticks[k].value = False
             if shown:
                 candidate = self._shown[k]

@@ -22,8 +22,10 @@ from workbench.data.excerpt import (
     text_window,
 )
 
+from .theme import MATCH_BACKGROUND
+
 FOLD_CHARS = 600
-MARK_STYLE = "background: var(--jp-warn-color3); color: var(--jp-ui-font-color1);"
+MARK_STYLE = f"background: {MATCH_BACKGROUND}; color: var(--jp-ui-font-color1);"
 NOTE_STYLE = "color: var(--jp-ui-font-color2);"
 
 

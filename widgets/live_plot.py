@@ -7,6 +7,9 @@ length and share of answers cut at the length limit.
 Plotly's FigureWidget resends a whole series on every `trace.y = ...`, so updates are batched,
 throttled by the caller, and long series are downsampled. Where FigureWidget is unreliable
 (Colab, some VS Code setups) the same curves draw as a plain SVG chart in an HTML widget.
+Before a run has a point, a one-line hint stands where the chart will be (never empty axes), and
+the figure (and plotly with it) is made only then. Line colours read in both themes
+(widgets.theme.PLOT_COLOURS); the learning rate has its own axis in scientific notation.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 
+from .theme import PLOT_COLOURS, SERIES_COLOURS
+
 MAX_POINTS = 1500
-# Training signals drawn on the right axis when a run logs them: metrics key -> legend label
+# Training signals drawn on their own right axis when a run logs them: key -> legend label
 DPO_SERIES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected")
 SIGNALS = {
     **{key: f"DPO {key.split('/')[1]}" for key in DPO_SERIES},
@@ -31,6 +36,7 @@ SIGNALS = {
     "reward": "GRPO reward",  # the weighted sum of the rewards
     "kl": "GRPO KL",
     "completions/clipped_ratio": "GRPO share cut at max length",
+    "probe_score": "probe exact match",  # the probes' answers at each evaluation
 }
 LENGTH_KEY = "completions/mean_length"  # GRPO's answer length, on its own axis (tokens)
 EACH_REWARD = re.compile(r"rewards/(.+)/mean")  # GRPO: each reward's mean; /std its spread
@@ -39,7 +45,10 @@ SMOOTHING = 0.9
 THEME_CSS = """<style>
 .wb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
 .wb-plot .main-svg .gridlayer path { stroke: var(--jp-border-color2) !important; }
+.wb-plot .main-svg .legend .bg { fill: transparent !important; }
 </style>"""
+NO_RUN = "No run yet: start one above, and its loss is drawn here as it trains."
+NOT_SELECTED = "No run selected: pick one in the runs table below to see its curves."
 
 
 @dataclass
@@ -99,13 +108,15 @@ class LossPlot:
         self.backend = backend or default_backend()
         self.curves: dict[str, Curves] = {}
         self.current: str | None = None
-        if self.backend == "plotly":
-            self.figure = _make_figure()
-            self.widget = widgets.VBox([widgets.HTML(THEME_CSS), self.figure])
-        else:
-            self.figure = None
-            self.widget = widgets.HTML()
+        self.has_runs = False  # the hint says "no run yet" or "none selected"
+        self.figure = None  # made on the first point (plotly is imported then)
+        self.box: widgets.Box | None = None  # holds the chart once there is one
+        self.hint = widgets.HTML()
+        self.hint.add_class("wb-hint")
+        self.chart = widgets.HTML() if self.backend != "plotly" else None
+        self.widget = widgets.VBox([widgets.HTML(THEME_CSS), self.hint])
         self.widget.add_class("wb-plot")
+        self.redraw()
 
     def show_runs(self, current: str | None, records_by_run: dict[str, list[dict]]) -> None:
         """Start over with these runs; `current` gets the full set of curves, others a line."""
@@ -127,31 +138,66 @@ class LossPlot:
         self.redraw()
 
     def redraw(self) -> None:
-        if self.figure is None:
-            self.widget.value = svg_chart(self.curves, self.current)
-            return
+        """Draw the curves held now, or the hint that says why there are none."""
         current = self.curves.get(self.current) or Curves()
-        overlays = [(n, c) for n, c in self.curves.items() if n != self.current]
+        empty = not any(c.steps or c.eval_steps or c.extra for c in self.curves.values())
+        self.hint.value = html.escape(self._hint()) if empty else ""
+        self.hint.layout.display = "" if empty else "none"
+        if self.box is not None:
+            self.box.layout.display = "none" if empty else ""  # hidden, not torn down
+        if empty:
+            return
+        if self.backend != "plotly":
+            self._show(self.chart)
+            self.chart.value = svg_chart(self.curves, self.current)
+            return
+        if (
+            self.figure is None
+        ):  # the data goes into the widget's first state (see new_figure_widget)
+            self.figure = new_figure_widget(_make_figure(), lambda fig: self._fill(fig, current))
+            self._show(self.figure)
+            return
         with self.figure.batch_update():
-            fig = self.figure
-            fig.data[0].x, fig.data[0].y = downsample(current.steps, current.loss)
-            fig.data[1].x, fig.data[1].y = downsample(current.steps, current.smoothed)
-            fig.data[2].x, fig.data[2].y = current.eval_steps, current.eval_loss
-            fig.data[3].x, fig.data[3].y = downsample(current.steps, current.lr)
-            signals = fig.data[4 : 4 + len(SIGNALS) + 1]
-            for trace, key in zip(signals, (*SIGNALS, LENGTH_KEY)):
-                points = current.extra.get(key, [])
-                trace.x, trace.y = [s for s, _ in points], [v for _, v in points]
-                trace.visible = bool(points)  # only what the run's method logs
-            fig.layout.yaxis3.visible = bool(current.extra.get(LENGTH_KEY))
-            first = 4 + len(SIGNALS) + 1
-            self._draw_rewards(fig.data[first : first + REWARD_SLOTS], current)
-            for k, trace in enumerate(fig.data[first + REWARD_SLOTS :]):
-                name, curves = overlays[k] if k < len(overlays) else ("", Curves())
-                trace.name = f"{name} (smoothed)"
-                trace.x, trace.y = downsample(curves.steps, curves.smoothed)
-                trace.visible = k < len(overlays)
-            fig.layout.title.text = f"{self.current or 'no run selected'}"
+            self._fill(self.figure, current)
+
+    def _fill(self, fig, current: Curves) -> None:
+        """Put the curves into `fig`'s traces: the current run in full, others as overlays."""
+        overlays = [(n, c) for n, c in self.curves.items() if n != self.current]
+        fig.data[0].x, fig.data[0].y = downsample(current.steps, current.loss)
+        fig.data[1].x, fig.data[1].y = downsample(current.steps, current.smoothed)
+        fig.data[2].x, fig.data[2].y = current.eval_steps, current.eval_loss
+        fig.data[3].x, fig.data[3].y = downsample(current.steps, current.lr)
+        fig.layout.yaxis2.range = _rate_range(current.lr)
+        signals = fig.data[4 : 4 + len(SIGNALS) + 1]
+        for trace, key in zip(signals, (*SIGNALS, LENGTH_KEY)):
+            points = current.extra.get(key, [])
+            trace.x, trace.y = [s for s, _ in points], [v for _, v in points]
+            trace.visible = bool(points)  # only what the run's method logs
+        fig.layout.yaxis3.visible = bool(current.extra.get(LENGTH_KEY))
+        first = 4 + len(SIGNALS) + 1
+        self._draw_rewards(fig.data[first : first + REWARD_SLOTS], current)
+        scored = any(current.extra.get(k) for k in SIGNALS) or bool(current.rewards)
+        fig.layout.yaxis4.visible = scored  # the signals' axis, right of the learning rate's
+        fig.layout.xaxis.domain = [0, 0.88] if scored else [0, 1]
+        for k, trace in enumerate(fig.data[first + REWARD_SLOTS :]):
+            name, curves = overlays[k] if k < len(overlays) else ("", Curves())
+            trace.name = f"{name} (smoothed)"
+            trace.x, trace.y = downsample(curves.steps, curves.smoothed)
+            trace.visible = k < len(overlays)
+        fig.layout.title.text = f"{self.current or 'no run selected'}"
+
+    def _hint(self) -> str:
+        if self.current is not None:
+            return (
+                f"{self.current}: no loss yet; its first point appears after its first logged step."
+            )
+        return NOT_SELECTED if self.has_runs else NO_RUN
+
+    def _show(self, chart) -> None:
+        """Put the chart on the page (once, below the hint)."""
+        if self.box is None:
+            self.box = widgets.Box([chart], layout={"width": "100%"})
+            self.widget.children = (*self.widget.children, self.box)
 
     @staticmethod
     def _draw_rewards(traces, current: Curves) -> None:
@@ -172,22 +218,51 @@ class LossPlot:
 OVERLAY_SLOTS = 6
 
 
+def _rate_range(rates: list[float]) -> list[float] | None:
+    """The learning-rate axis from 0 to a little above the highest rate logged (None: auto)."""
+    finite = [r for r in rates if isinstance(r, (int, float)) and math.isfinite(r)]
+    top = max(finite, default=0.0)
+    return [0.0, top * 1.1] if top > 0 else None
+
+
+def new_figure_widget(figure, fill):
+    """A FigureWidget made from `figure` after `fill(figure)` put the data in. Its first state
+    then holds every trace whole: plotly's widget, restyled before the page shows it, loses
+    the traces' names (the legend read "trace 0"), so nothing is restyled until it is shown."""
+    import plotly.graph_objects as go
+
+    fill(figure)
+    return go.FigureWidget(figure)
+
+
 def _make_figure():
+    """The chart's traces and axes, empty (a plain Figure; new_figure_widget makes the widget)."""
     import plotly.graph_objects as go
 
     grey = "rgba(128,128,128,0.35)"
-    fig = go.FigureWidget()
-    fig.add_scatter(name="train loss", mode="lines", line={"width": 1}, opacity=0.35)
-    fig.add_scatter(name="smoothed", mode="lines", line={"width": 2.5})
-    fig.add_scatter(name="eval loss", mode="lines+markers", line={"dash": "dot"})
-    fig.add_scatter(name="learning rate", mode="lines", yaxis="y2", line={"width": 1})
+    colours = iter(SERIES_COLOURS * 3)
+    fig = go.Figure()
+    fig.add_scatter(
+        name="train loss", mode="lines", line={"width": 1.2, "color": PLOT_COLOURS["raw"]}
+    )
+    fig.add_scatter(
+        name="smoothed", mode="lines", line={"width": 2.5, "color": PLOT_COLOURS["smoothed"]}
+    )
+    fig.add_scatter(name="eval loss", mode="lines+markers",
+                    line={"dash": "dot", "color": PLOT_COLOURS["eval"]})  # fmt: skip
+    fig.add_scatter(name="learning rate", mode="lines", yaxis="y2",
+                    line={"width": 1.2, "color": PLOT_COLOURS["learning_rate"]})  # fmt: skip
     for label in SIGNALS.values():
-        fig.add_scatter(name=label, mode="lines", yaxis="y2", visible=False)
-    fig.add_scatter(name="GRPO answer length", mode="lines", yaxis="y3", visible=False)
+        fig.add_scatter(name=label, mode="lines+markers", yaxis="y4", visible=False,
+                        line={"color": next(colours)})  # fmt: skip
+    fig.add_scatter(name="GRPO answer length", mode="lines", yaxis="y3", visible=False,
+                    line={"color": next(colours)})  # fmt: skip
     for _ in range(REWARD_SLOTS):
-        fig.add_scatter(mode="lines+markers", yaxis="y2", visible=False)
+        fig.add_scatter(mode="lines+markers", yaxis="y4", visible=False,
+                        line={"color": next(colours)})  # fmt: skip
     for _ in range(OVERLAY_SLOTS):
-        fig.add_scatter(mode="lines", line={"width": 1.5, "dash": "dash"}, visible=False)
+        fig.add_scatter(mode="lines", visible=False,
+                        line={"width": 1.5, "dash": "dash", "color": next(colours)})  # fmt: skip
     fig.update_layout(
         height=340,
         margin={"l": 50, "r": 60, "t": 36, "b": 40},
@@ -196,7 +271,26 @@ def _make_figure():
         font={"color": "rgb(128,128,128)"},
         xaxis={"title": "step", "gridcolor": grey},
         yaxis={"title": "loss", "gridcolor": grey},
-        yaxis2={"title": "learning rate", "overlaying": "y", "side": "right", "showgrid": False},
+        yaxis2={
+            "title": "learning rate",
+            "overlaying": "y",
+            "side": "right",
+            "showgrid": False,
+            "exponentformat": "e",
+            "tickformat": ".1e",
+            "rangemode": "nonnegative",
+            "tickmode": "auto",  # its own round ticks, not ones lined up with the loss axis
+            "nticks": 5,
+        },  # fmt: skip
+        yaxis4={
+            "title": "score",
+            "overlaying": "y",
+            "side": "right",
+            "anchor": "free",
+            "position": 1.0,
+            "showgrid": False,
+            "visible": False,
+        },  # fmt: skip
         yaxis3={
             "title": "tokens",
             "overlaying": "y",
@@ -206,8 +300,13 @@ def _make_figure():
             "position": 0.0,
             "visible": False,
         },  # fmt: skip
-        legend={"orientation": "h", "y": -0.25},
-        title={"text": "no run selected", "font": {"size": 13}},
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "y": -0.22,
+            "yanchor": "top",
+        },  # below: clear of the toolbar
+        title={"text": "no run selected", "font": {"size": 13}, "x": 0.01, "xanchor": "left"},
     )
     return fig
 
@@ -219,7 +318,7 @@ def svg_chart(
     series = [(n, c.steps, c.smoothed) for n, c in curves.items() if c.steps]
     evals = curves[current] if current in curves else Curves()
     if not series:
-        return f'<div style="color: var(--jp-ui-font-color2)">{html.escape(current or "no run")}: no points yet</div>'
+        return f'<div class="wb-hint">{html.escape(current or "no run")}: no points yet</div>'
     xs = [x for _, s, _ in series for x in s] or [0]
     ys = [y for _, _, v in series for y in v] + evals.eval_loss
     x0, x1, y0, y1 = min(xs), max(max(xs), min(xs) + 1), min(ys), max(max(ys), min(ys) + 1e-6)
@@ -230,7 +329,7 @@ def svg_chart(
     lines = []
     for name, steps, values in series:
         xs_, ys_ = downsample(steps, values, 400)
-        colour = "var(--jp-brand-color1)" if name == current else "var(--jp-ui-font-color3)"
+        colour = "var(--jp-brand-color1)" if name == current else "var(--jp-ui-font-color2)"
         pts = " ".join(point(x, y) for x, y in zip(xs_, ys_))
         lines.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"><title>{html.escape(name)}</title></polyline>'

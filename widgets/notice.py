@@ -15,11 +15,15 @@ import ipywidgets as widgets
 
 from workbench.data.excerpt import LOG_CHARS, tail
 
-COLOURS = {
-    "info": "var(--jp-ui-font-color1)",
-    "warning": "var(--jp-warn-color0)",
+COLOURS = {  # the bar beside the sentence
+    "info": "var(--jp-brand-color1)",
+    "warning": "var(--jp-warn-color1)",
     "error": "var(--jp-error-color1)",
 }
+ROLES = {"info": "status", "warning": "status", "error": "alert"}
+LINE = (
+    "color: var(--jp-ui-font-color1); border-left: 3px solid {}; padding: 2px 8px; margin: 2px 0;"
+)
 
 
 class Notice(widgets.VBox):
@@ -68,8 +72,8 @@ class Notice(widgets.VBox):
     def _show(self, level: str, text: str, details: str) -> None:
         self.level, self._text = level, text
         self.message.value = (
-            f'<div class="wb-notice-{level}" style="color: {COLOURS[level]}">'
-            f"{html.escape(text)}</div>"
+            f'<div class="wb-notice-line wb-notice-{level}" role="{ROLES[level]}" '
+            f'style="{LINE.format(COLOURS[level])}">{html.escape(text)}</div>'
         )
         details = tail(details, LOG_CHARS)  # a huge traceback or log never reaches the page whole
         self.details.value = f"<pre>{html.escape(details)}</pre>" if details else ""

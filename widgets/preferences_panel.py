@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from workbench import Session, TrainConfig
 
 from .notice import Notice
+from .theme import plural
 
 DEFAULT_DPO_STEPS = 50
 DEFAULT_REWARD_STEPS = 100
@@ -60,22 +61,7 @@ class PreferencesPanel(widgets.VBox):
         """Re-read the votes and the adapters a DPO run could start from."""
         votes = self.session.preferences
         pairs = votes.pairs(include_ties=self.include_ties.value)
-        rows = []
-        for (a, b), tally in sorted(votes.tally().items()):
-            rows.append(
-                f"<tr><td>{html.escape(a)} vs {html.escape(b)}</td><td>{tally.total}</td>"
-                f"<td>{tally.win_rate(a):.0%} / {tally.win_rate(b):.0%}</td>"
-                f"<td>{tally.ties}</td><td>{tally.both_bad}</td></tr>"
-            )
-        table = (
-            "<table><tr><th>pair</th><th>votes</th><th>wins (first / second)</th><th>ties</th>"
-            f"<th>both bad</th></tr>{''.join(rows)}</table>"
-            if rows
-            else ""
-        )
-        self.summary.value = (
-            f"<div>{len(votes)} votes, {len(pairs)} usable as DPO pairs.</div>{table}"
-        )
+        self.summary.value = _summary_html(votes, pairs)
         current = self.start_from.value
         options = [("the base model", "")] + [(name, name) for name in self.session.adapters]
         self.start_from.options = options
@@ -144,3 +130,22 @@ class PreferencesPanel(widgets.VBox):
             text = f"{name} trained on every vote so far; vote more to measure it{measured}."
         self.agreement.value = html.escape(text)
         return result
+
+
+def _summary_html(votes, pairs) -> str:
+    """ "3 votes, 2 usable as DPO pairs", and a table of each contestant pair: votes, win rates,
+    ties and both-bad, in aligned columns (numbers on the right)."""
+    num = "class='wb-num'"
+    rows = [
+        f"<tr><td>{html.escape(a)} vs {html.escape(b)}</td><td {num}>{tally.total}</td>"
+        f"<td {num}>{tally.win_rate(a):.0%}</td><td {num}>{tally.win_rate(b):.0%}</td>"
+        f"<td {num}>{tally.ties}</td><td {num}>{tally.both_bad}</td></tr>"
+        for (a, b), tally in sorted(votes.tally().items())
+    ]
+    head = (
+        f"<tr><th>pair</th><th {num}>votes</th><th {num}>first wins</th>"
+        f"<th {num}>second wins</th><th {num}>ties</th><th {num}>both bad</th></tr>"
+    )
+    table = f"<table class='wb-table'>{head}{''.join(rows)}</table>" if rows else ""
+    usable = f"{len(pairs):,} usable as DPO {'pair' if len(pairs) == 1 else 'pairs'}"
+    return f"<div>{plural(len(votes), 'vote')}, {usable}.</div>{table}"

@@ -35,11 +35,11 @@ class RowEditor(widgets.VBox):
         self.save_button = make_button(
             "Save edit",
             lambda: self._act(lambda row: self.session.edit(row, self.edited_messages())),
-            button_style="success",
+            button_style="primary",
         )
         self.add_row_button = make_button("Add as new row", self._add_row)
         self.flag_reason = widgets.Text(placeholder="why this row is wrong", description="Reason")
-        self.flag_button = make_button("Flag", self._flag, button_style="warning")
+        self.flag_button = make_button("Flag", self._flag)
         self.unflag_button = make_button("Unflag", lambda: self._act(self.session.unflag))
         self.exclude_button = make_button("Exclude", self._toggle_exclude)
         super().__init__([
@@ -100,15 +100,20 @@ class RowEditor(widgets.VBox):
             self._on_added(len(self.session.dataset) - 1)
 
     def _flag(self) -> None:
-        self._act(lambda row: self.session.flag(row, self.flag_reason.value.strip() or "flagged"))
+        """Flag the selected row with the reason typed; the box empties for the next one."""
+        reason = self.flag_reason.value.strip() or "flagged"
+        if self._act(lambda row: self.session.flag(row, reason)):
+            self.flag_reason.value = ""
 
     def _toggle_exclude(self) -> None:
         excluded = self.session.selected_row in self.session.dataset.excluded
         self._act(self.session.include if excluded else self.session.exclude)
 
-    def _act(self, change) -> None:
-        if self.session.dataset is not None:
-            self._guard(lambda: change(self.session.selected_row))
+    def _act(self, change) -> bool:
+        """Apply `change` to the selected row; True when it was applied."""
+        if self.session.dataset is None:
+            return False
+        return self._guard(lambda: change(self.session.selected_row))
 
 
 def _content(turn: widgets.HBox) -> str:

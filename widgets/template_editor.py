@@ -11,6 +11,7 @@ reaches the page; refusals show in the view's Notice.
 from __future__ import annotations
 
 import html
+import threading
 
 import ipywidgets as widgets
 
@@ -24,6 +25,7 @@ from workbench.templates.checks import EXAMPLE, TemplateWarning, check_template,
 from workbench.templates.preview import TemplatePreview, preview
 
 from .notice import Notice, sentence
+from .theme import TRAINED_BACKGROUND, style_view, stylesheet
 
 CUSTOM = "custom"
 FIX_DRAFT = "The session keeps its last valid template; fix the Jinja above and it applies."
@@ -32,21 +34,24 @@ TRAIN_ON_CHOICES = [
     ("the last assistant turn", "last_assistant"),
     ("everything", "all"),
 ]
-STYLE = """<style>
-.tw-jinja textarea { font-family: var(--jp-code-font-family); font-size: var(--jp-code-font-size); }
-.tw-text { white-space: pre-wrap; font-family: var(--jp-code-font-family); margin: 0;
-  color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }
-.tw-trained { background: var(--jp-success-color3); color: var(--jp-ui-font-color1); }
-.tw-masked { color: var(--jp-ui-font-color2); }
-.tw-tok { display: inline-block; white-space: pre; font-family: var(--jp-code-font-family);
-  margin: 1px; padding: 0 2px; border: 1px solid var(--jp-border-color2); border-radius: 2px; }
-.tw-tok.tw-special { font-weight: bold; border-color: var(--jp-brand-color1); }
-.tw-tok.tw-masked { background: var(--jp-layout-color2); }
-.tw-warning { border-left: 3px solid var(--jp-warn-color0); padding: 2px 8px; margin: 4px 0;
-  color: var(--jp-ui-font-color1); }
-.tw-info { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 4px 0;
-  color: var(--jp-ui-font-color2); }
-.tw-ok { color: var(--jp-success-color1); }
+STYLE = f"""<style>
+.tw-jinja textarea {{ font-family: var(--jp-code-font-family); font-size: var(--jp-code-font-size); }}
+.tw-text {{ white-space: pre-wrap; overflow-wrap: anywhere; font-family: var(--jp-code-font-family);
+  margin: 0; color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }}
+.tw-trained {{ background: {TRAINED_BACKGROUND}; color: var(--jp-ui-font-color1);
+  box-shadow: inset 0 -2px 0 var(--jp-success-color1); }}
+.tw-masked {{ color: var(--jp-ui-font-color2); }}
+.tw-tok {{ display: inline-block; white-space: pre-wrap; word-break: break-all; max-width: 100%;
+  font-family: var(--jp-code-font-family); margin: 1px; padding: 0 2px;
+  border: 1px solid var(--jp-border-color2); border-radius: 2px; color: var(--jp-ui-font-color1); }}
+.tw-tok.tw-special {{ font-weight: bold; border-color: var(--jp-brand-color1); }}
+.tw-tok.tw-masked {{ background: var(--jp-layout-color2); color: var(--jp-ui-font-color1); }}
+.tw-warning {{ border-left: 3px solid var(--jp-warn-color1); padding: 2px 8px; margin: 4px 0;
+  color: var(--jp-ui-font-color1); }}
+.tw-info {{ border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 4px 0;
+  color: var(--jp-ui-font-color2); }}
+.tw-ok {{ color: var(--jp-ui-font-color1); border-left: 3px solid var(--jp-success-color1);
+  padding: 2px 8px; }}
 </style>"""
 LEGEND = (
     "<div><span class='tw-trained'>trained</span> <span class='tw-masked'>masked (label -100)"
@@ -56,12 +61,17 @@ LEGEND = (
 
 
 class TemplateEditor(widgets.VBox):
-    """Preset list, Jinja editor, a live token preview of the selected row, and the checks."""
+    """Preset list, Jinja editor, a live token preview of the selected row, and the checks.
 
-    def __init__(self, session) -> None:
+    `lazy=True` (as the Workbench builds it) draws the view at once and leaves the tokenizer,
+    which the template needs, to `warm_up()`, called later from a background thread.
+    """
+
+    def __init__(self, session, lazy: bool = False) -> None:
         self.session = session
         self._syncing = False
         self._preview_failed = False
+        self._lock = threading.RLock()  # the warm-up thread and the kernel's own calls
         self.preset = widgets.Dropdown(
             options=[("model (the tokenizer's own)", MODEL_PRESET)]
             + [(name, name) for name in PRESETS]
@@ -83,6 +93,7 @@ class TemplateEditor(widgets.VBox):
         self.warnings = widgets.HTML()
         super().__init__(
             [
+                stylesheet(),
                 widgets.HTML(STYLE + LEGEND),
                 widgets.HBox([self.preset, self.train_on]),
                 self.jinja,
@@ -92,7 +103,12 @@ class TemplateEditor(widgets.VBox):
                 self.warnings,
             ]
         )
-        self._sync_controls()
+        style_view(self, "wb-template")
+        if lazy:
+            model = html.escape(session.model.display_name)
+            self.counts.value = f"<div class='wb-hint'>Loading the tokenizer of {model}…</div>"
+        else:
+            self._sync_controls()
         self.preset.observe(self._on_preset, names="value")
         self.train_on.observe(self._on_train_on, names="value")
         self.jinja.observe(self._on_jinja, names="value")
@@ -102,7 +118,14 @@ class TemplateEditor(widgets.VBox):
                 self._on_rows, names=["selected_row", "dataset", "edits", "max_length"]
             ),
         ]
-        self.refresh()
+        if not lazy:
+            self.refresh()
+
+    def warm_up(self) -> None:
+        """The work `lazy` put off: load the tokenizer, show the template and its preview."""
+        with self._lock:
+            self._sync_controls()
+            self.refresh()
 
     # -- controls -> session --------------------------------------------------------------------
     def _on_preset(self, change) -> None:
@@ -151,6 +174,10 @@ class TemplateEditor(widgets.VBox):
 
     def _sync_controls(self) -> None:
         """Show the session's template in the controls without applying it again."""
+        with self._lock:
+            self._sync_controls_now()
+
+    def _sync_controls_now(self) -> None:
         template = self.session.template
         self._syncing = True
         try:
@@ -168,6 +195,10 @@ class TemplateEditor(widgets.VBox):
 
     def refresh(self) -> None:
         """Redraw the preview and the warnings for the selected row and the current template."""
+        with self._lock:
+            self._refresh_now()
+
+    def _refresh_now(self) -> None:
         template = self.session.template
         example, note = self._selected_example()
         try:
@@ -244,7 +275,7 @@ def _tokens_html(shown: TemplatePreview) -> str:
 
 def _warnings_html(found: list[TemplateWarning]) -> str:
     if not found:
-        return "<div class='tw-ok'>No problems found in the checked rows.</div>"
+        return "<div class='tw-ok'>✓ No problems found in the checked rows.</div>"
     items = []
     for w in found:
         css = "tw-warning" if w.severity == "warning" else "tw-info"

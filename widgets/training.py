@@ -1,10 +1,13 @@
 """TrainingLauncher: the run form, its plan and estimate, Start/Stop/Resume, a live loss plot, runs.
 
 The form is generated from TrainConfig's field metadata (widgets.forms.ConfigForm) and starts at
-TrainConfig's own defaults; what is left open is decided by `session.plan`, the same for code and
-this view, and shown with its reasons. Every button calls one Session (or Run) method. The
-Session's run watcher announces run changes ("runs"); a background thread here only tails the
-metrics of the runs shown, for the plot, touching widget traits only (ipykernel >= 7.1 allows it).
+TrainConfig's own defaults, or, when the workspace already has runs (a kernel restart), at the
+settings of the run it follows: the active one, else the latest, selected at once. What is left
+open is decided by `session.plan`, the same for code and this view, and shown with its reasons.
+Every button calls one Session (or Run) method; Stop and Resume are disabled, with the reason as
+their tooltip, while they cannot act. The Session's run watcher announces run changes ("runs");
+a background thread here only tails the metrics of the runs shown, for the plot, touching widget
+traits only (ipykernel >= 7.1 allows it). The words of the view are in widgets.training_text.
 """
 
 from __future__ import annotations
@@ -17,27 +20,32 @@ import traceback
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.data.excerpt import clip
 from workbench.train import Run, TrainConfig
-from workbench.train.estimate import detect_device
+from workbench.train.insight import overfitting_warning
 from workbench.train.run import nothing_to_stop
 
+from . import training_text as text
 from .export_panel import ExportPanel
 from .forms import ConfigForm
 from .live_plot import LossPlot
 from .notice import Notice
+from .run_insight import ProbeTable, RunDiff
+from .theme import style_view, stylesheet
 
 POLL_SECONDS = 0.5
-NOTE_CHARS = 2_000  # a note in the progress line
 
 
 class TrainingLauncher(widgets.VBox):
     """Set up a LoRA/QLoRA/DPO/reward-model/GRPO run, start it, watch it live, stop and resume
-    it; each method's own fields show only while it is chosen."""
+    it; each method's own fields show only while it is chosen.
+
+    `lazy=True` (as the Workbench builds it) draws the view at once and leaves detecting the
+    hardware and the estimate (they import torch and read the model) to `warm_up()`.
+    """
 
     config_class: type[TrainConfig] = TrainConfig  # the form shows every field of this class
 
-    def __init__(self, session: Session, plot_backend: str | None = None):
+    def __init__(self, session: Session, plot_backend: str | None = None, lazy: bool = False):
         self.session = session
         self.form = ConfigForm(self.config_class)
         self.fields = self.form.fields
@@ -45,7 +53,7 @@ class TrainingLauncher(widgets.VBox):
         self.estimate_box = widgets.HTML()
         self.estimate_message = Notice()
         self.start_button = widgets.Button(description="Start", button_style="primary", icon="play")
-        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
         self.resume_button = widgets.Button(description="Resume", icon="repeat")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout={"width": "50%"})
         self.progress_text = widgets.HTML()
@@ -57,6 +65,8 @@ class TrainingLauncher(widgets.VBox):
         self._poller: threading.Thread | None = None
         self._relabelling = False  # the table's labels change; the selection does not
         self._announced: tuple[str, str] | None = None  # the run state the notice tells of
+        self._ready = not lazy  # False until warm_up: no estimate yet
+        self._estimated_busy: list[str] = []  # runs training when the estimate was shown
 
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -66,14 +76,21 @@ class TrainingLauncher(widgets.VBox):
             field.observe(lambda _: self.update_estimate(), names="value")
         session.observe(self._on_runs, names="runs")
 
+        self.overfitting = Notice()  # the alarm: eval loss rising while train loss falls
+        self.probes = ProbeTable()
+        self.diff = RunDiff(session)
+        self.insight = widgets.Accordion(
+            children=[self.probes, self.diff], titles=("Probe answers", "Compare selected runs")
+        )
         self.export = ExportPanel(session)
         self.export_box = widgets.Accordion(children=[self.export], titles=("Export a model",))
         self.export_box.selected_index = None
-        device, name, memory = detect_device()
+        self.hardware = widgets.HTML("<b>Hardware:</b> <i>detecting…</i>")
         controls = widgets.HBox([self.start_button, self.stop_button, self.resume_button])
         super().__init__(
             [
-                widgets.HTML(f"<b>Hardware:</b> {html.escape(_describe(device, name, memory))}"),
+                stylesheet(),
+                self.hardware,
                 self.form,
                 self.why,
                 self.estimate_box,
@@ -81,14 +98,35 @@ class TrainingLauncher(widgets.VBox):
                 controls,
                 widgets.HBox([self.progress, self.progress_text]),
                 self.message,
+                self.overfitting,
                 self.plot.widget,
                 widgets.HTML("<b>Runs</b> (select several to overlay their curves)"),
                 self.runs_table,
+                self.insight,
                 self.export_box,
             ]
         )
-        self.add_class("wb-training")
+        style_view(self, "wb-training")
         self.refresh_runs()
+        followed = self.current_run
+        if followed is not None:  # a kernel restart: the form shows the run it follows
+            ready, self._ready = self._ready, False  # one estimate at the end, not one a field
+            self.form.set(followed.config)  # its planned values, with their reasons
+            self._ready = ready
+        if self._ready:
+            self.warm_up()
+        else:
+            self.estimate_box.value = "<i class='wb-hint'>Estimating memory and time…</i>"
+
+    def warm_up(self) -> None:
+        """Detect the hardware and show the plan and estimate for the form (the slow part of
+        building the view: torch and the model's shape are loaded here)."""
+        from workbench.train.estimate import detect_device
+
+        self._ready = True
+        device, name, memory = detect_device()
+        described = html.escape(text.describe_hardware(device, name, memory))
+        self.hardware.value = f"<b>Hardware:</b> {described}"
         self.update_estimate()
 
     # -- actions: one Session or Run call each ------------------------------------------------
@@ -110,6 +148,7 @@ class TrainingLauncher(widgets.VBox):
         waiting in the queue is cancelled; one that already ended is left as it is."""
         run = self.current_run
         if run is None:
+            self.message.warn(text.why_not_stop(None, None))
             return
         status = run.status
         if not status.active:
@@ -122,8 +161,11 @@ class TrainingLauncher(widgets.VBox):
     def resume(self) -> Run | None:
         """Continue the selected run from its last checkpoint with the form's step budget."""
         run = self.current_run
+        if run is None:
+            self.message.warn(text.why_not_resume(None, None))
+            return None
         config = self._config()
-        if run is None or config is None:
+        if config is None:
             return None
         try:
             resumed = self.session.resume(run, config)
@@ -141,20 +183,28 @@ class TrainingLauncher(widgets.VBox):
         return self._shown.get(names[0]) if names else None
 
     def refresh_runs(self) -> None:
-        """Rebuild the runs table from the Session and start tailing active runs."""
+        """Rebuild the runs table from the Session and start tailing active runs. With nothing
+        selected, the active run (else the latest) is selected and followed."""
         with self._lock:
             runs = self.session.runs
             self._shown = {r.name: r for r in runs}
-            selected = self.runs_table.value
-            self.runs_table.options = [(_run_label(r), r.name) for r in reversed(runs)]
-            self.runs_table.value = tuple(n for n in selected if n in self._shown)
+            selected = tuple(n for n in self.runs_table.value if n in self._shown)
+            if not selected and runs:
+                active = [r for r in runs if r.status.active]
+                selected = ((active or runs)[-1].name,)
+            self.runs_table.options = [(text.run_label(r), r.name) for r in reversed(runs)]
+            self.runs_table.value = selected
+            self.plot.has_runs = bool(runs)
+            if not selected:
+                self.plot.redraw()  # the hint: no run yet
+        self._update_buttons()
         if any(r.status.active for r in runs):
             self._ensure_poller()
 
     def relabel_runs(self) -> None:
         """Bring the runs table's labels (state, step) up to date, keeping the selection."""
         with self._lock:
-            options = [(_run_label(r), r.name) for r in reversed(self._shown.values())]
+            options = [(text.run_label(r), r.name) for r in reversed(self._shown.values())]
             if options == list(self.runs_table.options):
                 return
             selected = self.runs_table.value
@@ -174,6 +224,8 @@ class TrainingLauncher(widgets.VBox):
             self.relabel_runs()
             if run.status.active:
                 self._ensure_poller()
+        if self._ready and self._training_here() != self._estimated_busy:
+            self.update_estimate()  # a run started or ended: the time per step is (not) shown
 
     def _on_selection(self, change) -> None:
         if not self._relabelling:
@@ -186,6 +238,8 @@ class TrainingLauncher(widgets.VBox):
             self.plot.show_runs(
                 names[0] if names else None, {n: self._shown[n].metrics for n in names}
             )
+            self.diff.show(names)
+            self._show_insight(self.current_run)
         self.refresh()
 
     def refresh(self) -> None:
@@ -193,14 +247,39 @@ class TrainingLauncher(widgets.VBox):
         with self._lock:
             for name in self.runs_table.value:
                 run = self._shown[name]
-                self.plot.append(name, run.new_metrics())
+                fresh = run.new_metrics()
+                self.plot.append(name, fresh)
+                if run is self.current_run and any(_evaluated(m) for m in fresh):
+                    self._show_insight(run)
             run = self.current_run
             if run is not None:
                 self._show_status(run)
+            self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        """Stop and Resume are enabled only when they can act; the tooltip says why not."""
+        run = self.current_run
+        status = run.status if run is not None else None
+        for button, why in (
+            (self.stop_button, text.why_not_stop(run, status)),
+            (self.resume_button, text.why_not_resume(run, status)),
+        ):
+            button.disabled = bool(why)
+            button.tooltip = why or ""
+        if run is not None and not self.stop_button.disabled:
+            self.stop_button.tooltip = (
+                f"Stop {run.name} after its current step (it saves a checkpoint)."
+            )
+        if run is not None and not self.resume_button.disabled:
+            self.resume_button.tooltip = (
+                f"Continue {run.name} from its last checkpoint, to the form's max_steps."
+            )
 
     def update_estimate(self) -> None:
         """Show the plan for the form's settings (each decided value and why), and the memory
-        and time per step it needs here."""
+        and time per step it needs here; no time while runs train on this machine."""
+        if not self._ready:
+            return
         config = self._config(quiet=True)
         if config is None:
             return
@@ -211,17 +290,18 @@ class TrainingLauncher(widgets.VBox):
             self.estimate_box.value = ""
             self.estimate_message.warn(f"No estimate yet: {e}")
             return
-        self.why.value = _plan_html(planned)
-        self.estimate_box.value = (
-            f"Estimate: about <b>{est.total_gb:.2f} GB</b> (runtime {est.runtime_gb:.2f}, weights "
-            f"{est.weights_gb:.2f}, LoRA + optimizer {est.lora_gb + est.optimizer_gb:.2f}, "
-            f"activations {est.activations_gb:.2f}, logits {est.logits_gb:.2f}) and "
-            f"<b>{est.seconds_per_step:.1f} s per step</b> on {html.escape(est.device)}."
-        )
+        busy = self._training_here()
+        self._estimated_busy = busy
+        self.why.value = text.plan_html(planned)
+        self.estimate_box.value = text.estimate_html(est, busy)
         if est.warning:
             self.estimate_message.warn(est.warning)
         else:
             self.estimate_message.clear()
+
+    def _training_here(self) -> list[str]:
+        """The runs training now (queued ones wait and take no time)."""
+        return [r.name for r in self._shown.values() if r.status.active and not r.status.waiting]
 
     def show(self, run: Run) -> None:
         """Select a run (e.g. one started from code) so the plot follows it live."""
@@ -244,23 +324,10 @@ class TrainingLauncher(widgets.VBox):
 
     def _show_status(self, run: Run) -> None:
         status = run.status
-        total = status.max_steps or run.config.max_steps
-        self.progress.value = status.step / total if total and total > 0 else 0
-        eta = status.extra.get("eta_s")
-        speed = status.extra.get("tokens_per_s")
-        parts = [
-            f"{html.escape(run.name)}: {html.escape(status.state)}, step {status.step}/{total}"
-        ]
-        if status.active and eta is not None:
-            parts.append(f"ETA {eta / 60:.1f} min")
-        if speed:
-            parts.append(f"{speed:.0f} tokens/s")
-        peak = status.extra.get("peak_memory_gb")  # the runner's own peak, measured
-        if peak:
-            parts.append(f"peak {peak:.2f} GB")
-        if run.metrics_problem:  # a torn metrics file: what was complete still shows
-            parts.append(html.escape(clip(run.metrics_problem, NOTE_CHARS)))
-        self.progress_text.value = " · ".join(parts)
+        curves = self.plot.curves.get(run.name)
+        plotted = int(curves.steps[-1]) if curves is not None and curves.steps else None
+        self.progress.value = text.progress_of(run, status, plotted)
+        self.progress_text.value = text.status_line(run, status, plotted)
         if self._announced == (run.name, status.state):
             return  # told already; leave the notice (and its open details) alone
         if status.state in ("failed", "died"):
@@ -275,6 +342,15 @@ class TrainingLauncher(widgets.VBox):
         else:
             return
         self._announced = (run.name, status.state)
+
+    def _show_insight(self, run: Run | None) -> None:
+        """The followed run's probe answers and, when its record shows it, the overfitting alarm."""
+        self.probes.show(run)
+        warning = overfitting_warning(run.metrics) if run is not None else ""
+        if warning:
+            self.overfitting.warn(f"{run.name}: {warning}")
+        else:
+            self.overfitting.clear()
 
     def _ensure_poller(self) -> None:
         with self._lock:
@@ -300,35 +376,6 @@ class TrainingLauncher(widgets.VBox):
                 return
 
 
-def _plan_html(planned: TrainConfig) -> str:
-    """The values plan decided for the form's config, each with its reason (escaped)."""
-    rows = "".join(
-        f"<tr><td><b>{html.escape(name)}</b></td>"
-        f"<td>{html.escape(repr(getattr(planned, name, '')))}</td>"
-        f"<td>{html.escape(reason)}</td></tr>"
-        for name, reason in planned.reasons.items()
-    )
-    return (
-        "<details><summary>Planned for this model and hardware (why each value)</summary>"
-        f"<table>{rows}</table></details>"
-    )
-
-
-def _run_label(run: Run) -> str:
-    """One line of the runs table; a run waiting in the queue shows its place and what it
-    waits for."""
-    status = run.status
-    state = status.state
-    if status.waiting and "position" in status.extra:
-        state = f"queued #{status.extra['position']}, waits for {status.extra.get('waits_for')}"
-    peak = status.extra.get("peak_memory_gb")
-    memory = f" · peak {peak:.2f} GB" if peak else ""
-    return (
-        f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
-        f"{memory}"
-    )
-
-
-def _describe(device: str, name: str, memory: float | None) -> str:
-    size = f", {memory:.0f} GB" if memory else ""
-    return f"{name}{size}" if device == "cuda" else f"CPU{size} (no GPU found: training is slow)"
+def _evaluated(record: dict) -> bool:
+    """A metrics record written at an evaluation (its loss, or its probe answers)."""
+    return "eval_loss" in record or "probe_seconds" in record

@@ -7,11 +7,13 @@ loads offline in about a second. Any hub id or local folder works in its place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    with quiet_progress():
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config
     if hasattr(config, "quantization_config"):  # the saved weights are plain floats, not GGUF
         del config.quantization_config
@@ -184,6 +187,21 @@ def load_tokenizer(spec: ModelSpec):
     return tokenizer
 
 
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """transformers' progress bars off while loading: a model loaded in a background thread
+    (the comparator's) would draw its "Loading weights" bar into whichever cell runs then."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(spec: ModelSpec, *, quantize_4bit: bool = False, device: str | None = None):
     """Load the base model from safetensors only (never a pickle), optionally in 4-bit."""
     from transformers import AutoModelForCausalLM
@@ -196,7 +214,8 @@ def load_model(spec: ModelSpec, *, quantize_4bit: bool = False, device: str | No
     else:
         kwargs["dtype"] = compute_dtype(device) if device == "cuda" else "float32"
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve(spec), **kwargs)
+        with quiet_progress():
+            model = AutoModelForCausalLM.from_pretrained(resolve(spec), **kwargs)
     except OSError as e:
         raise ModelNotAvailableError(
             f"Could not load model {spec.display_name!r}: {e}. Pass a local folder with "

@@ -58,6 +58,7 @@ def lab(tmp_path_factory):
                 f"--ServerApp.root_dir={root}",
                 "--allow-root",
                 "--ServerApp.disable_check_xsrf=True",
+                "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: commands (the theme)
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -106,7 +106,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     grown = plotted_points(page)
     eventually(lambda: plotted_points(page) > grown, timeout=120)
     screenshot(page, "training_launcher")
-    launcher.locator("button[title='Stop']").click()
+    launcher.get_by_role("button", name="Stop", exact=True).click()  # its title is its reason
     eventually(lambda: "run-2: stopped" in launcher.inner_text(), timeout=180)
     status = json.loads((ws / "runs" / "run-2" / "status.json").read_text())
     assert status["state"] == "stopped" and status["step"] < 5000

@@ -15,11 +15,20 @@ from workbench.answers.adapters import write_random_adapter
 SETTINGS = {"max_new_tokens": 5}
 
 
+def write_config(session, run_dir, name: str, method: str = "lora") -> None:
+    """The run's config.json as a launcher writes it (the session reads every run's)."""
+    from workbench.train import TrainConfig
+    from workbench.train.folder import RunInfo
+
+    info = RunInfo(name, TrainConfig(method=method), session.model)
+    (run_dir / "config.json").write_text(json.dumps(info.to_json()))
+
+
 def add_adapter_run(session, name="run-1", seed=1):
     """A finished run folder with a random LoRA adapter, as the runner writes it."""
     run_dir = session.workspace.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps({"model": session.model.to_json()}))
+    write_config(session, run_dir, name)
     (run_dir / "status.json").write_text(json.dumps({"state": "finished"}))
     base = models.load_model(session.model)
     write_random_adapter(base, run_dir / "adapter", session.model, session.template, seed=seed)
@@ -239,7 +248,7 @@ def add_reward_model_run(session, name="run-rm"):
 
     run_dir = session.workspace.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps({"model": session.model.to_json()}))
+    write_config(session, run_dir, name, method="reward")
     (run_dir / "status.json").write_text(json.dumps({"state": "finished"}))
     write_random_reward_model(run_dir / "adapter", session.model, session.template)
 

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.huge_row import text_bytes
 from widgets.dataset_browser import DatasetBrowser
-from widgets.html_text import capped_html, fold, highlight, log_tail_html
+from widgets.html_text import MARK_STYLE, capped_html, fold, highlight, log_tail_html
 from workbench.data.excerpt import EDIT_CHARS, TURN_CHARS
 
 ATTACK = "<img src=x onerror=alert(1)>"
@@ -57,10 +57,7 @@ def test_dataset_text_reaches_the_page_escaped(session):
 
 
 def test_escaping_helpers_fold_and_highlight_without_leaking_markup():
-    assert (
-        highlight("a<b>c", [(1, 4)])
-        == "a<mark style='background: var(--jp-warn-color3); color: var(--jp-ui-font-color1);'>&lt;b&gt;</mark>c"
-    )
+    assert highlight("a<b>c", [(1, 4)]) == f"a<mark style='{MARK_STYLE}'>&lt;b&gt;</mark>c"
     folded = fold("x" * 700 + "<script>", [(700, 708)], limit=600)
     assert folded.startswith("<details><summary>") and "<script>" not in folded
     assert "&lt;script&gt;" in folded and "(108 more characters)" in folded
@@ -195,10 +192,12 @@ def test_column_dropdowns_map_an_unknown_layout(session, tmp_path):
 def test_the_length_histogram_counts_every_row(browser, session):
     browser.stats_button.click()
     assert browser.message.text == ""
-    prompt, response, total = browser.figure.data
+    prompt, response, total = browser.lengths.figure.data
     assert sum(total.y) == 25 and sum(prompt.y) == 25 and sum(response.y) == 25
-    assert browser.figure.layout.shapes[0].x0 == session.max_length
     assert "25 rows" in browser.stats_note.value
+    session.set_max_length(8)  # inside the data: drawn as a line
+    browser.stats_button.click()
+    assert browser.lengths.figure.layout.shapes[0].x0 == session.max_length
     session.set_max_length(512)
     assert "plot the lengths again" in browser.stats_note.value
 
@@ -236,7 +235,7 @@ def test_the_loader_says_what_could_not_be_kept_as_given(session, tmp_path):
     view = DatasetBrowser(session)
     view.loader.source.value = str(path)
     view.loader.load_button.click()
-    assert view.loader.message.level == "warning" and "Loaded 1 rows" in view.loader.message.text
+    assert view.loader.message.level == "warning" and "Loaded 1 row (" in view.loader.message.text
     assert "flag" in view.loader.message.details.value
 
 

@@ -58,7 +58,7 @@ def test_accept_and_reject_per_row_and_in_bulk(panel):
     panel.accept_buttons[0].click()
     assert len(session.dataset) == len(ROWS) + 1
     assert session.dataset[len(ROWS)]["origin"]["candidate"] == first
-    assert "1 candidates" in panel.page_label.value
+    assert "1 candidate," in panel.page_label.value
     panel.ticks[0].value = True
     panel.reason.value = "too vague"
     panel.reject_ticked.click()

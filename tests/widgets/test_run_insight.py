@@ -52,3 +52,22 @@ def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
     shown = diff.table.value
     assert "1 setting differs" in shown and "<td>lora_r</td><td>8</td><td>4</td>" in shown
     assert "<td>probe_score</td><td>0.25</td><td>-</td>" in shown
+
+
+def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(session, chat_rows):
+    from widgets.training import TrainingLauncher
+
+    session.load_dataset(chat_rows * 8)
+    runs = [session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0))
+            for r in (8, 4)]  # fmt: skip
+    for run in runs:
+        assert run.wait(timeout=240).state == "finished"
+    for step, (train, evaluated) in enumerate([(2.0, 1.9), (1.6, 1.8), (1.2, 2.0), (0.9, 2.3)]):
+        append_jsonl(runs[1].folder.metrics_file, {"step": 10 + step, "loss": train})
+        append_jsonl(runs[1].folder.metrics_file, {"step": 10 + step, "eval_loss": evaluated})
+    launcher = TrainingLauncher(session)
+    launcher.runs_table.value = (runs[1].name,)
+    assert "Overfitting" in launcher.overfitting.text and "at step 11" in launcher.overfitting.text
+    launcher.runs_table.value = (runs[0].name, runs[1].name)
+    assert "<td>lora_r</td><td>8</td><td>4</td>" in launcher.diff.table.value
+    assert not launcher.overfitting.text  # run-1 is followed now: its record is clean

@@ -8,13 +8,15 @@ settings and each contestant's adapter and template hashes. Every piece of text 
 from __future__ import annotations
 
 import csv
+import html
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.excerpt import CELL_CHARS, TABLE_ROWS, clip
 from ..persist import atomic_write_text, fields_from_json
 from .report import answers_table, prompt_text, report_html
 
@@ -79,6 +81,28 @@ class Comparison:
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+    def __repr__(self) -> str:
+        scored = ", ".join(f"{m} {s:.0%}" for m, s in self.summary.items())
+        scores = f"; {self.scorer}: {scored}" if scored else ""
+        return f"Comparison({len(self):,} prompts × {', '.join(self.models)}{scores})"
+
+    def head(self, rows: int = TABLE_ROWS, chars: int = CELL_CHARS) -> Comparison:
+        """The first `rows` prompts with every prompt, reference and answer cut to `chars`
+        characters: what a page shows (an export writes the whole comparison)."""
+        refs = self.references
+        return replace(
+            self,
+            prompts=[
+                [{"role": "user", "content": clip(prompt_text(p), chars)}]
+                for p in self.prompts[:rows]
+            ],  # fmt: skip
+            answers={
+                m: [clip(a, chars) for a in a_list[:rows]] for m, a_list in self.answers.items()
+            },
+            references=None if refs is None else [clip(r, chars) for r in refs[:rows]],
+            scores={m: s[:rows] for m, s in self.scores.items()} if self.scores else None,
+        )
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict a prompt: prompt (messages), reference, answers and scores by contestant."""
@@ -183,4 +207,15 @@ class Comparison:
         return report_html(self)
 
     def _repr_html_(self) -> str:
-        return answers_table(self)
+        """The mean scores (when scored) and the answers side by side: the first TABLE_ROWS
+        prompts, each cell cut to CELL_CHARS characters; `export` writes everything."""
+        scored = ", ".join(f"{html.escape(m)} {s:.1%}" for m, s in self.summary.items())
+        scores = f" Scores ({html.escape(str(self.scorer))}): {scored}." if scored else ""
+        shown = min(len(self), TABLE_ROWS)
+        more = (
+            f" The first {shown:,} are shown; .export(path) writes them all."
+            if shown < len(self)
+            else ""
+        )
+        head = f"<p><b>Comparison</b> of {len(self):,} prompts.{scores}{more}</p>"
+        return head + answers_table(self.head())

@@ -248,7 +248,22 @@ class Evaluation:
         """Everything as a JSON-ready dict."""
         return asdict(self)
 
+    def __repr__(self) -> str:
+        scores = ", ".join(f"{m} {s:.0%}" for m, s in self.scores.items())
+        rows = len(next(iter(self.results.values()), []))
+        counted = f"{rows:,} {'row' if rows == 1 else 'rows'}"
+        return f"Evaluation({self.scorer} on {counted}: {scores or 'no contestants'})"
+
     def _repr_html_(self) -> str:
+        """One line per contestant: rows, score and the hashes that identify it (escaped)."""
+        many = len(self.skipped)
+        skipped = (
+            f" {many:,} {'row' if many == 1 else 'rows'} skipped (no assistant answer to score "
+            "against)."
+            if many
+            else ""
+        )
+        title = f"<p><b>Evaluation</b> with {html.escape(self.scorer)}.{skipped}</p>"
         head = "<tr><th>model</th><th>rows</th><th>score</th><th>adapter</th><th>template</th></tr>"
         body = "".join(
             f"<tr><td>{html.escape(line['model'])}</td><td>{line['rows']}</td>"
@@ -256,7 +271,7 @@ class Evaluation:
             f"<td>{html.escape(str(line['template_sha']))}</td></tr>"
             for line in self.table()
         )
-        return f"<table><caption>{html.escape(self.scorer)}</caption>{head}{body}</table>"
+        return f"{title}<table>{head}{body}</table>"
 
 
 def evaluate(

@@ -8,6 +8,7 @@ fingerprint covers its Jinja, what trains and the tokenizer, so reopening does n
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from dataclasses import dataclass, field
@@ -198,6 +199,37 @@ class DatasetStats:
     role_counts: dict[str, int]
     max_length: int | None
     template_errors: int
+
+    def __repr__(self) -> str:
+        total = self.summary()["total_tokens"]
+        median = f", total tokens median {total['p50']:.0f}, max {total['max']}" if total else ""
+        return f"DatasetStats({len(self.rows):,} rows{median}, {self.over_max_length:,} over {self.max_length})"
+
+    def _repr_html_(self) -> str:
+        """A table of the token lengths (mean, median, p90, p99, max) and the counts below it."""
+        s = self.summary()
+        head = "".join(f"<th>{k}</th>" for k in ("", "mean", "median", "p90", "p99", "max"))
+        body = "".join(
+            f"<tr><th>{label}</th>"
+            + "".join(
+                f"<td>{s[key].get(k, 0):,.0f}</td>" for k in ("mean", "p50", "p90", "p99", "max")
+            )
+            + "</tr>"
+            for label, key in (
+                ("prompt tokens", "prompt_tokens"),
+                ("response tokens", "response_tokens"),
+                ("total tokens", "total_tokens"),
+                ("turns", "turns"),
+            )  # fmt: skip
+            if s[key]
+        )
+        roles = ", ".join(f"{html.escape(str(r))} {n:,}" for r, n in self.role_counts.items())
+        return (
+            f"<p><b>Dataset stats</b>: {len(self.rows):,} rows that train.</p>"
+            f"<table><tr>{head}</tr>{body}</table>"
+            f"<p>Turns by role: {roles}. Longer than the training length ({self.max_length}): "
+            f"{self.over_max_length:,}. The template cannot render: {self.template_errors:,}.</p>"
+        )
 
     @property
     def over_max_length(self) -> int:

@@ -1,11 +1,13 @@
 """The quality report: what is wrong with which rows, found with Arrow and NumPy, not row loops.
 
 Excluded rows are left out: excluding a row is one way to fix its problems. Each problem lists
-its rows (sorted), so a view can page through them and jump to each.
+its rows (sorted), so a view can page through them and jump to each. A report shows itself in a
+notebook as a list of the problems found, each with its first rows and their notes (escaped).
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from .dataset import InstructionDataset
 
 MAX_NOTES = 1000
+SHOWN_ROWS = 10  # rows of each problem a notebook shows
+NOTE_CHARS = 160  # a note as a notebook shows it
 SYSTEM, USER, ASSISTANT, START = 0, 1, 2, -2
 # C0/C1 control characters other than tab/newline/CR, the replacement character left by bad
 # decoding, and the usual signs of UTF-8 read as Latin-1 or Windows-1252 (mojibake).
@@ -91,10 +95,47 @@ class QualityReport:
         """The names of the problems `row` has."""
         return [p.name for p in self.problems.values() if np.isin(row, p.rows)]
 
+    def __repr__(self) -> str:
+        found = "; ".join(f"{p.title}: {len(p):,}" for p in self.found()) or "no problems"
+        return f"QualityReport({self.checked_rows:,} rows checked; {found})"
+
+    def _repr_html_(self) -> str:
+        """The problems found, most rows first, each with its first rows and their notes."""
+        lengths = "" if self.lengths_checked else " (token lengths not checked)"
+        head = f"<p><b>Quality report</b>: {self.checked_rows:,} rows checked{lengths}.</p>"
+        found = self.found()
+        if not found:
+            return head + "<p>No problems found.</p>"
+        items = "".join(_problem_html(p) for p in found)
+        return f"{head}<ul>{items}</ul><p>Each list gives row numbers: ds[row] shows one.</p>"
+
     def to_json(self) -> dict[str, Any]:
         """The whole report as JSON, problem by problem."""
         return {"checked_rows": self.checked_rows, "lengths_checked": self.lengths_checked,
                 "problems": [p.to_json() for p in self.problems.values()]}  # fmt: skip
+
+
+def _problem_html(problem: Problem) -> str:
+    """One problem as a list item: title, count, summary, and its first rows with notes."""
+    rows = problem.rows[:SHOWN_ROWS].tolist()
+    listed = "".join(
+        f"<li>row {r}{html.escape(': ' + _clip(problem.notes[r]) if r in problem.notes else '')}"
+        "</li>"
+        for r in rows
+    )
+    more = len(problem) - len(rows)
+    if more:
+        listed += f"<li>… and {more:,} more</li>"
+    summary = f" {html.escape(_clip(problem.summary))}" if problem.summary else ""
+    return (
+        f"<li><b>{html.escape(problem.title)}</b>: {len(problem):,} "
+        f"{'row' if len(problem) == 1 else 'rows'}.{summary}<ul>{listed}</ul></li>"
+    )
+
+
+def _clip(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= NOTE_CHARS else text[:NOTE_CHARS] + "…"
 
 
 def quality_report(

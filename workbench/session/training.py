@@ -237,10 +237,14 @@ class TrainingActions:
 
         device, name, memory = detect_device()
         measured = None  # the speed of the last run of this model, when there is one
-        for run in reversed(self.runs):
-            if run.info.model == self._model:
-                measured = run.status.extra.get("tokens_per_s")
-                break
+        for run in reversed(self.runs):  # an ended run: a live one's speed is shared with answers
+            try:
+                if run.status.active or run.info.model != self._model:
+                    continue
+            except (OSError, ValueError, TypeError):
+                continue  # a run folder that cannot be read says so in the runs table
+            measured = run.status.extra.get("tokens_per_s")
+            break
         mean_tokens = 256.0
         if self._dataset is not None and len(self._dataset):
             sample = [self._dataset[i] for i in range(min(64, len(self._dataset)))]

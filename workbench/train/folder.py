@@ -87,6 +87,12 @@ class RunInfo:
     def from_json(cls, data: dict[str, Any], *, source: str = "config.json") -> RunInfo:
         """Read config.json; unknown keys and bad TrainConfig values raise, naming `source`."""
         values = fields_from_json(cls, data, source=source)
+        missing = [key for key in ("name", "train", "model") if key not in values]
+        if missing:
+            raise ValueError(
+                f"{source}: missing {', '.join(missing)}; it is not a run's config.json (or was "
+                "cut short). Copy the run folder again, or remove it."
+            )
         values["train"] = TrainConfig.from_json(values["train"], source=f"{source}: train")
         values["model"] = ModelSpec.from_json(values["model"])
         return cls(**values)

@@ -7,6 +7,7 @@ runner's ProbeCallback answers them with the adapter as it stands at each evalua
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -114,7 +115,7 @@ class ProbeCallback(TrainerCallback):
     """At each evaluation, answer the probes greedily with the current adapter (batched, no
     gradients, the run's template and stop tokens) and append them to samples.jsonl; the exact
     match of those with a reference goes to metrics.jsonl and the evaluation's metrics as
-    `probe_score` (what keep_best can select on)."""
+    `probe_score` (what keep_best can select on), with the seconds the answers took."""
 
     def __init__(self, folder: RunFolder, probes: list[Probe], tokenizer, max_new_tokens: int):
         from ..answers.model_host import stop_token_ids
@@ -128,6 +129,7 @@ class ProbeCallback(TrainerCallback):
             return
         from ..answers.evaluate import normalise
 
+        started = time.perf_counter()
         answers = answer_probes(model, self.tokenizer, [p.prompt for p in self.probes],
                                 self.max_new_tokens, self.stop_ids)  # fmt: skip
         marks = []
@@ -138,13 +140,12 @@ class ProbeCallback(TrainerCallback):
                 marks.append(correct)
             append_jsonl(self.folder.samples_file, {"step": state.global_step, "probe": probe.id,
                          "answer": answer, "reference": probe.reference, "correct": correct})  # fmt: skip
+        record = {"step": state.global_step, "probe_seconds": time.perf_counter() - started}
         if marks:
-            score = sum(marks) / len(marks)
-            append_jsonl(
-                self.folder.metrics_file, {"step": state.global_step, "probe_score": score}
-            )
+            record["probe_score"] = sum(marks) / len(marks)
             if metrics is not None:
-                metrics["eval_probe_score"] = score
+                metrics["eval_probe_score"] = record["probe_score"]
+        append_jsonl(self.folder.metrics_file, record)
 
 
 def answer_probes(model, tokenizer, prompts: list[str], max_new_tokens: int, stop_ids) -> list[str]:

@@ -70,6 +70,11 @@ class Run:
         s = self.status
         return f"Run({self.name!r}, {s.state}, step {s.step}/{s.max_steps})"
 
+    def _repr_html_(self) -> str:
+        from .run_view import run_html
+
+        return run_html(self)
+
     @property
     def status(self) -> RunStatus:
         """The runner's last word, or "died" when it stopped without one."""
