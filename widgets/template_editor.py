@@ -26,6 +26,7 @@ from workbench.templates.preview import TemplatePreview, preview
 
 from .notice import Notice, sentence
 from .theme import TRAINED_BACKGROUND, style_view, stylesheet
+from .token_loss_view import TokenLossView
 
 CUSTOM = "custom"
 FIX_DRAFT = "The session keeps its last valid template; fix the Jinja above and it applies."
@@ -87,8 +88,10 @@ class TemplateEditor(widgets.VBox):
         self.counts = widgets.HTML()
         self.text_view = widgets.HTML()
         self.token_view = widgets.HTML()
+        self.losses = TokenLossView(session)  # the row's tokens coloured by a model's loss
         self.views = widgets.Tab(
-            children=[self.text_view, self.token_view], titles=("Rendered text", "Tokens")
+            children=[self.text_view, self.token_view, self.losses],
+            titles=("Rendered text", "Tokens", "Loss per token"),
         )
         self.warnings = widgets.HTML()
         super().__init__(
