@@ -69,6 +69,8 @@ def test_train_notebook_runs_on_the_cpu(tmp_path):
     text = outputs_text(nb)
     assert "stopped" in text and "finished" in text
     assert (tmp_path / "ws" / "runs" / "run-1" / "adapter" / "adapter_model.safetensors").exists()
+    assert "TokenLosses(" in text and "of which checkpoints" in text  # what the run learned
+    assert (tmp_path / "ws" / "runs" / "run-1" / "samples.jsonl").exists()  # probe answers
 
 
 @pytest.mark.slow
