@@ -46,6 +46,8 @@ class Workbench(widgets.VBox):
             f"<div style='color: var(--jp-ui-font-color2)'>Workspace: <code>{where}</code></div>"
         )
         self.message = Notice()
+        if told := session.workspace.read_only_reason or session.workspace.low_disk_warning():
+            self.message.warn(told)  # a full (or nearly full) disk: what takes the room
         super().__init__([stylesheet(), header, self.message, self.tabs])
         style_view(self, "wb-app")
         self._warming = threading.Thread(target=self._warm_up, daemon=True, name="workbench-load")

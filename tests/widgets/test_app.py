@@ -35,3 +35,15 @@ def test_a_run_that_ends_in_train_becomes_a_contestant_in_compare(session, chat_
     while run.name not in app.compare.pickers[0].options and time.time() < deadline:
         time.sleep(0.3)
     assert run.name in app.compare.pickers[0].options
+
+
+def test_a_workspace_on_a_full_disk_opens_with_what_takes_the_room(tmp_path, file_size_limit):
+    """The app says why nothing can be changed (the Session's read-only reason), once, on top."""
+    import workbench as wb
+
+    wb.Session.open(tmp_path / "ws").close()
+    with file_size_limit(0), pytest.warns(wb.WorkspaceWarning):
+        session = wb.Session.open(tmp_path / "ws")
+    app = Workbench(session, plot_backend="svg")
+    assert "open read-only" in app.message.text and "of which checkpoints" in app.message.text
+    session.close()

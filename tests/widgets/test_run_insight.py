@@ -40,12 +40,18 @@ def test_a_changed_answer_is_marked_and_every_answer_is_escaped():
     assert "exact match 50%" in shown and "wrong changed" in shown and "<td>right</td>" in shown
 
 
-def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
+def _two_finished_runs(session, chat_rows) -> list:
+    """Two one-step runs that differ in lora_r only (8, then 4)."""
     session.load_dataset(chat_rows * 8)
     runs = [session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0))
             for r in (8, 4)]  # fmt: skip
     for run in runs:
         assert run.wait(timeout=240).state == "finished"
+    return runs
+
+
+def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
+    runs = _two_finished_runs(session, chat_rows)
     append_jsonl(runs[0].folder.metrics_file, {"step": 1, "probe_score": 0.25})
     diff = RunDiff(session)
     diff.show([r.name for r in runs])
@@ -57,11 +63,7 @@ def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
 def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(session, chat_rows):
     from widgets.training import TrainingLauncher
 
-    session.load_dataset(chat_rows * 8)
-    runs = [session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0))
-            for r in (8, 4)]  # fmt: skip
-    for run in runs:
-        assert run.wait(timeout=240).state == "finished"
+    runs = _two_finished_runs(session, chat_rows)
     for step, (train, evaluated) in enumerate([(2.0, 1.9), (1.6, 1.8), (1.2, 2.0), (0.9, 2.3)]):
         append_jsonl(runs[1].folder.metrics_file, {"step": 10 + step, "loss": train})
         append_jsonl(runs[1].folder.metrics_file, {"step": 10 + step, "eval_loss": evaluated})
