@@ -146,6 +146,9 @@ class LossPlot:
         if self.box is not None:
             self.box.layout.display = "none" if empty else ""  # hidden, not torn down
         if empty:
+            if self.figure is not None:  # hidden, it must not hold the last run's curves
+                with self.figure.batch_update():
+                    self._fill(self.figure, current)
             return
         if self.backend != "plotly":
             self._show(self.chart)

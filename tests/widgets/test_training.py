@@ -197,6 +197,33 @@ def test_dpo_signals_are_drawn_when_a_run_logs_them():
     assert not traces["DPO chosen"].visible  # nothing logged, nothing drawn
 
 
+def test_a_new_run_without_points_leaves_no_curve_of_the_last_one_behind():
+    """The chart hides until the new run's first point; hidden, it holds none of the old run's
+    points (the browser test counted those as the new run's, and waited for a run that lagged)."""
+    from widgets.live_plot import LossPlot
+
+    plot = LossPlot("plotly")
+    plot.show_runs("run-1", {"run-1": [{"step": s, "loss": 1.0} for s in (1, 2, 3, 4)]})
+    assert len(plot.figure.data[0].x) == 4
+    plot.show_runs("run-2", {"run-2": []})
+    assert not plot.figure.data[0].x and plot.box.layout.display == "none"
+    plot.append("run-2", [{"step": 1, "loss": 2.0}])
+    assert list(plot.figure.data[0].x) == [1] and plot.box.layout.display == ""
+
+
+def test_probe_scores_draw_on_their_own_axis():
+    from widgets.live_plot import LossPlot
+
+    plot = LossPlot("plotly")
+    plot.show_runs("run-1", {"run-1": [{"step": 1, "loss": 1.0, "learning_rate": 2e-4},
+                                       {"step": 2, "probe_seconds": 1.0, "probe_score": 0.5}]})  # fmt: skip
+    traces = {t.name: t for t in plot.figure.data}
+    assert (
+        list(traces["probe exact match"].y) == [0.5] and traces["probe exact match"].yaxis == "y4"
+    )
+    assert plot.figure.layout.yaxis4.visible and plot.figure.layout.yaxis2.range[1] < 1e-3
+
+
 def test_the_launcher_offers_reward_and_grpo_with_their_own_fields(session, chat_rows, no_runner):
     session.load_dataset(chat_rows * 4)
     session.set_max_length(64)
