@@ -239,6 +239,8 @@ class TrainingLauncher(widgets.VBox):
                 names[0] if names else None, {n: self._shown[n].metrics for n in names}
             )
             self.diff.show(names)
+            if len(names) > 1:  # runs side by side: open their comparison beside the curves
+                self.insight.selected_index = 1
             self._show_insight(self.current_run)
         self.refresh()
 

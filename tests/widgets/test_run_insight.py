@@ -72,4 +72,5 @@ def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(se
     assert "Overfitting" in launcher.overfitting.text and "at step 11" in launcher.overfitting.text
     launcher.runs_table.value = (runs[0].name, runs[1].name)
     assert "<td>lora_r</td><td>8</td><td>4</td>" in launcher.diff.table.value
+    assert launcher.insight.selected_index == 1  # the comparison opens by itself
     assert not launcher.overfitting.text  # run-1 is followed now: its record is clean
