@@ -143,8 +143,12 @@ class LossPlot:
         empty = not any(c.steps or c.eval_steps or c.extra for c in self.curves.values())
         self.hint.value = html.escape(self._hint()) if empty else ""
         self.hint.layout.display = "" if empty else "none"
+        if self.box is not None:
+            self.box.layout.display = "none" if empty else ""  # hidden, not torn down
         if empty:
-            self._drop_chart()
+            if self.figure is not None:  # hidden, it must not hold the last run's curves
+                with self.figure.batch_update():
+                    self._fill(self.figure, current)
             return
         if self.backend != "plotly":
             self._show(self.chart)
@@ -197,18 +201,6 @@ class LossPlot:
         if self.box is None:
             self.box = widgets.Box([chart], layout={"width": "100%"})
             self.widget.children = (*self.widget.children, self.box)
-
-    def _drop_chart(self) -> None:
-        """Take the chart off the page while there is nothing to draw. The next run's first
-        point makes a new one with its data in its first state: a chart kept hidden meanwhile
-        held the last run's curves, and a plotly widget restyled while hidden may not redraw."""
-        if self.box is None:
-            return
-        self.widget.children = tuple(c for c in self.widget.children if c is not self.box)
-        if self.figure is not None:
-            self.figure.close()
-            self.figure = None
-        self.box = None
 
     @staticmethod
     def _draw_rewards(traces, current: Curves) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -106,7 +107,8 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     grown = plotted_points(page)
     eventually(lambda: plotted_points(page) > grown, timeout=120)
     screenshot(page, "training_launcher")
-    launcher.get_by_role("button", name="Stop", exact=True).click()  # its title is its reason
+    # its tooltip (the button's accessible name) says what it stops: "Stop run-2 after ..."
+    launcher.get_by_role("button", name=re.compile(r"^Stop\b")).click()
     eventually(lambda: "run-2: stopped" in launcher.inner_text(), timeout=180)
     status = json.loads((ws / "runs" / "run-2" / "status.json").read_text())
     assert status["state"] == "stopped" and status["step"] < 5000
