@@ -51,6 +51,9 @@ def measure_ours(settings: dict, steps: int, model: str) -> dict:
             settings["max_length"],
         )
         estimate = session.estimate(planned)
+        if not estimate.fits:  # what the launcher does: refused before launch, not run
+            session.close()
+            return {"estimate_gb": round(estimate.total_gb, 3), "refused": estimate.warning}
         done = subprocess.run(
             [sys.executable, "-m", "workbench.train", str(run.path)],
             env={**os.environ, "HF_HUB_OFFLINE": "1"},

@@ -20,23 +20,24 @@ DEVICE_FLOPS = {"cpu": 6e10, "T4": 2e13, "A100": 1e14, "H100": 2.5e14, "cuda": 3
 DECODING_SLOWDOWN = 4.0
 
 # Calibration against measured peaks (benchmarks/train_memory.py prints estimate and measure side
-# by side; SmolLM2-135M on a CPU, 1 x 256 and 1 x 1024 tokens, LoRA and QLoRA, chunked loss).
+# by side: SmolLM2-135M on a CPU, 22 runs of batch 1 and 8, length 256 and 1024, padded,
+# padding-free and packed, LoRA and QLoRA, chunked loss, the peak read from VmHWM).
 # Activations saved for the backward pass, in values per hidden unit per layer per token:
-# LoRA's dropout copies, norms, attention and the MLP's gate/up/act (~1.9 MB a token measured);
-# bitsandbytes' CPU path keeps more (~3.5 MB a token measured).
-SAVED_PER_HIDDEN = {"lora": 29, "qlora_cpu": 53}
+# LoRA's dropout copies, norms, attention and the MLP's gate/up/act (~3.3 MB a token measured);
+# bitsandbytes' CPU path keeps about as much (~3.4 MB a token measured).
+SAVED_PER_HIDDEN = {"lora": 48, "qlora_cpu": 53}
 # The runner's interpreter with torch, transformers, peft, datasets and bitsandbytes imported.
 RUNTIME_GB = {"cpu": 0.45, "cuda": 0.0}  # torch's reserved GPU memory excludes the runtime
 CUDA_CONTEXT_GB = 0.5  # the CUDA context: not in torch's figures, but on the card
-# Loading: the checkpoint's pages and a float copy (LoRA), or the unquantized model that 4-bit
-# layers are made from (QLoRA), stay resident on a CPU: weights' bytes this many times.
-CPU_LOAD_COPIES = 0.95
+# Loading: what stays resident beyond the float weights on a CPU (LoRA), or the unquantized model
+# that 4-bit layers are made from (QLoRA): weights' bytes this many times.
+CPU_LOAD_COPIES = 0.05
 # The chunked loss holds about this many chunk-sized float32 copies of logits at once.
 LOGIT_COPIES = 3
-# Rows of a padded batch are as long as its longest: about this many times the mean length.
-PADDED_LONGEST = 2.0
-# Padding-free sequences end with filler up to the longest sequence of the batch.
-FLAT_FILLER = 1.15
+# The peak step is the one with the longest rows: a batch of padded rows (each as long as the
+# longest) or of padding-free rows end to end holds about this many times the mean row's tokens.
+PADDED_LONGEST = 1.3
+FLAT_FILLER = 1.25
 PACKED_FILL = 0.95  # packed blocks are nearly full
 # Disk: a checkpoint holds the adapter in float32 and Adam's two moments (4 + 8 bytes a trained
 # weight) and the scheduler, RNG and trainer state; the Trainer keeps two and writes a third
