@@ -127,3 +127,24 @@ def trained_run(tmp_path_factory, default_model_dir):
     assert status.state == "finished", f"{status.message}\n{run.log_tail()}"
     yield s, run
     s.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """A notebook runs top to bottom once a session: in JupyterLab when a selected browser test
+    runs it (with the same checks), else by nbclient (tests/notebooks)."""
+    from tests.e2e.conftest import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        return
+    in_browser = {
+        mark.args[0]
+        for item in items
+        if item.get_closest_marker("browser")
+        for mark in item.iter_markers("notebook")
+    }
+    for item in items:
+        mark = item.get_closest_marker("notebook")
+        if mark and not item.get_closest_marker("browser") and mark.args[0] in in_browser:
+            reason = f"{mark.args[0]} runs in JupyterLab in this session (tests/e2e)"
+            item.add_marker(pytest.mark.skip(reason=reason))

@@ -124,6 +124,36 @@ def open_and_run_all(page, url: str, name: str, timeout_s: float = 600) -> None:
     wait_until_idle(page, timeout_s)
 
 
+def notebook_outputs(page) -> str:
+    """The open notebook's outputs as text (as nbclient's tests read them), after checking that
+    every code cell ran and none raised. Read from JupyterLab's notebook model, not the page,
+    so cells scrolled out of view count too."""
+    cells = page.evaluate(
+        """() => {
+          const model = window.jupyterapp.shell.currentWidget.content.model;
+          const cells = [];
+          for (let i = 0; i < model.cells.length; i++) {
+            const cell = model.cells.get(i);
+            if (cell.type === "code")
+              cells.push({count: cell.executionCount, outputs: cell.outputs.toJSON()});
+          }
+          return cells;
+        }"""
+    )
+    for number, cell in enumerate(cells, 1):
+        errors = [o for o in cell["outputs"] if o["output_type"] == "error"]
+        assert not errors, f"code cell {number} raised: {errors[0]['ename']}: {errors[0]['evalue']}"
+        assert cell["count"], f"code cell {number} did not run"
+    joined = ["".join(t) if isinstance(t, list) else t for t in _output_texts(cells)]
+    return "\n".join(joined)
+
+
+def _output_texts(cells: list[dict]):
+    for cell in cells:
+        for output in cell["outputs"]:
+            yield output.get("text") or output.get("data", {}).get("text/plain", "")
+
+
 def accept_kernel_dialog(page, wait_ms: int = 3000) -> bool:
     """Accept JupyterLab's "Select Kernel" dialog (the notebook's own kernel) if it opens; a
     busy server sometimes asks even for a notebook that names its kernel. True if it did."""

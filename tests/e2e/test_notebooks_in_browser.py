@@ -8,8 +8,13 @@ import shutil
 import pytest
 
 from tests.conftest import wait_for
+from tests.notebooks.test_notebooks import (
+    check_compare_notebook,
+    check_explore_notebook,
+    check_train_notebook,
+)
 
-from .conftest import NOTEBOOKS, open_and_run_all, prepare_notebook, screenshot
+from .conftest import NOTEBOOKS, notebook_outputs, open_and_run_all, prepare_notebook, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,12 +24,14 @@ def eventually(check, timeout: float = 180.0):
     return wait_for(check, timeout=timeout, poll=0.5, what="the page to show what was expected")
 
 
+@pytest.mark.notebook("01_explore_data.ipynb")
 def test_explore_data_notebook(lab, page):
     url, root = lab
     shutil.copytree(NOTEBOOKS / "data", root / "data", dirs_exist_ok=True)
     ws = root / "ws-explore"
     prepare_notebook(root, "01_explore_data.ipynb", WORKSPACE=str(ws), MAX_NEW_TOKENS=8)
     open_and_run_all(page, url, "01_explore_data.ipynb")
+    check_explore_notebook(notebook_outputs(page), ws)
 
     browser = page.locator(".widget-vbox:has(.wb-dsb-row)").first
     rows = page.locator(".wb-dsb-row")
@@ -84,6 +91,7 @@ def plotted_points(page) -> int:
     )
 
 
+@pytest.mark.notebook("02_train_qlora.ipynb")
 def test_train_notebook_plots_live_and_stops(lab, page):
     url, root = lab
     ws = root / "ws-train"
@@ -92,6 +100,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
         MAX_NEW_TOKENS=8,
     )  # fmt: skip
     open_and_run_all(page, url, "02_train_qlora.ipynb", timeout_s=900)
+    check_train_notebook(notebook_outputs(page), ws)
     launcher = page.locator(".wb-training").first
     launcher.wait_for(timeout=180_000)  # a busy machine renders the widget late
     launcher.scroll_into_view_if_needed()
@@ -113,6 +122,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     assert status["state"] == "stopped" and status["step"] < 5000
 
 
+@pytest.mark.notebook("03_compare_and_demo.ipynb")
 def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
     url, root = lab
     ws = root / "ws-compare"
@@ -121,7 +131,8 @@ def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
         PROMPTS=10, MAX_NEW_TOKENS=8,
     )  # fmt: skip
     open_and_run_all(page, url, "03_compare_and_demo.ipynb", timeout_s=900)
-    votes_before = len((ws / "preferences.jsonl").read_text().splitlines())
+    check_compare_notebook(notebook_outputs(page), ws, root, prompts=10)
+    votes_before = 10
     comparator = page.locator(".wb-comparator").first
     comparator.scroll_into_view_if_needed()
     comparator.locator(".wb-prompt textarea").fill("Write this in capital letters: quiet river")

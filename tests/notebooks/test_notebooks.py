@@ -40,7 +40,32 @@ def test_notebooks_are_stored_without_outputs_or_widget_state():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs"
 
 
+def check_explore_notebook(text: str, ws: Path) -> None:
+    """What 01 leaves after a run top to bottom: its outputs' text and the workspace."""
+    assert "2045" in text and "alpaca" in text  # the demo data and a real-format file loaded
+    assert "check this answer" in text
+    assert (ws / "edits.jsonl").exists()
+
+
+def check_train_notebook(text: str, ws: Path) -> None:
+    """What 02 leaves: a stopped and resumed run with its adapter, probes and token losses."""
+    assert "stopped" in text and "finished" in text
+    assert (ws / "runs" / "run-1" / "adapter" / "adapter_model.safetensors").exists()
+    assert "TokenLosses(" in text and "of which checkpoints" in text  # what the run learned
+    assert (ws / "runs" / "run-1" / "samples.jsonl").exists()  # probe answers
+
+
+def check_compare_notebook(text: str, ws: Path, folder: Path, prompts: int) -> None:
+    """What 03 leaves: a vote per prompt, the saved comparison, and a DPO adapter from them."""
+    assert "usable as DPO pairs" in text
+    assert (folder / "comparison.html").exists()
+    assert len((ws / "preferences.jsonl").read_text().splitlines()) == prompts
+    assert (ws / "runs" / "run-2" / "adapter" / "adapter_model.safetensors").exists()
+    assert "run-2" in text.split("usable as DPO pairs")[-1]  # the DPO adapter became a contestant
+
+
 @pytest.mark.slow
+@pytest.mark.notebook("01_explore_data.ipynb")
 def test_explore_data_notebook_runs_offline(tmp_path):
     nb = run_notebook(
         "01_explore_data.ipynb",
@@ -49,13 +74,11 @@ def test_explore_data_notebook_runs_offline(tmp_path):
         SAMPLE_FILE=str(NOTEBOOKS / "data" / "alpaca_identity.json"),
         MAX_NEW_TOKENS=16,
     )
-    text = outputs_text(nb)
-    assert "2045" in text and "alpaca" in text  # the demo data and a real-format file loaded
-    assert "check this answer" in text
-    assert (tmp_path / "ws" / "edits.jsonl").exists()
+    check_explore_notebook(outputs_text(nb), tmp_path / "ws")
 
 
 @pytest.mark.slow
+@pytest.mark.notebook("02_train_qlora.ipynb")
 def test_train_notebook_runs_on_the_cpu(tmp_path):
     nb = run_notebook(
         "02_train_qlora.ipynb",
@@ -66,14 +89,11 @@ def test_train_notebook_runs_on_the_cpu(tmp_path):
         EVAL_ROWS=4,
         MAX_NEW_TOKENS=8,
     )
-    text = outputs_text(nb)
-    assert "stopped" in text and "finished" in text
-    assert (tmp_path / "ws" / "runs" / "run-1" / "adapter" / "adapter_model.safetensors").exists()
-    assert "TokenLosses(" in text and "of which checkpoints" in text  # what the run learned
-    assert (tmp_path / "ws" / "runs" / "run-1" / "samples.jsonl").exists()  # probe answers
+    check_train_notebook(outputs_text(nb), tmp_path / "ws")
 
 
 @pytest.mark.slow
+@pytest.mark.notebook("03_compare_and_demo.ipynb")
 def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
     nb = run_notebook(
         "03_compare_and_demo.ipynb",
@@ -84,10 +104,4 @@ def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
         PROMPTS=10,
         MAX_NEW_TOKENS=8,
     )
-    text = outputs_text(nb)
-    assert "usable as DPO pairs" in text
-    assert (tmp_path / "comparison.html").exists()
-    lines = (tmp_path / "ws" / "preferences.jsonl").read_text().splitlines()
-    assert len(lines) == 10
-    assert (tmp_path / "ws" / "runs" / "run-2" / "adapter" / "adapter_model.safetensors").exists()
-    assert "run-2" in text.split("usable as DPO pairs")[-1]  # the DPO adapter became a contestant
+    check_compare_notebook(outputs_text(nb), tmp_path / "ws", tmp_path, prompts=10)
