@@ -94,7 +94,8 @@ def test_the_embedded_reward_model_ranks_correct_answers_above_wrong_ones(
     default_model_dir, tmp_path
 ):
     """Demo tasks: the chosen answer is right, the rejected one another row's answer or a
-    non-answer; held-out accuracy must be well above chance."""
+    non-answer. The untrained head already ranks ~80% of held-out pairs right (a non-answer is
+    easy to tell), so training must lift that to 90% or more and widen the margin."""
     from benchmarks.reward_grpo import correct_wrong_pairs
     from workbench import demo_data
 
@@ -103,11 +104,15 @@ def test_the_embedded_reward_model_ranks_correct_answers_above_wrong_ones(
     with wb.Session.open(tmp_path / "ws") as s:
         s.set_max_length(256)  # a few demo pairs run past 128 tokens
         run = s.train(
-            wb.TrainConfig(method="reward", max_steps=80, eval_steps=20),
+            wb.TrainConfig(method="reward", max_steps=20, eval_steps=20),
             preferences=correct_wrong_pairs(rows, seed=0),
         )
         status = run.wait(timeout=1800)
         assert status.state == "finished", status.message + run.log_tail()
+        evals = [m for m in run.metrics if "eval_accuracy" in m]
+        before, after = evals[0], evals[-1]  # step 0 and the last step
         record = json.loads((run.adapter_path / REWARD_FILE).read_text())
-        assert record["held_out_accuracy"] >= 0.75, record["held_out_accuracy"]
+        assert record["held_out_accuracy"] == after["eval_accuracy"] >= 0.9, (before, after)
+        assert before["step"] == 0 and after["eval_accuracy"] > before["eval_accuracy"]
+        assert after["eval_margin"] > before["eval_margin"] + 1.0
         assert len(record["held_out_pairs"]) >= 40
