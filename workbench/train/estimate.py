@@ -25,7 +25,14 @@ DECODING_SLOWDOWN = 4.0
 # Activations saved for the backward pass, in values per hidden unit per layer per token:
 # LoRA's dropout copies, norms, attention and the MLP's gate/up/act (~3.3 MB a token measured);
 # bitsandbytes' CPU path keeps about as much (~3.4 MB a token measured).
-SAVED_PER_HIDDEN = {"lora": 48, "qlora_cpu": 53}
+# With gradient checkpointing far more than each layer's input stays: packed 8 x 512 measured
+# ~1.4 MB a token with LoRA (40% of what it keeps without) and ~0.7 MB with QLoRA (15%).
+SAVED_PER_HIDDEN = {
+    "lora": 48,
+    "qlora_cpu": 53,
+    "lora_checkpointed": 20,
+    "qlora_cpu_checkpointed": 11,
+}
 # The runner's interpreter with torch, transformers, peft, datasets and bitsandbytes imported.
 RUNTIME_GB = {"cpu": 0.45, "cuda": 0.0}  # torch's reserved GPU memory excludes the runtime
 CUDA_CONTEXT_GB = 0.5  # the CUDA context: not in torch's figures, but on the card
@@ -222,12 +229,11 @@ def _weights_bytes(shape: ModelShape, config: TrainConfig, device: str) -> float
 
 
 def _saved_bytes_per_token(shape: ModelShape, config: TrainConfig, device: str) -> float:
-    """Activation bytes kept for the backward pass per token (one layer's when recomputing)."""
+    """Activation bytes kept for the backward pass per token, all layers (calibrated)."""
     kind = "qlora_cpu" if config.quantize_4bit and device == "cpu" else "lora"
-    per_layer = shape.hidden * SAVED_PER_HIDDEN[kind] * (2 if device == "cuda" else 4)
     if config.gradient_checkpointing:
-        return per_layer + shape.hidden * shape.layers * 2 * (2 if device == "cuda" else 4)
-    return per_layer * shape.layers
+        kind += "_checkpointed"
+    return shape.hidden * SAVED_PER_HIDDEN[kind] * (2 if device == "cuda" else 4) * shape.layers
 
 
 def _logits_bytes(shape: ModelShape, config: TrainConfig, tokens: float) -> float:

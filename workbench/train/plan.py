@@ -69,12 +69,10 @@ def plan(
         changes["max_length"] = session_max_length
         reasons["max_length"] = "the session's training length (session.max_length)"
     if config.gradient_checkpointing is None:
-        on = device == "cuda" and n_params > 1_000_000_000
-        changes["gradient_checkpointing"] = on
-        reasons["gradient_checkpointing"] = (
-            "on: a model over 1B parameters on a GPU needs the activation memory"
-            if on
-            else "off: memory is not the limit here, and recomputation would cost ~30% speed"
+        batch = changes.get("batch_size", config.batch_size)
+        length = changes.get("max_length", config.max_length)
+        changes["gradient_checkpointing"], reasons["gradient_checkpointing"] = _checkpointing(
+            n_params, device, config.batching, batch * length
         )
     _plan_feedback(config, method, device, changes, reasons)
     four_bit = method in ("qlora", "dpo") or changes.get("load_in_4bit", config.load_in_4bit)
@@ -104,6 +102,23 @@ def _plan_feedback(config: TrainConfig, method, device: str, changes: dict, reas
             if on
             else "off: on a CPU 4-bit weights save no time and little memory for a small model"
         )
+
+
+# Full packed blocks of this many tokens a step keep activations of several GB (3.3 MB a token
+# on the embedded 135M model, benchmarks/train_memory.py): worth recomputing them.
+PACKED_TOKENS_TO_CHECKPOINT = 4096
+
+
+def _checkpointing(n_params: int, device: str, batching: str, tokens: int) -> tuple[bool, str]:
+    """Whether to recompute activations in the backward pass (gradient checkpointing), and why."""
+    if device == "cuda" and n_params > 1_000_000_000:
+        return True, "on: a model over 1B parameters on a GPU needs the activation memory"
+    if batching == "packed" and tokens >= PACKED_TOKENS_TO_CHECKPOINT:
+        return True, (
+            f"on: packed blocks of {tokens} tokens a step keep activations of several GB; "
+            "recomputing them costs ~30% speed"
+        )
+    return False, "off: memory is not the limit here, and recomputation would cost ~30% speed"
 
 
 def _plan_sampling(
