@@ -142,8 +142,13 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     launcher.start_button.click()
     run = launcher.current_run
     assert run is not None and session.runs[-1].name == run.name
-    wait_for(lambda: launcher.plot.point_count() >= 3)  # the background poller fed the plot
-    assert len(launcher.plot.figure.data[0].y) >= 3
+
+    def drawn() -> int:  # points in the chart itself (made just after the curves get a point)
+        figure = launcher.plot.figure
+        return len(figure.data[0].y or ()) if figure is not None else 0
+
+    wait_for(lambda: drawn() >= 3)  # the background poller fed the plot
+    assert launcher.plot.point_count() >= 3
 
     def label() -> str:
         return {name: text for text, name in launcher.runs_table.options}[run.name]
