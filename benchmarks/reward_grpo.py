@@ -155,7 +155,7 @@ def reward_model(args, tmp: Path) -> dict:
     from workbench import demo_data
     from workbench.train.reward import REWARD_FILE
 
-    s = open_session(tmp / "reward", args.model, args.max_length)
+    s = open_session(tmp / "reward", args.model, args.rm_max_length)
     rows = demo_data.generate(args.rm_rows, seed=2, handwritten=False)
     config = wb.TrainConfig(method="reward", max_steps=args.rm_steps, eval_steps=args.rm_steps)
     run, wall = timed_run(s, config, preferences=correct_wrong_pairs(rows))
@@ -323,6 +323,9 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--overhead-steps", type=int, default=12)
     parser.add_argument("--rm-rows", type=int, default=600)
     parser.add_argument("--rm-steps", type=int, default=120)
+    parser.add_argument(
+        "--rm-max-length", type=int, default=256, help="a few demo pairs run past 128 tokens"
+    )
     parser.add_argument("--baseline", nargs=2, help=argparse.SUPPRESS)  # internal: METHOD RUN_DIR
     args = parser.parse_args(argv)
     if args.smoke:
@@ -346,8 +349,12 @@ def main(argv=None) -> None:
             args.model = str(write_random_llama(tmp / "tiny", size="tiny"))
         report: dict = {"model": args.model, "smoke": args.smoke, "targets": TARGETS}
         parts = {"outcome": outcome, "overhead": overhead, "reward_model": reward_model}
-        for name in args.parts:
-            report[name] = parts[name](args, tmp)
+        for name in args.parts:  # a part that fails is reported; the others still run
+            try:
+                report[name] = parts[name](args, tmp)
+            except Exception as error:  # noqa: BLE001 - the report names it
+                report[name] = {"error": f"{type(error).__name__}: {error}"}
+            print(json.dumps({name: report[name]}), file=sys.stderr, flush=True)  # progress
     report["wall_s"] = round(time.time() - started, 1)
     print(json.dumps(report, indent=2))
 
