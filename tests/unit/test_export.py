@@ -92,6 +92,25 @@ def test_merged_export_answers_as_the_adapter_in_full_weights(tuned, tmp_path, m
     assert [p["answer"] for p in probes] == answers  # the reference is the workbench's answer
 
 
+def test_the_reference_is_the_workbenchs_answer_and_the_answers_own_logits(tuned, tmp_path):
+    """More probes than one generation batch: each answer is session.generate's, and the logits
+    kept are the full forward's at the answer's positions (prompt-wide logits are never made)."""
+    import torch
+
+    from workbench.export import parity
+
+    prompts = [[{"role": "user", "content": f"What is {i} times 3?"}] for i in range(6)]
+    assert len(prompts) > parity.PROBE_BATCH
+    model, tokenizer = tuned.generator.model, tuned.generator.tokenizer
+    ref = parity.reference(model, tokenizer, tuned.template, prompts, SHORT, tmp_path / "ref")
+
+    assert ref.answers == tuned.generate(prompts, model="base", max_new_tokens=SHORT)
+    for k, (ids, start) in enumerate(zip(ref.ids, ref.starts)):
+        with torch.inference_mode():
+            full = model(input_ids=torch.tensor([ids])).logits[0, start:]
+        assert torch.allclose(ref.expected(k), full, atol=1e-5)
+
+
 def test_a_differing_export_fails_naming_the_prompt_and_writes_nothing(
     tuned, tmp_path, monkeypatch
 ):

@@ -10,7 +10,6 @@ gathers what it knows into an ExportJob; this module needs no Session.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import shutil
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from .. import models
 from ..persist import atomic_write_json
+from ..resources import release_freed_memory
 from ..templates.template import Template
 from . import adapter as adapter_format
 from . import merged, ollama, parity
@@ -68,24 +68,25 @@ def run_export(job: ExportJob, progress: Progress | None = None) -> Export:
     tell = _teller(progress)
     spec, config = job.source.spec, job.config
     device = models.best_device()
-    tokenizer = models.load_tokenizer(spec)
-    template = job.template.with_tokenizer(tokenizer)
     with staged(job.path, config.overwrite) as folder:
         tell("load")
+        tokenizer = models.load_tokenizer(spec)
+        bound = job.template.with_tokenizer(tokenizer)
+        template = Template(bound.jinja, bound.name, bound.train_on)  # resolved, unbound
+        stops = stop_ids(bound, tokenizer)
         peft = merged.load_with_adapters(spec, job.source.adapters, device)
         tell("reference")
         scratch = folder / ".parity"  # the reference logits; removed before the rename
-        ref = parity.reference(
-            peft, tokenizer, template, job.prompts, config.max_new_tokens, scratch
-        )
+        ref = parity.reference(peft, tokenizer, bound, job.prompts, config.max_new_tokens, scratch)
         tell("write")
-        written = WRITERS[config.format](job, peft, tokenizer, template, folder)
-        del peft  # the merged model goes before the export is read back: one copy at a time
-        gc.collect()
+        written = WRITERS[config.format](job, peft, tokenizer, bound, folder)
+        # The model and the base tokenizer go before the export is read back (with its own
+        # tokenizer): one copy of each at a time, and their freed pages back to the OS.
+        del peft, tokenizer, bound
+        release_freed_memory()
         tell("check")
-        result = READERS[config.format](job, folder, written, tokenizer, template, ref, device)
+        result = READERS[config.format](job, folder, written, stops, ref, device)
         shutil.rmtree(scratch)
-        gc.collect()
         tell("finish")
         if config.parity_required and not result.passed:
             raise ParityError(result.error_message(job.path))
@@ -132,7 +133,7 @@ WRITERS["ollama"] = _write_gguf
 
 
 # -- readers: the export read back from disk, as a user would, and checked ---------------------
-def _check_adapter(job, folder, written, tokenizer, template, ref, device) -> Parity:
+def _check_adapter(job, folder, written, stops, ref, device) -> Parity:
     from peft import PeftModel
 
     base = models.load_model(job.source.spec, device=device)
@@ -141,23 +142,22 @@ def _check_adapter(job, folder, written, tokenizer, template, ref, device) -> Pa
     return _check(job, model, exported, ref, "adapter")
 
 
-def _check_merged(job, folder, written, tokenizer, template, ref, device) -> Parity:
+def _check_merged(job, folder, written, stops, ref, device) -> Parity:
     model = merged.load_merged(folder, device)
     exported = models.load_tokenizer(models.ModelSpec(str(folder)))
-    stops = model.generation_config.eos_token_id
-    stops = [stops] if isinstance(stops, int) else list(stops or [])
+    declared = model.generation_config.eos_token_id  # what generate() will stop on
+    declared = [declared] if isinstance(declared, int) else list(declared or [])
     dtype = merged.saved_dtype(folder)
-    return _check(job, model, exported, ref, f"merged {dtype}", stops=stops)
+    return _check(job, model, exported, ref, f"merged {dtype}", stops=declared)
 
 
-def _check_gguf(job, folder, written, tokenizer, template, ref, device) -> Parity:
+def _check_gguf(job, folder, written, stops, ref, device) -> Parity:
     from .gguf import declared_stops
 
     model, exported = read_gguf(folder, written.file, device)
     result = _check(job, model, exported, ref, f"GGUF {job.config.quantization.upper()}")
-    wanted = stop_ids(template, tokenizer)[0]
-    if wanted not in declared_stops(folder / written.file):
-        result.problems.append(f"the GGUF does not declare token {wanted} as its end of turn")
+    if stops[0] not in declared_stops(folder / written.file):
+        result.problems.append(f"the GGUF does not declare token {stops[0]} as its end of turn")
     return result
 
 
