@@ -139,8 +139,7 @@ def grpo_config(args, **more):
         batch_size=args.batch_size,
         beta=args.beta,
         learning_rate=args.learning_rate,
-        save_steps=10_000,
-        **more,
+        **({"save_steps": 10_000} | more),
     )
 
 
@@ -196,8 +195,9 @@ def overhead(args, tmp: Path) -> dict:
     s.load_dataset(rows)
     s.split(eval_fraction=args.eval_fraction, seed=0)
     steps = args.overhead_steps
-    grpo, _ = timed_run(s, grpo_config(args, max_steps=steps))
-    reward_config = wb.TrainConfig(method="reward", max_steps=steps, eval_steps=10_000)
+    quiet = {"eval_steps": 10_000, "save_steps": 10_000}  # as by hand: no evaluation, no saving
+    grpo, _ = timed_run(s, grpo_config(args, max_steps=steps, **quiet))
+    reward_config = wb.TrainConfig(method="reward", max_steps=steps, **quiet)
     reward, _ = timed_run(s, reward_config, preferences=correct_wrong_pairs(rows))
     result = {}
     for name, run in (("grpo", grpo), ("reward", reward)):
