@@ -10,6 +10,10 @@ the demo data loaded into a new workspace, and is set beside a baseline measured
   compare    the comparator's Send until both answers are done, and each pane's time to first
              token, for a first question (the model loads on it) and a second; baseline: the
              same two answers from `session.generate`, one after the other, no view.
+  start      the launcher's Start (default settings) until the first loss point is in its chart,
+             split into: Start returning (snapshot, spawn), the runner's main (process, imports),
+             the first loss written (model, data, Trainer, first step), and the chart's poll;
+             baseline: `session.train` until the first loss record, no view.
 
     python benchmarks/views.py                 # the embedded default model (SmolLM2-135M)
     python benchmarks/views.py --tiny          # a 2-layer random Llama: quick, for a look
@@ -29,6 +33,7 @@ from pathlib import Path
 
 PROMPT = "Sort these words alphabetically: pear, apple, fig, banana, cherry."
 TARGET_FIRST_PAINT_S = 3.0
+TARGET_FIRST_LOSS_S = 8.0
 
 
 def open_session(folder: Path, model: str | None):
@@ -132,6 +137,47 @@ def compare_plain(folder: Path, model: str | None, tokens: int) -> dict:
     return figures
 
 
+# -- start: one process each ------------------------------------------------------------------
+def start_ours(folder: Path, model: str | None, steps: int) -> dict:
+    session = open_session(folder, model)
+    from widgets import TrainingLauncher
+
+    view = TrainingLauncher(session)
+    view.fields["max_steps"].value = steps
+    wall, started = time.time(), time.perf_counter()
+    view.start_button.click()
+    returned = time.perf_counter() - started
+    run = view.current_run
+    while view.plot.point_count() < 1 and run.status.active:
+        time.sleep(0.02)
+    plotted = time.perf_counter() - started
+    return {"first_loss_point_s": plotted, "start_returned_s": returned,
+            **runner_stages(run, wall), "message": view.message.text}  # fmt: skip
+
+
+def start_plain(folder: Path, model: str | None, steps: int) -> dict:
+    import workbench as wb
+
+    session = open_session(folder, model)
+    wall, started = time.time(), time.perf_counter()
+    run = session.train(wb.TrainConfig(max_steps=steps))
+    while not any("loss" in m for m in run.metrics) and run.status.active:
+        time.sleep(0.02)
+    return {"first_loss_record_s": time.perf_counter() - started, **runner_stages(run, wall)}
+
+
+def runner_stages(run, wall: float) -> dict:
+    """When the runner's main began and its first loss was written, from Start (seconds); the
+    run is then left to finish."""
+    losses = [m for m in run.metrics if "loss" in m]
+    status = run.wait(timeout=600)
+    return {
+        "runner_main_s": (status.started or wall) - wall,
+        "first_loss_written_s": losses[0]["time"] - wall if losses else None,
+        "state": status.state,
+    }
+
+
 # -- driver -------------------------------------------------------------------------------------
 def in_subprocess(name: str, **kwargs) -> dict:
     """Run contender `name` in a fresh interpreter; its JSON result."""
@@ -154,7 +200,8 @@ def child(arguments: str) -> None:
 
 
 CONTENDERS = {"app_ours": app_ours, "app_eager": app_eager,
-              "compare_ours": compare_ours, "compare_plain": compare_plain}  # fmt: skip
+              "compare_ours": compare_ours, "compare_plain": compare_plain,
+              "start_ours": start_ours, "start_plain": start_plain}  # fmt: skip
 
 
 def tiny_model() -> str:
@@ -168,6 +215,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="a 2-layer random Llama")
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per answer")
     parser.add_argument("--skip-compare", action="store_true")
+    parser.add_argument("--skip-start", action="store_true")
+    parser.add_argument("--steps", type=int, default=3, help="steps of the runs that start")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -184,6 +233,12 @@ def main() -> None:
             "baseline_session_generate": in_subprocess("compare_plain", model=model,
                                                        tokens=args.tokens),
         }  # fmt: skip
+    if not args.skip_start:
+        result["start"] = {
+            "target_first_loss_point_s": TARGET_FIRST_LOSS_S,
+            "ours": in_subprocess("start_ours", model=model, steps=args.steps),
+            "baseline_session_train": in_subprocess("start_plain", model=model, steps=args.steps),
+        }
     print(json.dumps(result, indent=2))
 
 
