@@ -4,10 +4,13 @@ For a grid of runs (batch 1 and 8, max length 256 and 1024, padded / padding-fre
 LoRA and QLoRA) our runner trains in a process of its own and records its peak (status.extra);
 the estimate is what the launcher shows for the same settings (Session.estimate). TRL's
 SFTTrainer with its defaults trains the same rows with the same settings, alone in its process.
+TRL's default turns gradient checkpointing on and ours plans it only where memory needs it, so
+--like-for-like also runs both with it off, then both with it on (8 x 256, LoRA and QLoRA).
 Prints one JSON object: a row per run, and the targets.
 
     python benchmarks/train_memory.py [--steps 4] [--model PATH_OR_ID] [--random-llama DIR]
     python benchmarks/train_memory.py --smoke      # a tiny random model, two small runs
+    python benchmarks/train_memory.py --like-for-like --steps 6
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ GRID = {
     "batch": [1, 8],
     "max_length": [256, 1024],
     "batching": ["padded", "padding_free", "packed"],
+}
+LIKE_FOR_LIKE = {  # --like-for-like: both trainers with checkpointing off, then both with it on
+    "method": ["lora", "qlora"],
+    "batch": [8],
+    "max_length": [256],
+    "batching": ["padded", "padding_free"],
+    "checkpointing": [False, True],
 }
 SMOKE_GRID = {
     "method": ["lora"],
@@ -49,6 +59,7 @@ def measure_ours(settings: dict, steps: int, model: str) -> dict:
             settings["method"],
             settings["batch"],
             settings["max_length"],
+            settings.get("checkpointing"),
         )
         estimate = session.estimate(planned)
         if not estimate.fits:  # what the launcher does: refused before launch, not run
@@ -85,7 +96,8 @@ def measure_trl(settings: dict, steps: int, model: str) -> dict:
     """TRL's SFTTrainer defaults (padded batches, full logits) on the same rows and settings."""
     from train_throughput import run_trl
 
-    result = run_trl(steps, model, settings["method"], settings["max_length"], settings["batch"])
+    result = run_trl(steps, model, settings["method"], settings["max_length"], settings["batch"],
+                     settings.get("checkpointing"))  # fmt: skip
     return result | {"peak_gb": result["peak_memory_gb"]}
 
 
@@ -103,12 +115,13 @@ def alone(kind: str, settings: dict, args) -> dict:
 
 def table(args) -> dict:
     """Every run of the grid: ours (measured and estimated) and TRL's default, side by side."""
-    grid = SMOKE_GRID if args.smoke else GRID
+    grid = SMOKE_GRID if args.smoke else LIKE_FOR_LIKE if args.like_for_like else GRID
     rows, trl = [], {}
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values))
         ours = alone("ours", settings, args)
-        key = (settings["method"], settings["batch"], settings["max_length"])
+        key = (settings["method"], settings["batch"], settings["max_length"],
+               settings.get("checkpointing"))  # fmt: skip
         if key not in trl and not args.no_trl:
             trl[key] = alone("trl", settings, args)
         theirs = trl.get(key, {})
@@ -143,6 +156,11 @@ def main() -> None:
     parser.add_argument("--random-llama", metavar="DIR", help="benchmark a random ~1B Llama")
     parser.add_argument("--smoke", action="store_true", help="a tiny random model, two runs")
     parser.add_argument("--no-trl", action="store_true", help="ours and the estimate only")
+    parser.add_argument(
+        "--like-for-like",
+        action="store_true",
+        help="8 x 256, both trainers with gradient checkpointing off, then both with it on",
+    )
     parser.add_argument("--only", choices=["ours", "trl"], help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()

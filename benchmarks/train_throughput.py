@@ -33,10 +33,18 @@ def demo_rows(n: int = 600) -> list[dict]:
 
 
 def prepare_ours(
-    tmp: Path, batching: str, steps: int, model: str, method: str, batch: int, max_length: int
+    tmp: Path,
+    batching: str,
+    steps: int,
+    model: str,
+    method: str,
+    batch: int,
+    max_length: int,
+    checkpointing: bool | None = None,
 ):
     """A session on the demo rows and a run folder for these settings, not started: the
     tokenising happens here, in the benchmark's process, as the kernel does it for a person.
+    `checkpointing`: gradient checkpointing forced on or off; None: as planned.
     Returns (session, planned config, run)."""
     import workbench as wb
     from workbench.train import launch
@@ -52,6 +60,7 @@ def prepare_ours(
         batch_size=batch,
         save_steps=10_000,
         learning_rate=1e-3,
+        gradient_checkpointing=checkpointing,
     )
     planned = s.plan(config)
     run = launch.prepare_run(
@@ -118,10 +127,16 @@ class LiveWatcher:
 
 
 def run_trl(
-    steps: int, model: str, method: str, max_length: int = MAX_LENGTH, batch: int = BATCH
+    steps: int,
+    model: str,
+    method: str,
+    max_length: int = MAX_LENGTH,
+    batch: int = BATCH,
+    checkpointing: bool | None = None,
 ) -> dict:
-    """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss);
-    bf16 on a GPU that has it, as TRL defaults, and the CPU flags TRL needs without one."""
+    """TRL SFTTrainer with its defaults (padding to the longest row, completion-only loss,
+    gradient checkpointing unless `checkpointing` is False); bf16 on a GPU that has it, as TRL
+    defaults, and the CPU flags TRL needs without one."""
     import datasets
     import torch
     from peft import LoraConfig
@@ -154,6 +169,7 @@ def run_trl(
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         max_length=max_length,
         disable_tqdm=True,
+        **({} if checkpointing is None else {"gradient_checkpointing": checkpointing}),
     )
     lora = LoraConfig(
         r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
