@@ -335,7 +335,7 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-completion-length", type=int, default=16)
     parser.add_argument("--beta", type=float, default=None, help="None: planned")
     parser.add_argument("--learning-rate", type=float, default=None, help="GRPO's; None: planned")
-    parser.add_argument("--overhead-steps", type=int, default=12)
+    parser.add_argument("--overhead-steps", type=int, default=24, help="steps timed per method")
     parser.add_argument("--rm-rows", type=int, default=600)
     parser.add_argument("--rm-steps", type=int, default=120)
     parser.add_argument(
