@@ -1,5 +1,5 @@
 """Trainer callbacks of the runner: metrics to metrics.jsonl, stop requests, non-finite losses,
-GRPO's sample completions to the log.
+GRPO's sample completions to the log, probe answers at each evaluation.
 
 Every process of a run has them; only the main one writes, and stop decisions are agreed by all.
 """
@@ -18,6 +18,7 @@ from ..persist import append_jsonl
 from ..resources import peak_rss_gb
 from .collate import TokenCounter
 from .folder import HEARTBEAT_SECONDS, RunFolder, RunStatus
+from .probes import Probe
 from .ranks import any_rank, sum_over_ranks
 
 # What metrics.jsonl keeps of a log record: these keys, and keys under these prefixes.
@@ -209,3 +210,58 @@ class Heartbeat:
             with contextlib.suppress(OSError):  # a full disk: training meets it and reports it
                 self.folder.write_status(self.status)
             self._stop.wait(HEARTBEAT_SECONDS)
+
+
+class ProbeCallback(TrainerCallback):
+    """At each evaluation, answer the probes greedily with the current adapter (batched, no
+    gradients, the run's template and stop tokens) and append them to samples.jsonl; the exact
+    match of those with a reference goes to metrics.jsonl and the evaluation's metrics as
+    `probe_score` (what keep_best can select on), with the seconds the answers took."""
+
+    def __init__(self, folder: RunFolder, probes: list[Probe], tokenizer, max_new_tokens: int):
+        from ..answers.model_host import stop_token_ids
+
+        self.folder, self.probes, self.tokenizer = folder, probes, tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.stop_ids = stop_token_ids(tokenizer)
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        if not self.probes or model is None or not state.is_world_process_zero:
+            return
+        from ..answers.evaluate import normalise
+
+        started = time.perf_counter()
+        answers = answer_probes(model, self.tokenizer, [p.prompt for p in self.probes],
+                                self.max_new_tokens, self.stop_ids)  # fmt: skip
+        marks = []
+        for probe, answer in zip(self.probes, answers):
+            correct = None
+            if probe.reference is not None:
+                correct = normalise(answer) == normalise(probe.reference)
+                marks.append(correct)
+            append_jsonl(self.folder.samples_file, {"step": state.global_step, "probe": probe.id,
+                         "answer": answer, "reference": probe.reference, "correct": correct})  # fmt: skip
+        record = {"step": state.global_step, "probe_seconds": time.perf_counter() - started}
+        if marks:
+            record["probe_score"] = sum(marks) / len(marks)
+            if metrics is not None:
+                metrics["eval_probe_score"] = record["probe_score"]
+        append_jsonl(self.folder.metrics_file, record)
+
+
+def answer_probes(model, tokenizer, prompts: list[str], max_new_tokens: int, stop_ids) -> list[str]:
+    """Greedy answers of `model` (in its current state) to rendered `prompts`, in one batch."""
+    import torch
+
+    training = model.training
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
+                      add_special_tokens=False).to(model.device)  # fmt: skip
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    finally:
+        model.train(training)
+    new = out[:, batch["input_ids"].shape[1] :]
+    return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in new]

@@ -166,7 +166,8 @@ def insight_callbacks(folder: RunFolder, config: TrainConfig, spec) -> list:
     from transformers import EarlyStoppingCallback
 
     from .builders import run_tokenizer
-    from .probes import ProbeCallback, read_probes
+    from .callbacks import ProbeCallback
+    from .probes import read_probes
 
     if not (folder.data_dir / "eval").exists():
         return []
