@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A launcher starts a warm runner (session.warm_runner): each view test would start a process
+# importing torch. tests/unit/test_warm.py turns it on where it is what is tested.
+os.environ.setdefault("WORKBENCH_WARM_RUNNER", "0")
 
 
 @pytest.fixture(scope="session")

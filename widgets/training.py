@@ -128,6 +128,7 @@ class TrainingLauncher(widgets.VBox):
         described = html.escape(text.describe_hardware(device, name, memory))
         self.hardware.value = f"<b>Hardware:</b> {described}"
         self.update_estimate()
+        self.session.warm_runner()  # a runner with its imports done waits for Start
 
     # -- actions: one Session or Run call each ------------------------------------------------
     def start(self) -> Run | None:
@@ -226,6 +227,8 @@ class TrainingLauncher(widgets.VBox):
                 self._ensure_poller()
         if self._ready and self._training_here() != self._estimated_busy:
             self.update_estimate()  # a run started or ended: the time per step is (not) shown
+        if self._ready and run is not None and not run.status.active:
+            self.session.warm_runner()  # a run ended: the next Start finds a runner waiting
 
     def _on_selection(self, change) -> None:
         if not self._relabelling:

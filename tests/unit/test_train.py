@@ -61,7 +61,9 @@ def test_prepare_plans_and_writes_the_run_without_starting_it(session, chat_rows
 def test_the_run_watcher_announces_each_state_and_step(session, chat_rows, monkeypatch):
     from workbench.train import launch
 
-    monkeypatch.setattr(launch, "start_runner", lambda run: run)  # the "runner" is this test
+    monkeypatch.setattr(
+        launch, "start_runner", lambda run, warm=None: run
+    )  # the "runner" is this test
     session.load_dataset(chat_rows * 8)
     session.set_max_length(64)
     heard = []

@@ -29,7 +29,7 @@ def no_runner(monkeypatch):
     from workbench.train import launch
 
     started = []
-    monkeypatch.setattr(launch, "start_runner", lambda run: started.append(run) or run)
+    monkeypatch.setattr(launch, "start_runner", lambda run, warm=None: started.append(run) or run)
     yield started
     for run in started:  # a queued run that never starts would keep the pollers looking
         end_as(run, "stopped")
@@ -171,6 +171,23 @@ def test_start_plots_live_then_stop_and_resume(launcher, session):
     launcher.refresh()
     assert launcher.plot.curves[run.name].steps[-1] == stopped_at + 3
     assert "adapter" in launcher.message.text
+
+
+def test_start_hands_the_run_to_the_runner_waiting_since_the_launcher_showed(
+    session, chat_rows, monkeypatch
+):
+    monkeypatch.setenv("WORKBENCH_WARM_RUNNER", "1")
+    session.load_dataset(chat_rows * 8)
+    view = TrainingLauncher(session)
+    warm = session._warm
+    assert warm is not None and warm.alive  # its imports run while the person reads the form
+    view.fields["method"].value, view.fields["max_steps"].value = "lora", 2
+    view.start_button.click()
+    run = view.current_run
+    assert run.status.pid == warm.process.pid
+    assert run.wait(timeout=240).state == "finished", run.log_tail()
+    wait_for(lambda: session._warm is not None and session._warm is not warm, timeout=30,
+             what="a new runner waiting once the run ended")  # fmt: skip
 
 
 def test_long_series_are_downsampled_and_keep_the_last_point():

@@ -330,7 +330,7 @@ def no_runner(monkeypatch):
     from workbench.train import launch
 
     started = []
-    monkeypatch.setattr(launch, "start_runner", lambda run: started.append(run) or run)
+    monkeypatch.setattr(launch, "start_runner", lambda run, warm=None: started.append(run) or run)
     yield started
     for run in started:
         end_as(run, "stopped")

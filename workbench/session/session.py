@@ -80,6 +80,7 @@ class Session(
         self._attached: dict[str, str] | None = None  # attached run folders, read on first use
         self._run_states: dict[str, tuple[str, int]] = {}  # (state, step) at the last check
         self._watcher: RunWatcher | None = None  # announces run changes; started with a run
+        self._warm = None  # a WarmRunner waiting for the next run (session.warm_runner)
         self._shape = None  # (model spec, its ModelShape), computed on first use
         state = self._read_state()
         self._model: models.ModelSpec = state.model
@@ -120,6 +121,8 @@ class Session(
         """Release the workspace so another kernel may open it for writing."""
         if self._watcher is not None:
             self._watcher.stop()
+        if self._warm is not None:
+            self._warm.close()
         self.workspace.close()
 
     def __enter__(self) -> Session:

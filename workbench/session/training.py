@@ -129,7 +129,31 @@ class TrainingActions:
         from ..train import launch
 
         runs = {r.name: r for r in self.runs}
-        self._run_queue().dispatch(runs, lambda run: launch.start_runner(run))
+        self._run_queue().dispatch(runs, lambda run: launch.start_runner(run, self._warm))
+        if self._warm is not None and not self._warm.alive:
+            self._warm = None  # it took a run (or died): the next one starts when asked
+
+    def warm_runner(self) -> bool:
+        """Start a runner process ahead of the next run, its training libraries imported, so
+        that a run reaches its first step about 6 s sooner on a 2-core CPU (train/warm.py).
+
+        The launcher asks for one when it is shown. None starts while a run of this session is
+        active (the imports would slow it), read-only, or with WORKBENCH_WARM_RUNNER=0 in the
+        environment; it holds ~0.5 GB until used or `close()`. Returns whether one waits now.
+        """
+        import os
+
+        from ..train.launch import runner_env
+        from ..train.warm import WarmRunner
+
+        if self._warm is not None and self._warm.alive:
+            return True
+        if self.read_only or os.environ.get("WORKBENCH_WARM_RUNNER", "1") == "0":
+            return False
+        if any(run.status.active for run in self._runs.values()):
+            return False
+        self._warm = WarmRunner(runner_env())
+        return True
 
     def _write_run(self, planned: TrainConfig, preferences: Iterable[Any] | None) -> Run:
         from ..train import launch

@@ -24,6 +24,7 @@ from .folder import RunFolder, RunInfo, RunStatus
 from .probes import resolve_probes, write_probes
 from .run import Run
 from .validation import check_trackers
+from .warm import WarmRunner
 
 SNAPSHOT_BATCH = 1000
 
@@ -160,12 +161,21 @@ def check_best(config: TrainConfig, has_eval: bool) -> None:
     )
 
 
-def start_runner(run: Run) -> Run:
+def runner_env(devices: list[str] | None = None) -> dict[str, str]:
+    """The environment a runner process starts with: this one's, unbuffered, with the devices
+    the run queue gave the run as its CUDA_VISIBLE_DEVICES."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.update(visible_devices_env(devices or []))
+    return env
+
+
+def start_runner(run: Run, warm: WarmRunner | None = None) -> Run:
     """Start the runner in its own process and session, under accelerate launch for many
     processes (distributed.runner_command); returns at once, with the process on `run`.
 
     The devices the run queue gave the run (status.devices) become its CUDA_VISIBLE_DEVICES;
-    sessions start runs through the queue (workbench.train.queue), never directly.
+    sessions start runs through the queue (workbench.train.queue), never directly. A `warm`
+    runner (warm.py) takes a single-process run whose environment it was started with.
     """
     folder = run.folder
     folder.stop_file.unlink(missing_ok=True)
@@ -178,12 +188,26 @@ def start_runner(run: Run) -> Run:
     if config.distributed:
         write_accelerate_config(config, folder.root)
     folder.write_status(status)
-    log = open(folder.log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env.update(visible_devices_env(status.devices))
+    env = runner_env(status.devices)
+    process = None
+    if warm is not None and not config.distributed and warm.accepts(env):
+        status.pid = warm.process.pid  # written first: once handed the run, it writes at once
+        folder.write_status(status)
+        process = warm.take(folder.root)
+    if process is None:
+        process = _spawn(runner_command(config, folder.root), folder.log_file, env)
+        status.pid = process.pid
+        folder.write_status(status)
+    run._process = process  # the handle the user holds reaps its own child
+    return run
+
+
+def _spawn(command: list[str], log_file: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A runner process in its own session, its output appended to `log_file`."""
+    log = open(log_file, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
-        process = subprocess.Popen(
-            runner_command(config, folder.root),
+        return subprocess.Popen(
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -192,10 +216,6 @@ def start_runner(run: Run) -> Run:
         )
     finally:
         log.close()
-    status.pid = process.pid
-    folder.write_status(status)
-    run._process = process  # the handle the user holds reaps its own child
-    return run
 
 
 def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:

@@ -1,0 +1,72 @@
+"""The warm runner (workbench/train/warm.py): a runner process waiting, imports done, for Start."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+import workbench as wb
+from tests.conftest import wait_for
+
+
+@pytest.fixture
+def warm_session(session, chat_rows, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_WARM_RUNNER", "1")
+    session.load_dataset(chat_rows * 8)
+    return session
+
+
+def small_config(steps: int = 2) -> wb.TrainConfig:
+    return wb.TrainConfig(method="lora", max_steps=steps, batch_size=2, max_length=64)
+
+
+def test_the_next_run_is_trained_by_the_waiting_process(warm_session):
+    assert warm_session.warm_runner()
+    warm = warm_session._warm
+    assert warm_session.warm_runner() and warm_session._warm is warm  # one at a time
+    wait_for(lambda: warm.ready, timeout=120, what="the warm runner's imports")
+    run = warm_session.train(small_config())
+    assert run.status.pid == warm.process.pid
+    assert not warm_session.warm_runner()  # none while a run trains: it would slow the run
+    status = run.wait(timeout=240)
+    assert status.state == "finished", status.message + run.log_tail()
+    assert run.adapter_path is not None and len([m for m in run.metrics if "loss" in m]) == 2
+    log = run.folder.log_file.read_text()  # what it printed before and after it took the run
+    assert log.index("warm runner ready") < log.index("[workbench] lora run run-1")
+    assert not warm.early_log.exists()
+    assert warm_session.warm_runner() and warm_session._warm is not warm  # ready for the next
+
+
+def test_an_unused_warm_runner_ends_with_its_session(warm_session):
+    assert warm_session.warm_runner()
+    warm = warm_session._warm
+    warm_session.close()
+    assert warm.process.poll() is not None and not warm.early_log.exists()
+
+
+def test_a_run_needing_another_environment_starts_cold(warm_session, monkeypatch):
+    warm_session.warm_runner()
+    warm = warm_session._warm
+    monkeypatch.setenv("WORKBENCH_TEST_CHANGED", "1")  # e.g. a token set after the launcher showed
+    run = warm_session.train(small_config())
+    assert run.status.pid != warm.process.pid and warm.alive  # still waits for a run like it
+    assert run.wait(timeout=240).state == "finished", run.log_tail()
+
+
+def test_a_warm_runner_that_died_is_replaced_by_a_cold_start(warm_session):
+    warm_session.warm_runner()
+    warm = warm_session._warm
+    os.kill(warm.process.pid, signal.SIGKILL)
+    wait_for(lambda: warm.process.poll() is not None, timeout=30, what="the warm runner to die")
+    run = warm_session.train(small_config())
+    assert run.status.pid != warm.process.pid
+    assert run.wait(timeout=240).state == "finished", run.log_tail()
+
+
+def test_none_starts_when_turned_off_or_read_only(warm_session, monkeypatch):
+    with wb.Session.open(warm_session.path, read_only=True) as looking:
+        assert not looking.warm_runner()
+    monkeypatch.setenv("WORKBENCH_WARM_RUNNER", "0")
+    assert not warm_session.warm_runner() and warm_session._warm is None
