@@ -65,9 +65,11 @@ def measure_ours(settings: dict, steps: int, model: str) -> dict:
         if not estimate.fits:  # what the launcher does: refused before launch, not run
             session.close()
             return {"estimate_gb": round(estimate.total_gb, 3), "refused": estimate.warning}
+        from workbench.train import launch
+
         done = subprocess.run(
             [sys.executable, "-m", "workbench.train", str(run.path)],
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            env={**launch.runner_env(), "HF_HUB_OFFLINE": "1"},  # as a session starts it
             cwd=str(Path(__file__).resolve().parents[1]),
             capture_output=True,
             text=True,

@@ -83,9 +83,11 @@ def run_ours(
     with tempfile.TemporaryDirectory() as tmp:
         session, _, run = prepare_ours(Path(tmp), batching, steps, model, method, batch, max_length)
         watcher = LiveWatcher(run) if live_plot else None
+        from workbench.train import launch
+
         subprocess.run(
             [sys.executable, "-m", "workbench.train", str(run.path)],
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            env={**launch.runner_env(), "HF_HUB_OFFLINE": "1"},  # as a session starts it
             cwd=str(Path(__file__).resolve().parents[1]),
             check=False,
         )

@@ -53,7 +53,9 @@ def test_a_local_model_folder_is_flagged_when_exported(session, chat_rows, tmp_p
     run = prepared_run(session, chat_rows)
     with pytest.warns(UserWarning, match="model="):
         job = run.export_job(tmp_path / "job-b")
-    assert '"${PYTHON:-python}" -m workbench.train .' in (job / "launch.sh").read_text()
+    script = (job / "launch.sh").read_text()
+    assert '"${PYTHON:-python}" -m workbench.train .' in script
+    assert 'export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE:-1}"' in script  # as runners here
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,8 @@ def test_the_next_run_is_trained_by_the_waiting_process(warm_session):
     warm = warm_session._warm
     assert warm_session.warm_runner() and warm_session._warm is warm  # one at a time
     wait_for(lambda: warm.ready, timeout=120, what="the warm runner's imports")
+    environ = Path(f"/proc/{warm.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"THP_MEM_ALLOC_ENABLE=1" in environ  # started as a cold runner would be
     run = warm_session.train(small_config())
     assert run.status.pid == warm.process.pid
     assert not warm_session.warm_runner()  # none while a run trains: it would slow the run

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ..models import ModelSpec
 from ..persist import atomic_write_json, atomic_write_text, read_json
 from .config import ConfigError, TrainConfig
-from .distributed import ACCELERATE_CONFIG, DEFAULT_PORT, write_accelerate_config
+from .distributed import (
+    ACCELERATE_CONFIG,
+    DEFAULT_PORT,
+    RUNNER_ENV_DEFAULTS,
+    write_accelerate_config,
+)
 from .folder import RunFolder, RunInfo, RunStatus
 
 if TYPE_CHECKING:
@@ -110,8 +115,9 @@ def write_scripts(folder: Path, config: TrainConfig, model: str, name: str) -> N
         run_line = '"${PYTHON:-python}" -m workbench.train . 2>&1 | tee -a runner.log\n'
         usage = "# Run: bash launch.sh   (PYTHON=<interpreter> to choose the Python)\n"
     launch = folder / "launch.sh"
+    defaults = "".join(f'export {k}="${{{k}:-{v}}}"\n' for k, v in RUNNER_ENV_DEFAULTS.items())
     atomic_write_text(
-        launch, header + usage + 'set -euo pipefail\ncd "$(dirname "$0")"\n' + run_line
+        launch, header + usage + 'set -euo pipefail\ncd "$(dirname "$0")"\n' + defaults + run_line
     )
     launch.chmod(0o755)
     atomic_write_text(folder / "slurm.sbatch", slurm_script(config, name))

@@ -19,7 +19,12 @@ from ..models import ModelSpec
 from ..resources import oom_kill_count
 from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
-from .distributed import runner_command, visible_devices_env, write_accelerate_config
+from .distributed import (
+    RUNNER_ENV_DEFAULTS,
+    runner_command,
+    visible_devices_env,
+    write_accelerate_config,
+)
 from .folder import RunFolder, RunInfo, RunStatus
 from .probes import resolve_probes, write_probes
 from .run import Run
@@ -162,9 +167,10 @@ def check_best(config: TrainConfig, has_eval: bool) -> None:
 
 
 def runner_env(devices: list[str] | None = None) -> dict[str, str]:
-    """The environment a runner process starts with: this one's, unbuffered, with the devices
-    the run queue gave the run as its CUDA_VISIBLE_DEVICES."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    """The environment a runner process starts with: this one's over RUNNER_ENV_DEFAULTS,
+    unbuffered, with the devices the run queue gave the run as its CUDA_VISIBLE_DEVICES."""
+    env = {**RUNNER_ENV_DEFAULTS, **os.environ}
+    env |= {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.update(visible_devices_env(devices or []))
     return env
 
