@@ -25,13 +25,15 @@ DECODING_SLOWDOWN = 4.0
 # Activations saved for the backward pass, in values per hidden unit per layer per token:
 # LoRA's dropout copies, norms, attention and the MLP's gate/up/act (~3.3 MB a token measured);
 # bitsandbytes' CPU path keeps about as much (~3.4 MB a token measured).
-# With gradient checkpointing far more than each layer's input stays: packed 8 x 512 measured
-# ~1.4 MB a token with LoRA (40% of what it keeps without) and ~0.7 MB with QLoRA (15%).
+# With gradient checkpointing little more than each layer's input stays, once the runner's
+# large tensors sit on huge pages (distributed.RUNNER_ENV_DEFAULTS; glibc's heap had kept the
+# recomputed layers' freed temporaries: 20 and 11 were measured before): packed 8 x 512 and
+# 8 x 1024 measured 5.0 and 2.1 values per hidden unit with LoRA, 2.5 and 2.2 with QLoRA.
 SAVED_PER_HIDDEN = {
     "lora": 48,
     "qlora_cpu": 53,
-    "lora_checkpointed": 20,
-    "qlora_cpu_checkpointed": 11,
+    "lora_checkpointed": 3,
+    "qlora_cpu_checkpointed": 2.3,
 }
 # The runner's interpreter with torch, transformers, peft, datasets and bitsandbytes imported.
 RUNTIME_GB = {"cpu": 0.45, "cuda": 0.0}  # torch's reserved GPU memory excludes the runtime
