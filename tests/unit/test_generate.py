@@ -119,6 +119,26 @@ def test_tokens_stream_as_they_come_and_stop_ends_the_answer(session):
     assert full.startswith(short) and len(short) < len(full)
 
 
+def test_each_row_ends_once_done_says_its_answer_is_whole(session):
+    import torch
+
+    from workbench.answers.model_host import StopWhenDone
+
+    tokenizer = session.tokenizer
+    prompt = tokenizer(["Q: one", "Q: two"], add_special_tokens=False)["input_ids"]
+    answers = tokenizer(["A whole answer", "Not yet"], add_special_tokens=False)["input_ids"]
+    width = max(len(a) for a in answers)
+    rows = [p + a + [tokenizer.pad_token_id] * (width - len(a)) for p, a in zip(prompt, answers)]
+    criterion = StopWhenDone(tokenizer, len(prompt[0]), lambda text: text.startswith("A whole"))
+    assert criterion(torch.tensor(rows), None).tolist() == [True, False]
+
+    settings = GenerationSettings(max_new_tokens=24)
+    full = session.generator.generate("Hi", "base", settings)
+    assert len(tokenizer(full, add_special_tokens=False)["input_ids"]) >= 4
+    cut = session.generator.generate_batch(["Hi"], "base", settings, done=lambda text: bool(text))
+    assert full.startswith(cut[0]) and len(tokenizer(cut[0])["input_ids"]) <= 2
+
+
 def test_an_adapter_answers_with_the_template_stored_beside_it(session):
     add_adapter_run(session, template=HASH_TEMPLATE)
     name = session.contestant("run-1")

@@ -16,7 +16,7 @@ from workbench import demo_data
 from workbench.persist import read_jsonl
 from workbench.synthesis import Endpoint, EndpointError, SynthesisError
 from workbench.synthesis.judge import read_grade
-from workbench.synthesis.parse import Malformed, parse_candidate
+from workbench.synthesis.parse import Malformed, began_another, parse_candidate
 from workbench.synthesis.prompts import Seed, build_requests
 from workbench.synthesis.similarity import rouge_l, tokens
 
@@ -79,6 +79,23 @@ def test_parse_reads_the_asked_sections_labels_and_json():
     assert fenced.format == "json" and fenced.messages[1]["content"] == "4"
     with_system = parse_candidate(asked("Q", "A"), system="Be brief.")
     assert with_system.messages[0] == {"role": "system", "content": "Be brief."}
+
+
+@pytest.mark.parametrize(
+    "text, began",
+    [
+        ("### Instruction:\nSay hi.\n### Response:\nHi!", False),
+        ("### Instruction:\nSay hi.\n### Response:\nHi!\n\n### Instruction:", True),
+        ("**Question:** Why?\n**Answer:** Because.\n**Question:**", True),
+        ("### Response:\nstray\n### Instruction:\nSay hi.", False),  # no answer after it yet
+        ("### Instruction:\nSay hi.\n### Instruction:\nagain", False),
+        ('{"instruction": "Add", "output": "4"}\n{"instruction": "Sub"', False),
+    ],
+)
+def test_generation_stops_once_a_second_example_begins_and_the_parse_is_the_same(text, began):
+    assert began_another(text) is began
+    if began:  # cut where the stop comes: the parser keeps exactly what it kept from all of it
+        assert parse_candidate(text) == parse_candidate(text + "\nMore of the second one")
 
 
 @pytest.mark.parametrize(

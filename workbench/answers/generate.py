@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,12 +294,14 @@ class Generator:
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
+        done: Callable[[str], bool] | None = None,
     ) -> list[str]:
-        """Answers of one contestant to several prompts, generated together with left padding."""
+        """Answers of one contestant to several prompts, generated together with left padding;
+        `done(text)` ends a row early once its answer so far is whole (model_host.StopWhenDone)."""
         contestant = self.contestant(model)
         texts = [self.render(model, p, settings) for p in prompts]
         slots = [contestant.slot] * len(texts)
-        return self._hosts[contestant.host].run(texts, slots, settings, on_text, stop)
+        return self._hosts[contestant.host].run(texts, slots, settings, on_text, stop, done)
 
     def answer_each(
         self,

@@ -150,15 +150,17 @@ class ModelHost:
         settings: GenerationSettings,
         on_text: TextCallback | None = None,
         stop: threading.Event | None = None,
+        done: Callable[[str], bool] | None = None,
     ) -> list[str]:
         """Answers to rendered prompts; `adapters[i]` (None = the bare base) answers text i.
+        `done(text)`: a row ends once it says that row's answer so far is whole (StopWhenDone).
 
         Rows of adapters that PEFT cannot mix with others in one batch (DoRA, or base tensors
         of their own) answer in a batch of their own, one after the other.
         """
         groups = self._batches(adapters)
         if len(groups) == 1:
-            return self._run_batch(texts, adapters, settings, on_text, stop)
+            return self._run_batch(texts, adapters, settings, on_text, stop, done)
         answers = [""] * len(texts)
         for rows in groups:
             if stop is not None and stop.is_set():
@@ -166,7 +168,7 @@ class ModelHost:
             relay = None if on_text is None else _relay(on_text, rows)
             texts_of, adapters_of = [texts[i] for i in rows], [adapters[i] for i in rows]
             for i, answer in zip(
-                rows, self._run_batch(texts_of, adapters_of, settings, relay, stop)
+                rows, self._run_batch(texts_of, adapters_of, settings, relay, stop, done)
             ):
                 answers[i] = answer
         return answers
@@ -188,7 +190,7 @@ class ModelHost:
             getattr(self.peft.peft_config.get(name), "use_dora", False)
         )
 
-    def _run_batch(self, texts, adapters, settings, on_text, stop) -> list[str]:
+    def _run_batch(self, texts, adapters, settings, on_text, stop, done=None) -> list[str]:
         import torch
 
         batch = self.tokenizer(
@@ -199,6 +201,12 @@ class ModelHost:
             add_special_tokens=False,
         ).to(self.model.device)
         kwargs = self._generate_kwargs(settings, len(texts), on_text, stop)
+        if done is not None:
+            from transformers import StoppingCriteriaList
+
+            finished = StopWhenDone(self.tokenizer, batch["input_ids"].shape[1], done)
+            criteria = [*kwargs.get("stopping_criteria", []), finished]
+            kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
         with self.lock, torch.inference_mode(), self._active(adapters, kwargs) as model:
             if not settings.greedy:
                 torch.manual_seed(settings.seed)
@@ -298,6 +306,20 @@ class StopOnEvent:
         import torch
 
         return torch.full((input_ids.shape[0],), self.event.is_set(), device=input_ids.device)
+
+
+class StopWhenDone:
+    """A stopping criterion that ends each row once `done(its new text)` is true, e.g. a
+    synthesis answer that has begun a second example (the rest would be thrown away)."""
+
+    def __init__(self, tokenizer, prompt_length: int, done: Callable[[str], bool]):
+        self.tokenizer, self.start, self.done = tokenizer, prompt_length, done
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
+        return torch.tensor([self.done(t) for t in texts], device=input_ids.device)
 
 
 def stop_token_ids(tokenizer) -> list[int]:

@@ -211,6 +211,7 @@ class SynthesisActions:
     def _answerer(self, generator: Generator, stop: threading.Event) -> tuple[str, Answerer]:
         """A generator's name (for origins) and the function that answers prompts with it."""
         from ..synthesis.endpoint import Endpoint
+        from ..synthesis.parse import began_another
 
         if isinstance(generator, str) and generator.startswith(("http://", "https://")):
             generator = Endpoint(generator)
@@ -224,7 +225,9 @@ class SynthesisActions:
         name = self.contestant(generator)
 
         def answer(prompts: list[str], gen) -> list[str]:
-            answers = self.generator.generate_batch(prompts, name, gen, stop=stop)
+            answers = self.generator.generate_batch(
+                prompts, name, gen, stop=stop, done=began_another
+            )
             return [] if stop.is_set() else answers  # a batch cut short is not kept
 
         return name, answer

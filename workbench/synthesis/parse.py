@@ -58,6 +58,21 @@ def parse_candidate(text: str, system: str | None = None) -> Parsed:
     return Parsed(head + turns, kind)
 
 
+def began_another(text: str) -> bool:
+    """Whether a generation has an asked section, an answer after it, and then begins a second
+    example: all the parser keeps is there, so generation may stop (model_host.StopWhenDone)."""
+    seen_ask = seen_answer = False
+    for mark in LABEL.finditer(text):
+        label = mark["label"].lower()
+        if label in ASK_LABELS:
+            if seen_answer:
+                return True
+            seen_ask = True
+        elif label in ANSWER_LABELS and seen_ask:
+            seen_answer = True
+    return False
+
+
 def _sections(text: str) -> tuple[str, str] | None:
     """The first asked section and the answer after it, which runs to the next asked section
     (a second example) or the end."""
