@@ -29,7 +29,7 @@ def test_explore_data_notebook(lab, page):
     url, root = lab
     shutil.copytree(NOTEBOOKS / "data", root / "data", dirs_exist_ok=True)
     ws = root / "ws-explore"
-    prepare_notebook(root, "01_explore_data.ipynb", WORKSPACE=str(ws), MAX_NEW_TOKENS=8)
+    prepare_notebook(root, "01_explore_data.ipynb", WORKSPACE=str(ws), MAX_NEW_TOKENS=8, SYNTH_N=2)
     open_and_run_all(page, url, "01_explore_data.ipynb")
     check_explore_notebook(notebook_outputs(page), ws)
 

@@ -45,6 +45,8 @@ def check_explore_notebook(text: str, ws: Path) -> None:
     assert "2045" in text and "alpaca" in text  # the demo data and a real-format file loaded
     assert "check this answer" in text
     assert (ws / "edits.jsonl").exists()
+    assert "Asked 2 of 2, parsed" in text  # the model grew candidates, staged in the workspace
+    assert (ws / "candidates.jsonl").exists()
 
 
 def check_train_notebook(text: str, ws: Path) -> None:
@@ -73,6 +75,7 @@ def test_explore_data_notebook_runs_offline(tmp_path):
         WORKSPACE=str(tmp_path / "ws"),
         SAMPLE_FILE=str(NOTEBOOKS / "data" / "alpaca_identity.json"),
         MAX_NEW_TOKENS=16,
+        SYNTH_N=2,
     )
     check_explore_notebook(outputs_text(nb), tmp_path / "ws")
 

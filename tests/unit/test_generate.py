@@ -139,6 +139,31 @@ def test_each_row_ends_once_done_says_its_answer_is_whole(session):
     assert full.startswith(cut[0]) and len(tokenizer(cut[0])["input_ids"]) <= 2
 
 
+def test_a_document_is_continued_as_it_is_and_top_k_1_samples_greedily(session):
+    import torch
+
+    greedy = GenerationSettings(max_new_tokens=8)
+    document = "Examples of tasks.\n\n### Instruction:\n"
+    (ours,) = session.generator.complete_batch([document], "base", greedy)
+    model, tokenizer = models.load_model(session.model), session.tokenizer
+    ids = tokenizer(document, return_tensors="pt").input_ids  # no chat template around it
+    with torch.inference_mode():
+        out = model.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=[])
+    assert ours.text == tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+    assert ours.ran_out  # 8 tokens and no end: cut
+    (ended,) = session.generator.complete_batch([document], "base", greedy, done=bool)
+    assert not ended.ran_out and ours.text.startswith(ended.text)
+
+    generate = session.generator.generate
+    hot = dict(max_new_tokens=24, temperature=1.5, seed=3)
+    likeliest = generate("Hi", "base", GenerationSettings(max_new_tokens=24))
+    one = GenerationSettings(top_k=1, **hot)  # only the likeliest token is left to sample
+    assert likeliest and generate("Hi", "base", one) == likeliest
+    assert generate("Hi", "base", GenerationSettings(**hot)) != likeliest
+    with pytest.raises(ValueError, match="top_k"):
+        GenerationSettings(top_k=-1)
+
+
 def test_an_adapter_answers_with_the_template_stored_beside_it(session):
     add_adapter_run(session, template=HASH_TEMPLATE)
     name = session.contestant("run-1")

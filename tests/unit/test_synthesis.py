@@ -13,6 +13,7 @@ import pytest
 
 import workbench as wb
 from workbench import demo_data
+from workbench.answers.model_host import Continuation
 from workbench.persist import read_jsonl
 from workbench.synthesis import Endpoint, EndpointError, SynthesisError
 
@@ -103,7 +104,7 @@ def test_too_long_rows_are_dropped_and_other_languages_or_formats_flagged(grown)
     grown.set_max_length(128)
     french = "Écrivez une courte description de la ville de Paris et de ses monuments célèbres."
     fake = scripted([
-        asked("Describe the ocean.", "The sea is deep and the waves roll in from far away. " * 20),
+        asked("Describe the ocean.", " ".join(f"The {i}th wave is deep." for i in range(60))),
         asked(french, "Paris est une belle ville, avec la tour Eiffel et le Louvre."),
         asked("Опишите город коротко.", "Это город."),
         '{"instruction": "Give a synonym of quick.", "response": "Fast."}',
@@ -250,6 +251,36 @@ def test_the_tiny_model_generates_and_malformed_answers_are_counted(grown):
     assert len(grown.dataset) == len(ROWS)
 
 
+def test_a_session_model_continues_documents_and_cut_candidates_count_as_too_long(
+    grown, monkeypatch
+):
+    calls = []
+
+    def continuations(documents, model, settings, stop=None, done=None):
+        calls.append((documents, settings, done))
+        return [
+            Continuation("Name the four seasons.\n### Response:\nSpring, summer, autumn, winter."),
+            Continuation("Count to 300.\n### Response:\n" + " ".join(map(str, range(300)))),
+            Continuation("Describe the sea.\n### Response:\nThe sea is wide and", ran_out=True),
+        ]
+
+    monkeypatch.setattr(grown.generator, "complete_batch", continuations)
+    result = grown.synthesize(n=3, generator="base", max_new_tokens=64)
+    ((documents, settings, done),) = calls
+    assert all(d.endswith("\n\n### Instruction:\n") for d in documents)  # no chat request
+    assert settings.top_k == 50 and done("1, " * 100)  # a runaway list stops the row
+    kept, *cut = grown.candidates
+    assert kept.status == "pending" and kept.messages[0]["content"] == "Name the four seasons."
+    assert [c.verdict.dropped for c in cut] == ["too_long", "too_long"]
+    assert "answer ran past 96" in cut[0].verdict.note
+    assert "max_new_tokens (64)" in cut[1].verdict.note
+    assert cut[1].messages[1]["content"] == "The sea is wide and"  # kept to read and edit
+    assert result.kept == 1 and result.dropped == {"too_long": 2}
+    fake = scripted([asked("Name a fruit.", "A pear.")])
+    grown.synthesize(n=1, generator=fake)  # a function answers the chat request
+    assert "Write one new example" in fake.seen[0]
+
+
 # -- the HTTP generator against a stand-in OpenAI-compatible server -----------------------------
 class StandIn:
     """An OpenAI-compatible server on 127.0.0.1 for tests: `mode` decides how it answers."""
@@ -359,7 +390,7 @@ def test_the_embedded_model_writes_candidates_into_the_staging_file(tmp_path, de
         s.load_dataset(demo_data.generate(40, seed=3))
         result = s.synthesize(seed_rows=range(10), n=10, generator="base", max_new_tokens=128)
         assert result.asked == result.answered == 10
-        assert result.parsed >= 2, result.summary()  # about 6 of 10 parse at 0.7
+        assert result.parsed >= 4, result.summary()  # about 8 of 10 parse at 0.7
         assert result.parsed + result.dropped.get("malformed", 0) == 10
         staged = read_jsonl(s.workspace.candidates_file)
         assert len(staged) == 10 and sum(r["messages"] is not None for r in staged) == result.parsed

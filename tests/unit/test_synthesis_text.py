@@ -7,8 +7,15 @@ import random
 import pytest
 
 from workbench.synthesis.judge import read_grade
-from workbench.synthesis.parse import Malformed, began_another, parse_candidate
-from workbench.synthesis.prompts import Seed, build_requests
+from workbench.synthesis.parse import (
+    Malformed,
+    began_another,
+    finished,
+    loops,
+    overrun,
+    parse_candidate,
+)
+from workbench.synthesis.prompts import DOCUMENT_OPEN, Bounds, Seed, build_requests
 from workbench.synthesis.similarity import rouge_l, tokens
 
 
@@ -77,6 +84,56 @@ def test_requests_vary_their_examples_and_use_every_seed():
     assert {shown.count(row) for row in range(6)} == {6}  # every seed equally often
     assert all(len(set(r.seed_rows)) == 3 for r in requests)
     assert "about: invoices" in requests[0].prompt and "### Response:" in requests[0].prompt
+
+
+def test_document_requests_are_the_examples_then_an_open_instruction_section():
+    seeds = [Seed(r, f"task {r}", f"answer {r}") for r in range(4)]
+    requests = build_requests(
+        seeds, 5, examples=2, instruction="invoices", rng=random.Random(0), document=True
+    )
+    for request in requests:
+        assert request.prompt.endswith("\n\n" + DOCUMENT_OPEN)  # the model writes the task
+        assert "about: invoices" in request.prompt.splitlines()[0]
+        for row in request.seed_rows:
+            assert f"### Instruction:\ntask {row}\n### Response:\nanswer {row}" in request.prompt
+        assert "Write one new example" not in request.prompt  # no chat request in it
+
+
+@pytest.mark.parametrize(
+    "answer, loop",
+    [
+        ("I am a dog. I am a dog. I am a dog. I am a dog.", True),
+        ("The answer is \n" * 6, True),
+        (" ".join(f"The {i}th wave is deep." for i in range(40)), False),  # long, never the same
+        ("Red, yellow and blue; red, yellow and blue.", False),  # said twice is not a loop
+    ],
+)
+def test_a_generation_loop_ends_generation_and_is_malformed(answer, loop):
+    text = asked("Say something.", answer)
+    assert loops(text) is loop
+    assert finished(text, 1000, 1000) is loop
+    if loop:
+        with pytest.raises(Malformed, match="over and over"):
+            parse_candidate(text)
+    else:
+        assert parse_candidate(text).messages[1]["content"] == answer
+
+
+def test_generation_stops_once_a_section_runs_past_the_seeds_bound():
+    seeds = [Seed(0, "Name a colour.", "Red."), Seed(1, " ".join(["word"] * 30), "x " * 70)]
+    bounds = Bounds.of(seeds)
+    assert (bounds.ask, bounds.answer) == (60, 140)  # twice the longest, in words and marks
+    assert Bounds.of(seeds[:1]) == Bounds(48, 96)  # short seeds: the floor
+    open_ask = DOCUMENT_OPEN + "1, 2, 3, 4"
+    assert not finished(open_ask, bounds.ask, bounds.answer)
+    assert finished(open_ask + ", 5" * 30, bounds.ask, bounds.answer)  # a runaway list
+    answering = asked("Count.", " ".join(str(k) for k in range(139)))
+    assert not finished(answering, bounds.ask, bounds.answer)
+    assert finished(answering + " 139 140", bounds.ask, bounds.answer)
+    assert overrun(answering, bounds.ask, bounds.answer) is None
+    assert overrun(answering + "\n### Instruction:\nmore", bounds.ask, bounds.answer) is None
+    why = overrun(answering + " 139 140", bounds.ask, bounds.answer)
+    assert "answer ran past 140" in why
 
 
 def test_rouge_l_is_the_f1_of_the_longest_common_subsequence():

@@ -19,7 +19,7 @@ from typing import Any
 from .. import models
 from ..persist import fields_from_json
 from ..templates.template import Template
-from .model_host import END_OF_TURN_TOKENS, ModelHost, TextCallback, stop_token_ids
+from .model_host import END_OF_TURN_TOKENS, Continuation, ModelHost, TextCallback, stop_token_ids
 
 __all__ = [
     "BASE",
@@ -64,6 +64,15 @@ class GenerationSettings:
             "step": 0.05,
         },
     )
+    top_k: int = field(
+        default=0,
+        metadata={
+            "help": "Sample only from the k most likely tokens (0: no limit). Also the cheap "
+            "way to sample on a CPU: top-p alone sorts the whole vocabulary every token.",
+            "min": 0,
+            "max": 1000,
+        },
+    )
     repetition_penalty: float = field(
         default=1.0,
         metadata={
@@ -86,6 +95,8 @@ class GenerationSettings:
             raise ValueError(f"temperature must be 0 (greedy) or more; got {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1]; got {self.top_p}.")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ValueError(f"top_k must be 0 (no limit) or more; got {self.top_k!r}.")
         if self.repetition_penalty <= 0:
             raise ValueError(f"repetition_penalty must be above 0; got {self.repetition_penalty}.")
 
@@ -302,6 +313,22 @@ class Generator:
         texts = [self.render(model, p, settings) for p in prompts]
         slots = [contestant.slot] * len(texts)
         return self._hosts[contestant.host].run(texts, slots, settings, on_text, stop, done)
+
+    def complete_batch(
+        self,
+        documents: list[str],
+        model: str,
+        settings: GenerationSettings,
+        stop: threading.Event | None = None,
+        done: Callable[[str], bool] | None = None,
+    ) -> list[Continuation]:
+        """Continuations of plain documents by one contestant, no chat template: a few-shot
+        document, as Self-Instruct asked GPT-3 for new tasks. `done` as in generate_batch;
+        each says whether it ran out of tokens before it ended."""
+        contestant = self.contestant(model)
+        host = self._hosts[contestant.host]
+        texts = [host.document_start + d for d in documents]
+        return host.complete(texts, contestant.slot, settings, stop, done)
 
     def answer_each(
         self,

@@ -12,6 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import models
@@ -45,6 +46,15 @@ class ModelHost:
         self.stop_ids = stop_token_ids(tokenizer)
         self.swaps: dict[str, dict[str, Any]] = {}  # adapter -> base tensors it replaces
         self.originals: dict[str, Any] = {}  # the base's own values of those tensors
+
+    @property
+    def document_start(self) -> str:
+        """What the tokenizer puts before a bare text (BOS for Llama-style vocabularies, nothing
+        for SmolLM2's): a document continued without a chat template starts with it."""
+        bare = self.tokenizer("a", add_special_tokens=False).input_ids
+        full = self.tokenizer("a").input_ids
+        head = full[: len(full) - len(bare)] if full[-len(bare) :] == bare else []
+        return self.tokenizer.decode(head)
 
     def attach(self, name: str, folder: Path) -> None:
         """Load the adapter in `folder` as PEFT adapter `name` on this one model instance.
@@ -190,7 +200,19 @@ class ModelHost:
             getattr(self.peft.peft_config.get(name), "use_dora", False)
         )
 
-    def _run_batch(self, texts, adapters, settings, on_text, stop, done=None) -> list[str]:
+    def complete(
+        self,
+        texts: list[str],
+        adapter: str | None,
+        settings: GenerationSettings,
+        stop: threading.Event | None = None,
+        done: Callable[[str], bool] | None = None,
+    ) -> list[Continuation]:
+        """Continuations of rendered texts by one adapter (None: the base), each saying whether
+        it ran out of tokens (max_new_tokens) rather than ending: a stop token or `done`."""
+        return self._run_batch(texts, [adapter] * len(texts), settings, None, stop, done, True)
+
+    def _run_batch(self, texts, adapters, settings, on_text, stop, done=None, whole=False):
         import torch
 
         batch = self.tokenizer(
@@ -211,8 +233,16 @@ class ModelHost:
             if not settings.greedy:
                 torch.manual_seed(settings.seed)
             out = model.generate(**batch, **kwargs)
-        answers = out[:, batch["input_ids"].shape[1] :]
-        return [self.tokenizer.decode(a, skip_special_tokens=True).strip() for a in answers]
+        answers = out[:, batch["input_ids"].shape[1] :].tolist()
+        texts = [self.tokenizer.decode(a, skip_special_tokens=True).strip() for a in answers]
+        if not whole:
+            return texts
+        ends = {*self.stop_ids, self.tokenizer.pad_token_id}  # finished rows are padded after
+        return [
+            Continuation(text, ran_out=len(ids) >= settings.max_new_tokens
+                         and not ends.intersection(ids) and not (done and done(text)))
+            for text, ids in zip(texts, answers)
+        ]  # fmt: skip
 
     def _generate_kwargs(self, settings, size, on_text, stop) -> dict[str, Any]:
         from transformers import StoppingCriteriaList
@@ -225,7 +255,9 @@ class ModelHost:
             "pad_token_id": self.tokenizer.pad_token_id,
         }
         if not settings.greedy:
-            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=None)
+            kwargs.update(
+                temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None
+            )
         if on_text is not None:
             kwargs["streamer"] = BatchStreamer(self.tokenizer, size, self.stop_ids, on_text)
         if stop is not None:
@@ -259,6 +291,14 @@ class ModelHost:
         else:
             kwargs["adapter_names"] = [a or PEFT_BASE for a in adapters]
             yield self.peft
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A generated text, and whether it ran out of tokens before it ended (so it is cut)."""
+
+    text: str
+    ran_out: bool = False
 
 
 def _relay(on_text: TextCallback, rows: list[int]) -> TextCallback:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..synthesis import Candidate, SynthesisResult
     from ..synthesis.filters import CandidateFilter
-    from ..synthesis.prompts import Seed
+    from ..synthesis.prompts import Bounds, Seed
     from ..synthesis.run import Answerer
     from ..synthesis.staging import Staging
 
@@ -51,7 +51,7 @@ class SynthesisActions:
         `stop` ends the run, keeping what was staged. Raises SynthesisError (with the counts)
         when the generator fails, ValueError for seed rows without an answered user turn.
         """
-        from ..synthesis.prompts import build_requests
+        from ..synthesis.prompts import Bounds, build_requests
         from ..synthesis.run import Job, SynthesisSettings, run
 
         self.workspace.require_writable()
@@ -60,12 +60,13 @@ class SynthesisActions:
             raise ValueError(f"n is how many candidates to ask for, at least 1; got {n!r}.")
         ds = self._require_dataset()
         seeds = self._seeds(seed_rows)
+        stop = stop or threading.Event()
+        bounds = Bounds.of(seeds)
+        name, answer, document = self._answerer(generator, stop, bounds)
         requests = build_requests(
             seeds, n, examples=config.examples, instruction=instruction,
-            rng=random.Random(config.seed),
+            rng=random.Random(config.seed), document=document,
         )  # fmt: skip
-        stop = stop or threading.Event()
-        name, answer = self._answerer(generator, stop)
         job = Job(
             requests=requests,
             generate=answer,
@@ -208,29 +209,49 @@ class SynthesisActions:
             max_length=self._max_length,
         )
 
-    def _answerer(self, generator: Generator, stop: threading.Event) -> tuple[str, Answerer]:
-        """A generator's name (for origins) and the function that answers prompts with it."""
+    def _answerer(
+        self, generator: Generator, stop: threading.Event, bounds: Bounds | None = None
+    ) -> tuple[str, Answerer, bool]:
+        """A generator's name (for origins), the function that answers prompts with it, and
+        whether those prompts are documents to continue: a session model writing examples
+        (`bounds` given) continues a few-shot document, stopped at the bounds; an endpoint, a
+        function or a judge answers chat requests."""
         from ..synthesis.endpoint import Endpoint
-        from ..synthesis.parse import began_another
+        from ..synthesis.parse import finished, overrun
+        from ..synthesis.prompts import DOCUMENT_OPEN
+        from ..synthesis.run import Cut
 
         if isinstance(generator, str) and generator.startswith(("http://", "https://")):
             generator = Endpoint(generator)
         if isinstance(generator, Endpoint):
             endpoint = generator
-            return endpoint.name, lambda prompts, gen: endpoint.generate(prompts, gen, stop)
+            return endpoint.name, lambda prompts, gen: endpoint.generate(prompts, gen, stop), False
         if callable(generator):
             function = generator
             name = getattr(function, "__name__", type(function).__name__)
-            return name, lambda prompts, gen: list(function(prompts))
+            return name, lambda prompts, gen: list(function(prompts)), False
         name = self.contestant(generator)
+        limits = (bounds.ask, bounds.answer) if bounds is not None else ()
+
+        def write(documents: list[str], gen) -> list[str | Cut]:
+            written = self.generator.complete_batch(
+                documents, name, gen, stop, lambda t: finished(DOCUMENT_OPEN + t, *limits)
+            )
+            if stop.is_set():
+                return []  # a batch cut short is not kept
+            answers: list[str | Cut] = []
+            for continuation in written:
+                text = DOCUMENT_OPEN + continuation.text
+                ran_out = f"it reached max_new_tokens ({gen.max_new_tokens}) before it ended"
+                why = overrun(text, *limits) or (ran_out if continuation.ran_out else None)
+                answers.append(Cut(text, why) if why else text)
+            return answers
 
         def answer(prompts: list[str], gen) -> list[str]:
-            answers = self.generator.generate_batch(
-                prompts, name, gen, stop=stop, done=began_another
-            )
-            return [] if stop.is_set() else answers  # a batch cut short is not kept
+            answers = self.generator.generate_batch(prompts, name, gen, stop=stop)
+            return [] if stop.is_set() else answers
 
-        return name, answer
+        return name, (answer if bounds is None else write), bounds is not None
 
     def _staged(self, candidate_ids: str | Iterable[str]) -> list[Candidate]:
         """The candidates with these ids, in the order given; KeyError names unknown ones."""

@@ -25,6 +25,8 @@ PLACEHOLDER = re.compile(
     r"<[A-Za-z][A-Za-z ]{0,38}>|\.\.\.|…"
 )  # a format's blank, copied as it was
 FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+TOKEN = re.compile(r"\w+|[^\w\s]")  # words and punctuation marks: about a model's tokens
+LOOP_NGRAM, LOOP_TIMES = 8, 3  # the same 8 tokens a third time: a generation loop
 
 
 class Malformed(ValueError):
@@ -53,6 +55,8 @@ def parse_candidate(text: str, system: str | None = None) -> Parsed:
     ask, answer = found
     if PLACEHOLDER.fullmatch(ask) or PLACEHOLDER.fullmatch(answer):
         raise Malformed("it repeats a placeholder instead of writing an example")
+    if loops(f"{ask}\n{answer}"):
+        raise Malformed("it says the same words over and over (a generation loop)")
     head = [{"role": "system", "content": system}] if system else []
     turns = [{"role": "user", "content": ask}, {"role": "assistant", "content": answer}]
     return Parsed(head + turns, kind)
@@ -71,6 +75,54 @@ def began_another(text: str) -> bool:
         elif label in ANSWER_LABELS and seen_ask:
             seen_answer = True
     return False
+
+
+def loops(text: str) -> bool:
+    """Whether a run of LOOP_NGRAM words and marks comes LOOP_TIMES times: a small model's
+    degenerate repetition ("I am a dog. I am a dog. ..."), which it keeps up to its token limit."""
+    tokens = TOKEN.findall(text)
+    seen: dict[tuple[str, ...], int] = {}
+    for k in range(len(tokens) - LOOP_NGRAM + 1):
+        gram = tuple(tokens[k : k + LOOP_NGRAM])
+        seen[gram] = seen.get(gram, 0) + 1
+        if seen[gram] >= LOOP_TIMES:
+            return True
+    return False
+
+
+def finished(text: str, ask_limit: int, answer_limit: int) -> bool:
+    """Whether a generation may stop, as nothing more would be kept: it began a second example
+    (`began_another`), it loops, or its open section (instruction, then answer) ran past its
+    limit in words and marks (prompts.Bounds). Called for every token, so it stays cheap."""
+    return began_another(text) or loops(text) or bool(overrun(text, ask_limit, answer_limit))
+
+
+def overrun(text: str, ask_limit: int, answer_limit: int) -> str | None:
+    """Why the first example of `text` runs past its limits (in words and marks, `size`): its
+    instruction, or the answer after it up to a second example; None when it does not."""
+    marks = list(LABEL.finditer(text))
+    ask = next((m for m in marks if m["label"].lower() in ASK_LABELS), None)
+    if ask is None:
+        return None
+    answer = next(
+        (m for m in marks if m.start() > ask.start() and m["label"].lower() in ANSWER_LABELS),
+        None,
+    )
+    if answer is None:
+        side, start, end, limit = "instruction", ask.end(), len(text), ask_limit
+    else:
+        later = (m for m in marks if m.start() > answer.start())
+        end = next((m.start() for m in later if m["label"].lower() in ASK_LABELS), len(text))
+        side, start, limit = "answer", answer.end(), answer_limit
+    if size(text[start:end]) <= limit:
+        return None
+    return f"its {side} ran past {limit} words and marks (twice the longest seed's) and was cut"
+
+
+def size(text: str) -> int:
+    """How many words and punctuation marks `text` holds: close to a model's token count
+    ("A-13," is 4 of each), without a tokenizer."""
+    return len(TOKEN.findall(text))
 
 
 def _sections(text: str) -> tuple[str, str] | None:

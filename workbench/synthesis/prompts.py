@@ -3,7 +3,9 @@
 Each request shows a few seed examples (a different draw per request, every seed used about as
 often as the others) and asks for ONE new example in two marked sections, which small models
 follow far more reliably than a numbered list of twenty. An optional instruction steers the
-topic ("questions a support agent gets about invoices").
+topic ("questions a support agent gets about invoices"). A chat request asks in words (for a
+served model); a document request is the examples with an open section after them, for a local
+model to continue, as Self-Instruct prompted GPT-3 (Wang et al. 2023).
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .parse import size
+
 SECTION_INSTRUCTION = "### Instruction:"
 SECTION_RESPONSE = "### Response:"
 MAX_SEED_CHARS = 600  # each seed's text in a request is cut here, to bound the prompt
+DOCUMENT_OPEN = f"{SECTION_INSTRUCTION}\n"  # a document request ends here; the model writes on
+MIN_BOUNDS = (48, 96)  # words and marks an instruction and an answer may run to, at least
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,27 @@ def seed_of(row: int, messages: list[dict]) -> Seed | None:
     return None
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """How far a new example's instruction and answer may run, in words and punctuation marks
+    (parse.size): twice the longest seed's (as shown), at least MIN_BOUNDS. A local model
+    writing past one is rambling or listing without end: it is stopped there, and the candidate
+    counts as too long (parse.overrun)."""
+
+    ask: int
+    answer: int
+
+    @classmethod
+    def of(cls, seeds: Sequence[Seed]) -> Bounds:
+        """The bounds the seed rows set."""
+        longest = [max((size(_cut(t)) for t in texts), default=0) for texts in _sides(seeds)]
+        return cls(*(max(least, 2 * n) for least, n in zip(MIN_BOUNDS, longest)))
+
+
+def _sides(seeds: Sequence[Seed]) -> tuple[list[str], list[str]]:
+    return [s.instruction for s in seeds], [s.response for s in seeds]
+
+
 def build_requests(
     seeds: Sequence[Seed],
     n: int,
@@ -56,9 +83,11 @@ def build_requests(
     examples: int = 3,
     instruction: str | None = None,
     rng: random.Random,
+    document: bool = False,
 ) -> list[Request]:
     """`n` requests, each showing `examples` seeds drawn in turn from a shuffled deck, so the
-    draws vary per request and every seed is shown about equally often."""
+    draws vary per request and every seed is shown about equally often; as documents to
+    continue (`document_text`) or as chat requests (`prompt_text`)."""
     if not seeds:
         raise ValueError("No seed row has a user turn with an assistant answer to learn from.")
     k = max(1, min(examples, len(seeds)))
@@ -75,18 +104,14 @@ def build_requests(
                 shown.append(seed)
         systems = {s.system for s in shown}
         system = systems.pop() if len(systems) == 1 else None
-        requests.append(
-            Request(prompt_text(shown, instruction), tuple(s.row for s in shown), system)
-        )
+        text = (document_text if document else prompt_text)(shown, instruction)
+        requests.append(Request(text, tuple(s.row for s in shown), system))
     return requests
 
 
 def prompt_text(shown: Sequence[Seed], instruction: str | None) -> str:
     """The words of one request: the examples, then the ask in the sections a parser reads."""
-    blocks = [
-        f"{SECTION_INSTRUCTION}\n{_cut(s.instruction)}\n{SECTION_RESPONSE}\n{_cut(s.response)}"
-        for s in shown
-    ]
+    blocks = [_block(s) for s in shown]
     topic = (
         f" It should be about: {instruction.strip()}."
         if instruction and instruction.strip()
@@ -100,6 +125,23 @@ def prompt_text(shown: Sequence[Seed], instruction: str | None) -> str:
         f'"{SECTION_INSTRUCTION}", then the new task, then the line "{SECTION_RESPONSE}", then '
         "its answer. Write nothing else."
     )
+
+
+def document_text(shown: Sequence[Seed], instruction: str | None) -> str:
+    """A few-shot document for a model to continue: the examples in their sections, then an
+    open instruction section (DOCUMENT_OPEN). The embedded model continues it far more often
+    in the asked form than it follows the chat request (38 of 50 answers parsed against 21)."""
+    topic = f", all about: {instruction.strip()}" if instruction and instruction.strip() else ""
+    blocks = [_block(s) for s in shown]
+    return (
+        f"Examples of tasks for an AI assistant{topic}, each with its answer.\n\n"
+        + "\n\n".join(blocks)
+        + f"\n\n{DOCUMENT_OPEN}"
+    )
+
+
+def _block(seed: Seed) -> str:
+    return f"{SECTION_INSTRUCTION}\n{_cut(seed.instruction)}\n{SECTION_RESPONSE}\n{_cut(seed.response)}"
 
 
 def _cut(text: str) -> str:

@@ -22,8 +22,17 @@ from .parse import Malformed, Parsed, parse_candidate
 from .prompts import Request
 from .staging import CandidateRecord, Origin, Staging
 
+
+@dataclass(frozen=True)
+class Cut:
+    """An answer whose generation was cut short, and why: staged as too long, never kept."""
+
+    text: str
+    why: str
+
+
 # prompts and settings in, one answer per prompt out (fewer when stopped part way)
-Answerer = Callable[[list[str], GenerationSettings], list[str]]
+Answerer = Callable[[list[str], GenerationSettings], list[str | Cut]]
 MAX_RAW_CHARS = 2000  # of a malformed answer, kept for a person to see what the model wrote
 JUDGE_TOKENS = 96
 
@@ -53,6 +62,14 @@ class SynthesisSettings:
         default=0.95,
         metadata={"help": "Nucleus sampling, in (0, 1].", "min": 0.01, "max": 1.0, "step": 0.05},
     )
+    top_k: int = field(
+        default=50,
+        metadata={
+            "help": "Sample only from the k most likely tokens (0: no limit); a local model's "
+            "generation is a third faster with it on a CPU. Endpoints sample as their server does.",
+            "min": 0, "max": 1000,
+        },
+    )  # fmt: skip
     max_new_tokens: int = field(
         default=256,
         metadata={"help": "Most tokens of each generated example.", "min": 16, "max": 4096},
@@ -82,7 +99,7 @@ class SynthesisSettings:
         """The sampling settings of batch number `batch` (its own seed, so batches differ)."""
         return GenerationSettings(
             max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-            seed=self.seed + batch,
+            top_k=self.top_k, seed=self.seed + batch,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -178,7 +195,7 @@ def run(
             answers = job.generate([r.prompt for r in batch], settings.generation(number))
         except Exception as e:  # staged stays staged; the message says what failed
             failure, answers = e, list(getattr(e, "answers", []))
-        answers = [a if isinstance(a, str) else "" for a in answers[: len(batch)]]
+        answers = [a if isinstance(a, (str, Cut)) else "" for a in answers[: len(batch)]]
         try:
             _stage(job, batch[: len(answers)], answers, result)
         except Exception as e:
@@ -197,7 +214,9 @@ def run(
     return result
 
 
-def _stage(job: Job, batch: list[Request], answers: list[str], result: SynthesisResult) -> None:
+def _stage(
+    job: Job, batch: list[Request], answers: list[str | Cut], result: SynthesisResult
+) -> None:
     """Parse, check, judge and stage the answers to `batch`, counting as it goes; a judge that
     fails leaves the batch staged ungraded, then raises."""
     result.answered += len(answers)
@@ -205,11 +224,15 @@ def _stage(job: Job, batch: list[Request], answers: list[str], result: Synthesis
     parsed: dict[int, Parsed] = {}
     verdicts: dict[int, Verdict] = {}
     for k, (request, answer) in enumerate(zip(batch, answers)):
+        text = answer.text if isinstance(answer, Cut) else answer
         try:
-            parsed[k] = parse_candidate(answer, request.system)
+            parsed[k] = parse_candidate(text, request.system)
         except Malformed as e:
             verdicts[k] = Verdict("malformed", str(e))
-    order = sorted(parsed)
+            continue
+        if isinstance(answer, Cut):
+            verdicts[k] = Verdict("too_long", answer.why)  # kept to read and edit, not a row
+    order = [k for k in sorted(parsed) if k not in verdicts]
     labels = [f"candidate {ids[k]}" for k in order]
     for k, verdict in zip(order, job.check.check(labels, [parsed[k] for k in order])):
         verdicts[k] = verdict
@@ -225,7 +248,8 @@ def _stage(job: Job, batch: list[Request], answers: list[str], result: Synthesis
         verdict = verdicts[k]
         origin = Origin(job.generator, list(batch[k].seed_rows), now, job.instruction, ids[k])
         messages = parsed[k].messages if k in parsed else None
-        raw = answer[:MAX_RAW_CHARS] if k not in parsed else None
+        text = answer.text if isinstance(answer, Cut) else answer
+        raw = text[:MAX_RAW_CHARS] if k not in parsed else None
         job.staging.add(
             CandidateRecord(
                 ids[k], job.dataset, messages, origin.to_json(), verdict.to_json(), raw, now
