@@ -305,9 +305,10 @@ class StandIn:
                 if outer.mode == "garbage" or (outer.mode == "fail_after_2" and k > 2):
                     return outer._reply(self, "<html>not json</html>", raw=True)
                 text = asked(f"Name {k} things that are green, like grass.", "Grass, ...")
-                outer._reply(
-                    self, {"choices": [{"message": {"role": "assistant", "content": text}}]}
-                )
+                choice = {"message": {"role": "assistant", "content": text}}
+                if outer.mode == "cut" and k == 2:
+                    choice["finish_reason"] = "length"  # stopped at max_tokens
+                outer._reply(self, {"choices": [choice]})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
@@ -354,6 +355,14 @@ def test_the_http_generator_path_stages_candidates(grown, stand_in, monkeypatch)
     assert server.headers[0]["Authorization"] == "Bearer secret-1"
     assert {c.origin.generator for c in grown.candidates} == {endpoint.name}
     grown.synthesize(n=1, generator=server.url)  # a plain URL works as well
+
+
+def test_an_answer_the_server_stopped_at_max_tokens_counts_as_too_long(grown, stand_in):
+    result = grown.synthesize(n=3, generator=stand_in("cut").url, max_new_tokens=64)
+    assert result.parsed == 3 and result.dropped.get("too_long") == 1
+    cut = grown.candidates[1]
+    assert cut.verdict.note == "the endpoint stopped it at max_tokens (64)"
+    assert cut.messages[0]["content"] == "Name 2 things that are green, like grass."
 
 
 def test_an_endpoint_that_answers_garbage_keeps_what_was_staged(grown, stand_in):

@@ -217,9 +217,8 @@ class SynthesisActions:
         (`bounds` given) continues a few-shot document, stopped at the bounds; an endpoint, a
         function or a judge answers chat requests."""
         from ..synthesis.endpoint import Endpoint
-        from ..synthesis.parse import finished, overrun
+        from ..synthesis.parse import Cut, finished, overrun
         from ..synthesis.prompts import DOCUMENT_OPEN
-        from ..synthesis.run import Cut
 
         if isinstance(generator, str) and generator.startswith(("http://", "https://")):
             generator = Endpoint(generator)
@@ -233,13 +232,13 @@ class SynthesisActions:
         name = self.contestant(generator)
         limits = (bounds.ask, bounds.answer) if bounds is not None else ()
 
-        def write(documents: list[str], gen) -> list[str | Cut]:
+        def write(documents: list[str], gen) -> list[str]:
             written = self.generator.complete_batch(
                 documents, name, gen, stop, lambda t: finished(DOCUMENT_OPEN + t, *limits)
             )
             if stop.is_set():
                 return []  # a batch cut short is not kept
-            answers: list[str | Cut] = []
+            answers: list[str] = []
             for continuation in written:
                 text = DOCUMENT_OPEN + continuation.text
                 ran_out = f"it reached max_new_tokens ({gen.max_new_tokens}) before it ended"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..answers.generate import GenerationSettings
+from .parse import Cut
 
 if TYPE_CHECKING:
     import httpx
@@ -65,7 +66,8 @@ class Endpoint:
         settings: GenerationSettings,
         stop: threading.Event | None = None,
     ) -> list[str]:
-        """One answer per prompt, in order; when `stop` is set, the answers made so far."""
+        """One answer per prompt, in order; when `stop` is set, the answers made so far. An
+        answer the server stopped at max_tokens is a parse.Cut (staged as too long)."""
         import httpx  # imported on first use: it adds a tenth of a second to `import workbench`
 
         headers = self._headers()
@@ -77,7 +79,8 @@ class Endpoint:
                     break
                 body = _body(model, prompt, settings)
                 try:
-                    answers.append(_content(self._call(client, "POST", "/chat/completions", body)))
+                    data = self._call(client, "POST", "/chat/completions", body)
+                    answers.append(_content(data, settings.max_new_tokens))
                 except EndpointError as e:
                     raise EndpointError(str(e), answers) from None
             return answers
@@ -145,9 +148,11 @@ def _body(model: str, prompt: str, settings: GenerationSettings) -> dict[str, An
     }
 
 
-def _content(data: Any) -> str:
+def _content(data: Any, max_tokens: int) -> str:
+    """The answer of a chat completion; a parse.Cut when the server stopped it at max_tokens."""
     try:
-        content = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        content = choice["message"]["content"]
     except (KeyError, IndexError, TypeError):
         content = None
     if not isinstance(content, str):
@@ -155,4 +160,6 @@ def _content(data: Any) -> str:
             "The endpoint answered JSON that is not a chat completion (no "
             f"choices[0].message.content): {str(data)[:SHOWN_CHARS]!r}."
         )
+    if isinstance(choice, dict) and choice.get("finish_reason") == "length":
+        return Cut(content, f"the endpoint stopped it at max_tokens ({max_tokens})")
     return content

@@ -29,6 +29,18 @@ TOKEN = re.compile(r"\w+|[^\w\s]")  # words and punctuation marks: about a model
 LOOP_NGRAM, LOOP_TIMES = 8, 3  # the same 8 tokens a third time: a generation loop
 
 
+class Cut(str):
+    """A generation cut short (by its token limit, or past the seeds' bounds), with `why`: it
+    parses as any answer, but its candidate is staged as too long, to read and edit."""
+
+    why: str
+
+    def __new__(cls, text: str, why: str) -> Cut:
+        cut = super().__new__(cls, text)
+        cut.why = why
+        return cut
+
+
 class Malformed(ValueError):
     """A generation that holds no instruction with an answer; the message says what is missing."""
 

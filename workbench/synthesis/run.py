@@ -18,21 +18,13 @@ from ..answers.generate import GenerationSettings
 from ..persist import fields_from_json
 from .filters import DROP_REASONS, CandidateFilter, Verdict
 from .judge import judge_prompt, read_grade
-from .parse import Malformed, Parsed, parse_candidate
+from .parse import Cut, Malformed, Parsed, parse_candidate
 from .prompts import Request
 from .staging import CandidateRecord, Origin, Staging
 
-
-@dataclass(frozen=True)
-class Cut:
-    """An answer whose generation was cut short, and why: staged as too long, never kept."""
-
-    text: str
-    why: str
-
-
-# prompts and settings in, one answer per prompt out (fewer when stopped part way)
-Answerer = Callable[[list[str], GenerationSettings], list[str | Cut]]
+# prompts and settings in, one answer per prompt out (fewer when stopped part way); an answer
+# that was cut short is a parse.Cut
+Answerer = Callable[[list[str], GenerationSettings], list[str]]
 MAX_RAW_CHARS = 2000  # of a malformed answer, kept for a person to see what the model wrote
 JUDGE_TOKENS = 96
 
@@ -195,7 +187,7 @@ def run(
             answers = job.generate([r.prompt for r in batch], settings.generation(number))
         except Exception as e:  # staged stays staged; the message says what failed
             failure, answers = e, list(getattr(e, "answers", []))
-        answers = [a if isinstance(a, (str, Cut)) else "" for a in answers[: len(batch)]]
+        answers = [a if isinstance(a, str) else "" for a in answers[: len(batch)]]
         try:
             _stage(job, batch[: len(answers)], answers, result)
         except Exception as e:
@@ -214,9 +206,7 @@ def run(
     return result
 
 
-def _stage(
-    job: Job, batch: list[Request], answers: list[str | Cut], result: SynthesisResult
-) -> None:
+def _stage(job: Job, batch: list[Request], answers: list[str], result: SynthesisResult) -> None:
     """Parse, check, judge and stage the answers to `batch`, counting as it goes; a judge that
     fails leaves the batch staged ungraded, then raises."""
     result.answered += len(answers)
@@ -224,9 +214,8 @@ def _stage(
     parsed: dict[int, Parsed] = {}
     verdicts: dict[int, Verdict] = {}
     for k, (request, answer) in enumerate(zip(batch, answers)):
-        text = answer.text if isinstance(answer, Cut) else answer
         try:
-            parsed[k] = parse_candidate(text, request.system)
+            parsed[k] = parse_candidate(answer, request.system)
         except Malformed as e:
             verdicts[k] = Verdict("malformed", str(e))
             continue
@@ -248,8 +237,7 @@ def _stage(
         verdict = verdicts[k]
         origin = Origin(job.generator, list(batch[k].seed_rows), now, job.instruction, ids[k])
         messages = parsed[k].messages if k in parsed else None
-        text = answer.text if isinstance(answer, Cut) else answer
-        raw = text[:MAX_RAW_CHARS] if k not in parsed else None
+        raw = answer[:MAX_RAW_CHARS] if k not in parsed else None
         job.staging.add(
             CandidateRecord(
                 ids[k], job.dataset, messages, origin.to_json(), verdict.to_json(), raw, now
