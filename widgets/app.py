@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from workbench import Session
 
 from .comparator import ChatComparator
+from .compat import titled
 from .dataset_browser import DatasetBrowser
 from .notice import Notice
 from .template_editor import TemplateEditor
@@ -38,8 +39,8 @@ class Workbench(widgets.VBox):
         self.template = TemplateEditor(session, lazy=True)
         self.train = TrainingLauncher(session, plot_backend=plot_backend, lazy=True)
         self.compare = ChatComparator(session)
-        self.tabs = widgets.Tab(
-            children=[self.data, self.template, self.train, self.compare], titles=TITLES
+        self.tabs = titled(
+            widgets.Tab(children=[self.data, self.template, self.train, self.compare]), TITLES
         )
         where = html.escape(str(session.path))
         header = widgets.HTML(

@@ -1,8 +1,8 @@
 """ChatComparator: base and tuned models answer the same prompt side by side; people vote.
 
 Each button calls one Session (or Conversation) method. Answers stream from a background thread
-that only sets widget traits (HTML values), which ipykernel >= 7.1 allows; model text is always
-sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
+that only sets widget traits (HTML values), which ipykernel 6.17+ and 7.1+ send from any thread;
+model text is always sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
 announcements; the blind order and the vote rule are the core's (workbench.answers.blind).
 A reward model picked under "reward model" scores each pane's answer (`session.score`).
 Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.keys.PromptBox).
@@ -23,6 +23,7 @@ from workbench.preferences import VOTES
 
 from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, SettingsForm
+from .compat import titled, with_tooltip
 from .keys import PromptBox
 from .notice import Notice, sentence
 from .preferences_panel import PreferencesPanel
@@ -75,10 +76,9 @@ class ChatComparator(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset chat", icon="refresh")
         self.panes_box = widgets.HBox(layout={"width": "100%", "grid_gap": "8px"})
         self.panes: list[AnswerPane] = []
-        self.reward_picker = widgets.Dropdown(
-            description="reward model",
-            options=[("none", "")],
-            tooltip="A reward model (a run of method 'reward') scores each answer.",
+        self.reward_picker = with_tooltip(
+            widgets.Dropdown(description="reward model", options=[("none", "")]),
+            "A reward model (a run of method 'reward') scores each answer.",
         )
         self.scores = widgets.HTML()
         self.scores.add_class("wb-scores")
@@ -108,7 +108,7 @@ class ChatComparator(widgets.VBox):
     def _layout(self) -> widgets.Tab:
         self.setup_box = widgets.VBox(
             [
-                widgets.Accordion([self.settings_form], titles=("Settings",)),
+                titled(widgets.Accordion([self.settings_form]), ["Settings"]),
                 widgets.HBox(
                     [self.pickers_box, self.add_pane_button, self.remove_pane_button, self.blind]
                 ),
@@ -131,7 +131,7 @@ class ChatComparator(widgets.VBox):
                 self.message,
             ]
         )
-        self.tabs = widgets.Tab([chat, self.batch], titles=("Chat", "Batch"))
+        self.tabs = titled(widgets.Tab([chat, self.batch]), ["Chat", "Batch"])
         return self.tabs
 
     # -- actions ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from workbench.data.excerpt import CELL_CHARS, TABLE_ROWS
 
 from .comparator_parts import SettingsForm
 from .notice import Notice, sentence
+from .progress_line import ProgressLine
 from .theme import plural
 
 EXPORT_FORMATS = ("html", "jsonl", "csv")
@@ -153,36 +154,6 @@ class BatchPanel(widgets.VBox):
         self.prompts.disabled = on
 
 
-class ProgressLine(widgets.HBox):
-    """A bar and "k / n answers, ETA …" for a batch; `show` may be called from any thread."""
-
-    def __init__(self):
-        self.bar = widgets.IntProgress(0, min=0, max=1, layout={"width": "240px"})
-        self.label = widgets.Label()
-        self._first: tuple[float, int] | None = None  # (time, answers done) at the first report
-        super().__init__([self.bar, self.label])
-        self.layout.display = "none"
-
-    def start(self) -> None:
-        """Show an empty bar for a new run."""
-        self._first = None
-        self.bar.value, self.label.value = 0, ""
-        self.layout.display = ""
-
-    def show(self, done: int, total: int) -> None:
-        """Show `done` of `total` answers, with the time left at the pace since the first report."""
-        now = time.monotonic()
-        if self._first is None:
-            self._first = (now, done)
-        self.bar.max = max(total, 1)
-        self.bar.value = min(done, self.bar.max)
-        since, done_then = self._first
-        eta = ""
-        if done_then < done < total:
-            eta = ", ETA " + _duration((now - since) / (done - done_then) * (total - done))
-        self.label.value = f"{done} / {total} answers{eta}"
-
-
 def table_html(comparison: Comparison) -> str:
     """The answers table as the page shows it: the first TABLE_ROWS prompts, every prompt,
     reference and answer cut to CELL_CHARS characters (Comparison.head); an export holds them
@@ -194,10 +165,6 @@ def table_html(comparison: Comparison) -> str:
             "Export writes them all.</div>"
         )
     return answers_table(comparison.head(TABLE_ROWS, CELL_CHARS)) + note
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _scores_html(comparison: Comparison) -> str:

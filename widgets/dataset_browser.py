@@ -15,12 +15,15 @@ import ipywidgets as widgets
 
 from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
 from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
+from workbench.progress import reporting_to
 
+from .compat import titled
 from .dataset_loader import DatasetLoader, make_button
 from .grow_panel import GrowPanel
 from .html_text import escape_text, row_badges, transcript
 from .keys import ClickableHTML
 from .length_plot import LengthPlot
+from .progress_line import ProgressLine
 from .row_editor import ROLES, RowEditor
 from .theme import line, plural, style_view, stylesheet
 
@@ -60,7 +63,7 @@ class DatasetBrowser(widgets.VBox):
         self._build_quality()
         self.editor = RowEditor(session, self._guard, on_added=self.go_to_row)
         self.grow = GrowPanel(session)
-        self.grow_box = widgets.Accordion(children=[self.grow], titles=("Grow the data",))
+        self.grow_box = titled(widgets.Accordion(children=[self.grow]), ["Grow the data"])
         self.grow_box.selected_index = None
         super().__init__([stylesheet(), widgets.HTML(STYLE), self.loader, self.browser,
                           self.quality_panel, self.editor, self.grow_box])  # fmt: skip
@@ -129,7 +132,7 @@ class DatasetBrowser(widgets.VBox):
         )
         self.stats_button = make_button("Token lengths", self._plot_lengths)
         self.stats_note = widgets.HTML()
-        self.progress = widgets.Output()  # tokenising a large set shows its progress bar here
+        self.progress = ProgressLine(unit="rows")  # tokenising a large set shows its progress
         self.lengths = LengthPlot()  # a hint until the lengths are first plotted
         self.quality_panel = widgets.VBox([
             widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
@@ -323,21 +326,23 @@ class DatasetBrowser(widgets.VBox):
         self._show(0)
         self.editor.load()
 
-    def _guard(self, action, output: widgets.Output | None = None) -> bool:
+    def _guard(self, action, progress: ProgressLine | None = None) -> bool:
         """Run a user action; an error shows as one sentence with the details a click away.
-        Progress bars the action draws (tqdm) go to `output`."""
+        The core's progress reports (tokenising) go to `progress`."""
         try:
-            if output is None:
+            if progress is None:
                 action()
             else:
-                output.clear_output()
-                with output:
+                with reporting_to(progress.show):
                     action()
         except Exception as e:  # the view reports every failure instead of raising into Jupyter
             if isinstance(e, DatasetLoadError):
                 self.loader.offer_option(e)
             self.message.error(e)
             return False
+        finally:
+            if progress is not None:
+                progress.hide()
         self.message.clear()
         return True
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .compat import titled, with_tooltip
+
 STYLE = {"description_width": "130px"}
 # As many columns as fit (three in a notebook at 1400 px), each field filling its column.
 GRID = {"grid_template_columns": "repeat(auto-fill, minmax(260px, 1fr))", "grid_gap": "4px 12px"}
@@ -110,8 +112,9 @@ class ConfigForm(widgets.VBox):
             place.setdefault(spec.group, []).append(self.fields[name])
         children = self._grouped(groups, folded=False)
         if folded:
-            advanced = widgets.Accordion(
-                [widgets.VBox(self._grouped(folded, folded=True))], titles=("Advanced settings",)
+            advanced = titled(
+                widgets.Accordion([widgets.VBox(self._grouped(folded, folded=True))]),
+                ["Advanced settings"],
             )
             advanced.selected_index = None
             children.append(advanced)
@@ -156,12 +159,11 @@ class _FieldSpec:
             )
 
     def widget(self) -> widgets.Widget:
+        common = {"description": self.name.replace("_", " "), "style": STYLE}
+        return with_tooltip(self._bare_widget(common), self.meta.get("help", ""))
+
+    def _bare_widget(self, common: dict[str, Any]) -> widgets.Widget:
         m, choices = self.meta, self.meta.get("choices")
-        common = {
-            "description": self.name.replace("_", " "),
-            "tooltip": m.get("help", ""),
-            "style": STYLE,
-        }
         if choices is not None or (self.kind is bool and self.optional):
             options = list(choices) if choices is not None else [True, False]
             auto = [(AUTO_LABEL, AUTO)] if self.optional else []

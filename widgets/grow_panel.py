@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from workbench import Session
 from workbench.synthesis import Candidate, Endpoint, SynthesisResult
 
+from .compat import with_tooltip
 from .dataset_loader import make_button
 from .html_text import escape_text, transcript
 from .notice import Notice, sentence
@@ -77,8 +78,9 @@ class GrowPanel(widgets.VBox):
         self.key_env = widgets.Text(description="key in $", placeholder="OPENAI_API_KEY")
         self.judge = widgets.Dropdown(description="Judge")
         self.n = widgets.BoundedIntText(10, min=1, max=10_000, description="How many")
-        self.max_new_tokens = widgets.BoundedIntText(
-            256, min=16, max=4096, description="Max tokens", tooltip="Most tokens of each example"
+        self.max_new_tokens = with_tooltip(
+            widgets.BoundedIntText(256, min=16, max=4096, description="Max tokens"),
+            "Most tokens of each example",
         )
         self.instruction = widgets.Text(
             description="About", placeholder="e.g. questions a support agent gets about invoices"

@@ -15,6 +15,8 @@ import ipywidgets as widgets
 
 from workbench.data.excerpt import LOG_CHARS, tail
 
+from .compat import titled
+
 COLOURS = {  # the bar beside the sentence
     "info": "var(--jp-brand-color1)",
     "warning": "var(--jp-warn-color1)",
@@ -32,7 +34,7 @@ class Notice(widgets.VBox):
     def __init__(self) -> None:
         self.message = widgets.HTML()
         self.details = widgets.HTML()
-        self.details_box = widgets.Accordion(children=[self.details], titles=("Details",))
+        self.details_box = titled(widgets.Accordion(children=[self.details]), ["Details"])
         self.details_box.selected_index = None
         self.details_box.layout.display = "none"
         self.level, self._text = "", ""

@@ -24,6 +24,7 @@ from workbench.templates import (
 from workbench.templates.checks import EXAMPLE, TemplateWarning, check_template, rows_to_check
 from workbench.templates.preview import TemplatePreview, preview
 
+from .compat import titled
 from .notice import Notice, sentence
 from .theme import TRAINED_BACKGROUND, style_view, stylesheet
 from .token_loss_view import TokenLossView
@@ -89,9 +90,9 @@ class TemplateEditor(widgets.VBox):
         self.text_view = widgets.HTML()
         self.token_view = widgets.HTML()
         self.losses = TokenLossView(session)  # the row's tokens coloured by a model's loss
-        self.views = widgets.Tab(
-            children=[self.text_view, self.token_view, self.losses],
-            titles=("Rendered text", "Tokens", "Loss per token"),
+        self.views = titled(
+            widgets.Tab(children=[self.text_view, self.token_view, self.losses]),
+            ["Rendered text", "Tokens", "Loss per token"],
         )
         self.warnings = widgets.HTML()
         super().__init__(

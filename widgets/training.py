@@ -7,7 +7,9 @@ open is decided by `session.plan`, the same for code and this view, and shown wi
 Every button calls one Session (or Run) method; Stop and Resume are disabled, with the reason as
 their tooltip, while they cannot act. The Session's run watcher announces run changes ("runs");
 a background thread here only tails the metrics of the runs shown, for the plot, touching widget
-traits only (ipykernel >= 7.1 allows it). The words of the view are in widgets.training_text.
+traits only: ipykernel 6.17+ and 7.1+ send a comm message from any thread (7.0 dropped them
+and is excluded), as both test tiers' browsers check. The words of the view are in
+widgets.training_text.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from workbench.train.insight import overfitting_warning
 from workbench.train.run import nothing_to_stop
 
 from . import training_text as text
+from .compat import titled
 from .export_panel import ExportPanel
 from .forms import ConfigForm
 from .live_plot import LossPlot
@@ -79,11 +82,12 @@ class TrainingLauncher(widgets.VBox):
         self.overfitting = Notice()  # the alarm: eval loss rising while train loss falls
         self.probes = ProbeTable()
         self.diff = RunDiff(session)
-        self.insight = widgets.Accordion(
-            children=[self.probes, self.diff], titles=("Probe answers", "Compare selected runs")
+        self.insight = titled(
+            widgets.Accordion(children=[self.probes, self.diff]),
+            ["Probe answers", "Compare selected runs"],
         )
         self.export = ExportPanel(session)
-        self.export_box = widgets.Accordion(children=[self.export], titles=("Export a model",))
+        self.export_box = titled(widgets.Accordion(children=[self.export]), ["Export a model"])
         self.export_box.selected_index = None
         self.hardware = widgets.HTML("<b>Hardware:</b> <i>detecting…</i>")
         controls = widgets.HBox([self.start_button, self.stop_button, self.resume_button])

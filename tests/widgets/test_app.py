@@ -7,12 +7,18 @@ import time
 import pytest
 
 from widgets import Workbench
+from widgets.compat import title_of
 
 
 def test_a_row_selected_in_data_is_previewed_in_template(session, chat_rows):
     session.load_dataset(chat_rows)
     app = Workbench(session, plot_backend="svg")
-    assert app.tabs.titles == ("Data", "Template", "Train", "Compare")
+    assert tuple(title_of(app.tabs, i) for i in range(4)) == (
+        "Data",
+        "Template",
+        "Train",
+        "Compare",
+    )
     app.data.row_buttons[2].click()
     assert session.selected_row == 2
     assert "Row 2" in app.template.counts.value

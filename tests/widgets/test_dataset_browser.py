@@ -202,6 +202,20 @@ def test_the_length_histogram_counts_every_row(browser, session):
     assert "plot the lengths again" in browser.stats_note.value
 
 
+def test_tokenising_a_large_set_counts_its_rows_on_the_progress_line(session):
+    from workbench.data.lengths import PROGRESS_MIN_ROWS
+
+    session.load_dataset(rows_of(PROGRESS_MIN_ROWS))
+    view = DatasetBrowser(session, page_size=10)
+    labels = []
+    view.progress.label.observe(lambda change: labels.append(change["new"]), names="value")
+    view.stats_button.click()
+    assert labels[0] == f"Tokenizing rows: 0 / {PROGRESS_MIN_ROWS:,} rows"
+    assert labels[-1].startswith(f"Tokenizing rows: {PROGRESS_MIN_ROWS:,} / {PROGRESS_MIN_ROWS:,}")
+    assert view.progress.layout.display == "none"  # the line leaves once the work is done
+    view.close()
+
+
 def test_a_new_dataset_resets_the_view(browser, session):
     browser.query.value = "Question 2"
     browser.search_button.click()

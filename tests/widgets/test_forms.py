@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 import pytest
 
+from widgets.compat import tooltip_of
 from widgets.forms import AUTO, ConfigForm
 from workbench.answers.generate import GenerationSettings
 from workbench.train import ConfigError, TrainConfig
@@ -25,7 +26,7 @@ def test_a_form_left_alone_gives_the_dataclass_defaults():
 def test_a_new_field_shows_with_its_help_and_comes_back_in_the_value():
     form = ConfigForm(MyConfig)
     knob = form.fields["new_knob"]
-    assert knob.tooltip == "a new knob" and knob.description == "new knob"
+    assert tooltip_of(knob) == "a new knob" and knob.description == "new knob"
     assert knob.value == 3
     knob.value = 7
     value = form.value()

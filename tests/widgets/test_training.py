@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.conftest import wait_for
+from widgets.compat import tooltip_of
 from widgets.live_plot import Curves, downsample, svg_chart
 from widgets.training import TrainingLauncher
 from workbench.persist import read_json
@@ -70,7 +71,7 @@ def test_a_launcher_for_a_config_subclass_shows_its_new_field(session):
         config_class = MyConfig
 
     view = MyLauncher(session, plot_backend="svg")
-    assert view.fields["new_knob"].tooltip == "a new knob"
+    assert tooltip_of(view.fields["new_knob"]) == "a new knob"
     view.fields["new_knob"].value = 5
     assert view.form.value() == MyConfig(new_knob=5)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow.compute as pc
 
+from ..progress import progress
 from ..templates.template import TokenizedExample, tokenize_with_labels
 from .chunks import message_chunks
 from .messages import ROLES, decode
@@ -97,13 +98,11 @@ def _base_lengths(ds, template, max_length) -> tuple[np.ndarray, np.ndarray, dic
 
 
 def _measure_base(ds, template, max_length) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     n = len(ds.table)
     total, trained = np.zeros(n, np.int32), np.zeros(n, np.int32)
     cut_rows, cuts = [], []
     column = ds.arrow.column("messages")
-    with tqdm(total=n, desc="Tokenizing rows", unit="rows", disable=n < PROGRESS_MIN_ROWS) as bar:
+    with progress(n, "Tokenizing rows", disable=n < PROGRESS_MIN_ROWS) as advance:
         for start in range(0, n, BATCH_ROWS):
             batch = [decode(m) for m in column.slice(start, BATCH_ROWS).to_pylist()]
             for k, example in enumerate(_tokenize(template, batch)):
@@ -115,7 +114,7 @@ def _measure_base(ds, template, max_length) -> dict[str, Any]:
                 if max_length is not None and total[row] > max_length:
                     cut_rows.append(row)
                     cuts.append(_cut(example, max_length))
-            bar.update(len(batch))
+            advance(len(batch))
     return {"total": total, "trained": trained, "cut_rows": np.array(cut_rows, np.int64),
             "cut": np.array(cuts, np.int32), "cut_length": max_length}  # fmt: skip
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..persist import atomic_write_json, fields_from_json, read_json
+from ..progress import progress
 from .jinja import TemplateError, compile_template, render, template_variables
 from .presets import CHATML, PRESETS
 from .spans import spans_batch, trained_spans
@@ -320,7 +321,7 @@ def tokenize_dataset(
 
     The cache is keyed by the dataset's fingerprint, the template's fingerprint (Jinja, train_on,
     tokenizer) and max_length, so a second run with the same three loads in well under a second.
-    Tokenising shows a tqdm progress bar; it is `tokenize_with_labels` in batches.
+    Tokenising shows its progress (workbench.progress); it is `tokenize_with_labels` in batches.
     """
     import datasets
 
@@ -345,17 +346,15 @@ def tokenize_dataset(
 
 
 def _tokenize_all(template: Template, rows: Iterable[dict | list], max_length: int | None):
-    from tqdm.auto import tqdm
-
     total = len(rows) if isinstance(rows, Sized) else None
     input_ids: list[list[int]] = []
     labels: list[list[int]] = []
-    with tqdm(total=total, desc="Tokenizing", unit="rows") as progress:
+    with progress(total, "Tokenizing") as advance:
         for batch in _batches(rows, BATCH_ROWS):
             for example in tokenize_with_labels(template, batch, max_length):
                 input_ids.append(example.input_ids)
                 labels.append(example.labels)
-            progress.update(len(batch))
+            advance(len(batch))
     return input_ids, labels
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..data.errors import TrainingDataError
 from ..models import ModelSpec
+from ..progress import progress
 from ..resources import oom_kill_count
 from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
@@ -46,24 +47,22 @@ def snapshot(
 ) -> dict[str, int]:
     """Tokenise rows with labels and save them (Arrow) to `out`; returns counts for the summary."""
     import datasets
-    from tqdm.auto import tqdm
 
     ids, labels, kept_rows = [], [], []
     cut = empty = 0
-    for start in tqdm(
-        range(0, len(rows), SNAPSHOT_BATCH), desc=f"Tokenising {out.name}", leave=False
-    ):
-        batch = rows[start : start + SNAPSHOT_BATCH]
-        for offset, ex in enumerate(
-            tokenize_with_labels(template, list(batch), max_length=max_length)
-        ):
-            if ex.num_trained == 0:
-                empty += 1
-                continue
-            cut += ex.truncated_trained
-            ids.append(ex.input_ids)
-            labels.append(ex.labels)
-            kept_rows.append(start + offset)
+    with progress(len(rows), f"Tokenising {out.name}", leave=False) as advance:
+        for start in range(0, len(rows), SNAPSHOT_BATCH):
+            batch = rows[start : start + SNAPSHOT_BATCH]
+            examples = tokenize_with_labels(template, list(batch), max_length=max_length)
+            for offset, ex in enumerate(examples):
+                if ex.num_trained == 0:
+                    empty += 1
+                    continue
+                cut += ex.truncated_trained
+                ids.append(ex.input_ids)
+                labels.append(ex.labels)
+                kept_rows.append(start + offset)
+            advance(len(batch))
     table = datasets.Dataset.from_dict({"input_ids": ids, "labels": labels, "row": kept_rows})
     table.save_to_disk(str(out))
     n_tokens = sum(len(x) for x in ids)
