@@ -35,6 +35,7 @@ SVG_CHART = """
 svg_launcher = TrainingLauncher(s, plot_backend="svg")  # what Colab gets (live_plot.default_backend)
 svg_launcher
 """
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 TABS = {  # what each tab shows once it is drawn
     "Data": "rows",
     "Template": "trained of",
@@ -69,35 +70,40 @@ def svg_points(page) -> int:
 
 
 @pytest.fixture
-def workbench_page(classic, page):
-    """The notebook run in classic Notebook; yields (page, the app's locator, workspace)."""
+def workbench_page(classic, page, request):
+    """The notebook run in classic Notebook; yields (page, the app's locator, workspace).
+    Each test has its own notebook, workspace and kernel, shut down after it."""
     url, root = classic
-    ws = root / "ws-views"
+    name = request.node.name
+    ws = root / f"ws-{name}"
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    nb.metadata["kernelspec"] = KERNELSPEC
     nb.cells = [nbformat.v4.new_code_cell(SETUP.format(ws=str(ws)))]
-    nbformat.write(nb, root / "views.ipynb")
-    open_classic(page, url, "views.ipynb")
+    nbformat.write(nb, root / f"{name}.ipynb")
+    open_classic(page, url, f"{name}.ipynb")
     run_all_classic(page, timeout_s=300)
     app = page.locator(".wb-app").first
     app.wait_for(timeout=120_000)
     yield page, app, ws
+    page.evaluate("() => Jupyter.notebook.session.delete()")  # its kernel ends with the test
 
 
-def test_each_tab_renders_on_ipywidgets_7(workbench_page):
-    page, app, _ = workbench_page
+def test_the_views_work_on_colabs_widget_stack(workbench_page):
+    """One walk, as a person on Colab would take it: each tab, a run, then its adapter."""
+    page, app, ws = workbench_page
+    each_tab_renders(page, app)
+    start_draws_the_runs_points_in_both_charts(page, app, ws)
+    the_comparator_streams_an_answer(page, app)
+
+
+def each_tab_renders(page, app) -> None:
     for title, shows in TABS.items():
         tab_bar(app, title).click()
         eventually(lambda shows=shows: shows in app.inner_text())
         screenshot(page, f"colab_tier_{title.lower()}")
 
 
-def test_start_draws_the_runs_points_in_both_charts(workbench_page):
-    page, app, ws = workbench_page
+def start_draws_the_runs_points_in_both_charts(page, app, ws) -> None:
     tab_bar(app, "Train").click()
     steps = app.locator(".widget-inline-hbox:has(label:text-is('max steps')) input").first
     steps.fill("6")
@@ -115,12 +121,14 @@ def test_start_draws_the_runs_points_in_both_charts(workbench_page):
     eventually(lambda: svg_points(page) >= 3, timeout=180)
 
 
-def test_the_comparator_streams_an_answer(workbench_page):
-    page, app, _ = workbench_page
+def the_comparator_streams_an_answer(page, app) -> None:
+    """Base against run-1; the first pane's text is read every 0.1 s until Send is back."""
     tab_bar(app, "Compare").click()
     comparator = page.locator(".wb-comparator").first
-    prompt = comparator.locator("textarea").first
-    prompt.fill("Write a short poem about a quiet river.")
+    pickers = comparator.locator(".widget-hbox:has(button:has-text('+ pane')) select")
+    eventually(lambda: "run-1" in pickers.nth(1).inner_text())  # the new adapter is offered
+    pickers.nth(1).select_option(label="run-1")
+    comparator.locator(".wb-prompt-input").fill("Write a short poem about a quiet river.")
     comparator.get_by_role("button", name="Send").click()
     answer = comparator.locator(".wb-answer").first
     seen: list[str] = []
