@@ -44,16 +44,21 @@ $(COLAB_VENV)/.installed: pyproject.toml Makefile $(COLAB_PINS)
 	touch $@
 
 # Colab runs Python 3.13, which these machines cannot install: pip resolves the requirements for
-# it, wheels only, at Colab's pins (torch at Colab's 2.11.0), without installing anything.
-PY313_PLATFORMS := $(foreach p,manylinux_2_28 manylinux_2_27 manylinux_2_24 manylinux_2_17 \
-	manylinux2014 manylinux1,--platform $(p)_x86_64) --platform any
+# it, wheels only, at the versions the install gave the Colab tier (torch at Colab's 2.11.0),
+# without installing anything (setuptools is torch's: the CPU build's 84 is too new for 2.11's <82).
+# Colab's glibc is 2.35 (Ubuntu 22.04): every manylinux tag up to 2_35 fits.
+PY313_PLATFORMS := $(foreach v,$(shell seq 35 -1 5),--platform manylinux_2_$(v)_x86_64) \
+	--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 \
+	--platform manylinux1_x86_64 --platform any
 colab-wheels: $(COLAB_VENV)/.installed
 	$(COLAB_PY) -c "import importlib.metadata as m; print('\n'.join(r for r in \
 	  m.requires('tuning-workbench') if 'extra ==' not in r))" > $(COLAB_VENV)/requires.txt
-	echo "torch==2.11.0" > $(COLAB_VENV)/torch-colab.txt
+	$(COLAB_PY) -m pip list --format=freeze --exclude-editable | grep -vE "^(torch|setuptools)==" \
+	  > $(COLAB_VENV)/installed.txt
+	echo "torch==2.11.0" >> $(COLAB_VENV)/installed.txt
 	$(COLAB_PY) -m pip install --dry-run --quiet --ignore-installed --target $(COLAB_VENV)/py313 \
-	  --python-version 3.13 $(PY313_PLATFORMS) --only-binary=:all: -c $(COLAB_PINS) \
-	  -c $(COLAB_VENV)/torch-colab.txt -r $(COLAB_VENV)/requires.txt
+	  --python-version 3.13 $(PY313_PLATFORMS) --only-binary=:all: \
+	  -c $(COLAB_VENV)/installed.txt -r $(COLAB_VENV)/requires.txt
 	@echo "every requirement has a Python 3.13 manylinux x86_64 wheel at Colab's pins"
 
 # The widget tests, the three notebooks (nbclient) and the views
