@@ -13,7 +13,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -103,11 +103,15 @@ def resolve(spec: ModelSpec) -> str:
     return spec.name_or_path
 
 
+CONVERSION = 2  # a new number converts the embedded model anew (2: special tokens from its header)
+
+
 def ensure_embedded_converted() -> Path:
     """Convert the embedded GGUF to a safetensors folder in the cache, once; return the folder."""
     gguf = embedded_gguf_path()
     stat = gguf.stat()
-    key = hashlib.sha1(f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    made = f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}:{CONVERSION}"
+    key = hashlib.sha1(made.encode()).hexdigest()[:12]
     target = cache_dir() / "models" / f"SmolLM2-135M-Instruct-{key}"
     if (target / "model.safetensors").is_file():
         return target
@@ -125,11 +129,38 @@ def ensure_embedded_converted() -> Path:
     return target
 
 
+def gguf_header(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """The values of `keys` in a GGUF file's header (absent keys left out), read by the gguf
+    package: transformers moved its own GGUF reader between 5.15 (Colab's) and later releases."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    found = {key: reader.get_field(key) for key in keys}
+    return {key: field.contents() for key, field in found.items() if field is not None}
+
+
+SPECIAL_TOKEN_KEYS = {  # tokenizer attribute -> GGUF header key
+    "bos_token": "tokenizer.ggml.bos_token_id",
+    "eos_token": "tokenizer.ggml.eos_token_id",
+    "pad_token": "tokenizer.ggml.padding_token_id",
+}
+
+
+def _set_special_tokens(tokenizer, gguf: Path) -> None:
+    """BOS, EOS and padding as the GGUF file declares them: transformers 5.15 converts the
+    embedded file with EOS <|im_start|> and no padding (later releases: <|im_end|> for both)."""
+    header = gguf_header(gguf, list(SPECIAL_TOKEN_KEYS.values()))
+    for name, key in SPECIAL_TOKEN_KEYS.items():
+        if key in header:
+            setattr(tokenizer, name, tokenizer.convert_ids_to_tokens(int(header[key])))
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     # A GGUF-loaded model refuses save_pretrained, so rebuild it from its config and weights.
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    _set_special_tokens(tokenizer, gguf)
     with quiet_progress():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config

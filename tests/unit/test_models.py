@@ -62,3 +62,16 @@ def test_batched_answers_equal_one_at_a_time(tmp_path, default_model_dir):
     assert batched == [generator.generate(p, "base", settings) for p in prompts]
     with pytest.raises(KeyError, match="run-9"):
         generator.generate("hi", "run-9", settings)
+
+
+def test_the_embedded_tokenizer_begins_ends_and_pads_as_its_gguf_header_says(default_model_dir):
+    from transformers import AutoTokenizer
+
+    keys = models.SPECIAL_TOKEN_KEYS
+    header = models.gguf_header(models.embedded_gguf_path(), list(keys.values()))
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    assert (
+        tokenizer.eos_token == "<|im_end|>"
+    )  # what ends an answer (transformers 5.15 said <|im_start|>)
+    for name, key in keys.items():
+        assert getattr(tokenizer, f"{name}_id") == int(header[key]), name

@@ -75,7 +75,9 @@ def _turn(turn: dict, where: str, role_key: str, content_key: str, ctx) -> dict 
             ctx.note(f"turn key {key}", f"{where} has both {role_at}/{content_at} and a "
                      f"{key!r} key; the {key!r} key ({extras.pop(key)!r:.40}) was left out")  # fmt: skip
     if extras.get("tool_calls"):
-        calls = json.dumps(extras.pop("tool_calls"), ensure_ascii=False)
+        # sorted keys: the same text whichever datasets version loaded the row (4.0 sorts a
+        # struct's fields, 5 keeps the given order)
+        calls = json.dumps(extras.pop("tool_calls"), ensure_ascii=False, sort_keys=True)
         said = text(content, f"{where}.{content_at}", ctx)
         role, content = "function_call", f"{said}\n{calls}" if said else calls
     if role in TOOL_ROLES:

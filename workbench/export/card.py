@@ -38,10 +38,8 @@ def base_license(spec: models.ModelSpec) -> str | None:
     """The base model's licence from its metadata (GGUF, README front matter), or None."""
     try:
         if spec.is_embedded:
-            from transformers.integrations.gguf import read_gguf_metadata
-
-            metadata, _ = read_gguf_metadata(str(models.embedded_gguf_path()))
-            return metadata.get("general.license")
+            header = models.gguf_header(models.embedded_gguf_path(), ["general.license"])
+            return header.get("general.license")
         readme = Path(spec.name_or_path) / "README.md"
         if not readme.is_file():
             from huggingface_hub import try_to_load_from_cache

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..models import gguf_header
 from ..templates.template import Template
 from .config import ExportError
 from .gguf_vocab import add_tokenizer, check_tokenizer
@@ -174,11 +175,8 @@ def interleave_rotary_halves(weights, heads: int):
 
 def declared_stops(path: Path) -> list[int]:
     """The end-of-generation ids a GGUF file declares (EOS, end of turn), read from its header."""
-    from transformers.integrations.gguf import read_gguf_metadata
-
-    metadata, _ = read_gguf_metadata(str(path))
     keys = ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
-    return [int(metadata[k]) for k in keys if metadata.get(k) is not None]
+    return [int(value) for value in gguf_header(path, keys).values()]
 
 
 def model_keys(config) -> dict[str, Any]:
