@@ -103,7 +103,7 @@ def resolve(spec: ModelSpec) -> str:
     return spec.name_or_path
 
 
-CONVERSION = 2  # a new number converts the embedded model anew (2: special tokens from its header)
+CONVERSION = 4  # a new number converts the embedded model anew (4: tokens as its header says)
 
 
 def ensure_embedded_converted() -> Path:
@@ -146,13 +146,19 @@ SPECIAL_TOKEN_KEYS = {  # tokenizer attribute -> GGUF header key
 }
 
 
-def _set_special_tokens(tokenizer, gguf: Path) -> None:
-    """BOS, EOS and padding as the GGUF file declares them: transformers 5.15 converts the
-    embedded file with EOS <|im_start|> and no padding (later releases: <|im_end|> for both)."""
-    header = gguf_header(gguf, list(SPECIAL_TOKEN_KEYS.values()))
+def _as_declared(tokenizer, gguf: Path) -> None:
+    """BOS, EOS, padding and the decoder as the GGUF file declares them. transformers 5.15
+    converts the embedded file with EOS <|im_start|>, no padding, byte fallback and a
+    SentencePiece-style decoder chain; later releases: <|im_end|> for both, GPT-2's byte level."""
+    from tokenizers import decoders
+
+    header = gguf_header(gguf, [*SPECIAL_TOKEN_KEYS.values(), "tokenizer.ggml.model"])
     for name, key in SPECIAL_TOKEN_KEYS.items():
         if key in header:
             setattr(tokenizer, name, tokenizer.convert_ids_to_tokens(int(header[key])))
+    if header.get("tokenizer.ggml.model") == "gpt2":  # byte-level BPE, as GPT-2: every byte
+        tokenizer.backend_tokenizer.decoder = decoders.ByteLevel()  # is in the vocabulary
+        tokenizer.backend_tokenizer.model.byte_fallback = False
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
@@ -160,7 +166,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    _set_special_tokens(tokenizer, gguf)
+    _as_declared(tokenizer, gguf)
     with quiet_progress():
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     config = loaded.config

@@ -148,15 +148,22 @@ def test_a_failure_midway_leaves_nothing_and_keeps_an_old_export(tuned, tmp_path
 
 
 # -- GGUF and Ollama ------------------------------------------------------------------------
-def test_gguf_f16_reads_back_with_its_template_and_stops(tuned, tmp_path):
-    from transformers.integrations.gguf import read_gguf_metadata
+def read_gguf(path) -> tuple[dict, list[str]]:
+    """A GGUF file's header values and tensor names, as the gguf package (llama.cpp's) reads."""
+    from gguf import GGUFReader
 
+    reader = GGUFReader(str(path))
+    metadata = {name: field.contents() for name, field in reader.fields.items()}
+    return metadata, [tensor.name for tensor in reader.tensors]
+
+
+def test_gguf_f16_reads_back_with_its_template_and_stops(tuned, tmp_path):
     out = tmp_path / "gguf"
     export = tuned.export_model("run-1", out, format="gguf", max_new_tokens=SHORT)
     assert export.parity.passed and export.parity.required
     assert "read back" not in export.parity.line()  # no problems listed
     file = out / "run-1.F16.gguf"
-    metadata, names = read_gguf_metadata(str(file))
+    metadata, names = read_gguf(file)
     assert metadata["general.architecture"] == "llama"
     assert metadata["tokenizer.chat_template"] == wb.Template.preset("chatml").jinja
     im_end = tuned.tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -310,8 +317,6 @@ def test_push_to_hub_offline_says_so_and_changes_nothing(session, tmp_path, monk
 # -- a real run -----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path):
-    from transformers.integrations.gguf import read_gguf_metadata
-
     session, run = trained_run
     short = dict(probes=4, max_new_tokens=24)  # parity as users get it, on fewer probes (CI time)
     merged = session.export_model(run.name, tmp_path / "merged", **short)
@@ -321,7 +326,7 @@ def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path
     q8 = session.export_model(run.name, tmp_path / "q8", format="ollama", quantization="q8_0",
                               **short)  # fmt: skip
     assert q8.parity.probes == 4 and "GGUF Q8_0" in q8.parity.line()  # reported, not required
-    metadata, _ = read_gguf_metadata(str(tmp_path / "f16" / f"{run.name}.F16.gguf"))
+    metadata, _ = read_gguf(tmp_path / "f16" / f"{run.name}.F16.gguf")
     template = session.generator.template_of(session.contestant(run.name))
     assert metadata["tokenizer.chat_template"] == template.jinja
     assert metadata["tokenizer.ggml.eot_token_id"] == session.tokenizer.convert_tokens_to_ids(

@@ -75,3 +75,5 @@ def test_the_embedded_tokenizer_begins_ends_and_pads_as_its_gguf_header_says(def
     )  # what ends an answer (transformers 5.15 said <|im_start|>)
     for name, key in keys.items():
         assert getattr(tokenizer, f"{name}_id") == int(header[key]), name
+    backend = tokenizer.backend_tokenizer  # GPT-2's byte-level BPE, which the GGUF writer needs
+    assert type(backend.decoder).__name__ == "ByteLevel" and not backend.model.byte_fallback
