@@ -9,16 +9,13 @@ ipywidgets 7 are not installed there.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import conftest as e2e
-from tests.e2e.conftest import CHROMIUM, _free_port
+from tests.e2e.conftest import _free_port, serve
 
 browser, page = e2e.browser, e2e.page  # the same Chromium fixtures as the JupyterLab tests
 
@@ -32,40 +29,18 @@ collect_ignore_glob = [] if COLAB_TIER else ["test_*.py"]
 def classic(tmp_path_factory):
     """A classic Notebook 6.5 server with an empty token, rooted in a temp folder; yields
     (url, root)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}; `make browser` installs Debian's package")
     root = tmp_path_factory.mktemp("classic")
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter")}
-    command = [
-        sys.executable,
-        "-m",
+    arguments = [
         "notebook",
-        "--no-browser",
         f"--port={port}",
         "--ip=127.0.0.1",
         "--NotebookApp.token=",
         "--NotebookApp.password=",
         f"--notebook-dir={root}",
-        "--allow-root",
         "--NotebookApp.disable_check_xsrf=True",
     ]
-    with open(root / "server.log", "wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError((root / "server.log").read_text()[-3000:]) from None
-            time.sleep(0.5)
-    yield url, root
-    server.terminate()
-    server.wait(timeout=30)
+    yield from serve(arguments, root, port)
 
 
 def open_classic(page, url: str, name: str) -> None:

@@ -39,31 +39,30 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """A JupyterLab server with an empty token, rooted in a temp folder; yields (url, root)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}; `make browser` installs Debian's package")
     root = tmp_path_factory.mktemp("lab")
     port = _free_port()
+    arguments = [
+        "jupyterlab",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.disable_check_xsrf=True",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: commands (the theme)
+    ]
+    yield from serve(arguments, root, port)
+
+
+def serve(arguments: list[str], root: Path, port: int):
+    """Start `python -m <arguments>` (a Jupyter server) for the browser tests, wait until it
+    answers on `port`, yield (url, root), and stop it; skipped when Chromium is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}; `make browser` installs Debian's package")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter")}
+    command = [sys.executable, "-m", *arguments, "--no-browser", "--allow-root"]
     with open(root / "server.log", "wb") as log:  # the server keeps its own copy of the handle
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                f"--port={port}",
-                "--ServerApp.ip=127.0.0.1",
-                "--IdentityProvider.token=",
-                "--ServerApp.password=",
-                f"--ServerApp.root_dir={root}",
-                "--allow-root",
-                "--ServerApp.disable_check_xsrf=True",
-                "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: commands (the theme)
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:
