@@ -103,7 +103,7 @@ def train_here(session, config) -> dict:
     return rate(records, "tokens_seen", "trained_tokens_seen") | {
         "planned": {k: getattr(run.config, k) for k in ("method", "batch_size", "grad_accumulation",
                                                         "learning_rate", "mixed_precision")},
-        "seconds": time.time() - start,
+        "train_seconds": time.time() - start,
         "first_loss": losses[0],
         "last_loss": losses[-1],
         "loss_finite": all(math.isfinite(x) for x in losses),
@@ -245,7 +245,8 @@ def export_parity(ctx: Context) -> dict:
     s.set_max_length(128)
     s.load_dataset(demo_data.generate(120, seed=4, tasks=["change_case"], handwritten=False))
     s.split(eval_fraction=0.1, seed=0)
-    run = s.train(wb.TrainConfig(max_steps=max(4, ctx.steps), save_steps=10_000))
+    # No probe answers while it trains: this section is about the export.
+    run = s.train(wb.TrainConfig(max_steps=max(4, ctx.steps), save_steps=10_000, probes=0))
     if wait(run).state != "finished":
         raise RuntimeError(f"{run.name} ended {run.status.state}: {run.status.message}")
     probes = {"probes": 2, "max_new_tokens": 16} if ctx.dry_run else {}
@@ -321,7 +322,7 @@ def in_subprocess(name: str, ctx: Context) -> dict:
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         return {"ok": False, "seconds": seconds, "error": " | ".join(tail)}
-    return {"ok": True, "seconds": seconds, **json.loads(done.stdout.strip().splitlines()[-1])}
+    return {"ok": True, **json.loads(done.stdout.strip().splitlines()[-1]), "seconds": seconds}
 
 
 def summary(results: dict) -> dict:

@@ -199,6 +199,43 @@ def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeyp
     assert status.state == "failed" and "Lower the learning rate" in status.message
 
 
+def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat_rows, monkeypatch):
+    """The heartbeat beats while training returns; "finished" appears only with its end time and
+    the whole run's peak memory (a reader that saw it early got a stale peak)."""
+    from workbench.train import callbacks, runner
+    from workbench.train.folder import RunFolder
+
+    session.load_dataset(chat_rows * 8)
+    run = session.prepare(TrainConfig(method="lora", max_steps=1))
+    written = []
+    write = RunFolder.write_status
+
+    def recording(folder, status):
+        written.append((status.state, status.ended, dict(status.extra)))
+        write(folder, status)
+
+    def training(folder, status, stopper):
+        status.extra = {"peak_memory_gb": 0.0}  # what the last record said
+        time.sleep(0.2)  # the heartbeat writes meanwhile
+
+    class Heartbeat(callbacks.Heartbeat):
+        def __exit__(self, *exc):
+            written.append(("heartbeat stops", self.status.state, None))
+            super().__exit__(*exc)
+
+    monkeypatch.setattr(callbacks, "HEARTBEAT_SECONDS", 0.01)
+    monkeypatch.setattr(runner, "Heartbeat", Heartbeat)
+    monkeypatch.setattr(RunFolder, "write_status", recording)
+    monkeypatch.setattr(runner, "train", training)
+    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
+    assert runner.main(str(run.path)) == 0
+    assert ("heartbeat stops", "running", None) in written
+    finished = [(ended, extra) for state, ended, extra in written if state == "finished"]
+    assert len(written) > 3 and len(finished) == 1
+    ended, extra = finished[0]
+    assert ended is not None and extra["peak_memory_gb"] > 0.1
+
+
 @pytest.mark.slow
 def test_a_run_outlives_its_kernel_and_reattaches(tmp_path, tiny_model_dir, chat_rows):
     import subprocess

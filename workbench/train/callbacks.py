@@ -206,7 +206,8 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.is_set():
             self.status.heartbeat = time.time()
-            self.status.extra = self.status.extra | peak_memory()
+            # In place: a new dict built from a stale read could undo a record's newer figures.
+            self.status.extra.update(peak_memory())
             with contextlib.suppress(OSError):  # a full disk: training meets it and reports it
                 self.folder.write_status(self.status)
             self._stop.wait(HEARTBEAT_SECONDS)

@@ -61,24 +61,30 @@ def main(run_dir: str) -> int:
     status.state, status.pid, status.host = "running", launcher_pid(), socket.gethostname()
     status.worker_pid, status.world_size = os.getpid(), state.num_processes
     status.started, status.ended, status.message, status.traceback_tail = time.time(), None, "", ""
+    # The heartbeat keeps rewriting status.json: the outcome is set only once it has stopped, so
+    # a reader never sees "finished" before the last status (end time, whole-run peak) is written.
     with Heartbeat(folder, status):
-        try:
-            train(folder, status, stopper)
-            status.state = "stopped" if stopper.requested.is_set() else "finished"
-        except NonFiniteLossError as e:
-            status.state, status.message = "failed", str(e)
-        except RewardFunctionError as e:  # the message names the function and the bad value
-            status.state, status.message = "failed", str(e)
-            status.traceback_tail = _log_traceback()
-        except Exception as e:  # every failure is reported, never silent
-            status.state, status.message = "failed", explain_failure(e, folder.root)
-            status.traceback_tail = _log_traceback()
+        outcome = _train_to_the_end(folder, status, stopper)
+    status.state, status.message, status.traceback_tail = outcome
     status.ended = time.time()
     status.extra = status.extra | peak_memory()  # the whole run's peak, saving included
     folder.remove_incomplete_checkpoints()
     reserve.unlink(missing_ok=True)  # on a full disk, the room the last status needs
     folder.write_status(status)
     return 1 if status.state == "failed" else 0
+
+
+def _train_to_the_end(folder: RunFolder, status: RunStatus, stopper: StopCallback):
+    """Train; how it ended as (state, message, traceback tail). Every failure is reported."""
+    try:
+        train(folder, status, stopper)  # may leave a message (an early stop says why)
+        return ("stopped" if stopper.requested.is_set() else "finished"), status.message, ""
+    except NonFiniteLossError as e:
+        return "failed", str(e), ""
+    except RewardFunctionError as e:  # the message names the function and the bad value
+        return "failed", str(e), _log_traceback()
+    except Exception as e:
+        return "failed", explain_failure(e, folder.root), _log_traceback()
 
 
 # Kept free in the run folder while the runner works, and released before the last status.json
