@@ -245,8 +245,9 @@ def export_parity(ctx: Context) -> dict:
     s.set_max_length(128)
     s.load_dataset(demo_data.generate(120, seed=4, tasks=["change_case"], handwritten=False))
     s.split(eval_fraction=0.1, seed=0)
-    # No probe answers while it trains: this section is about the export.
-    run = s.train(wb.TrainConfig(max_steps=max(4, ctx.steps), save_steps=10_000, probes=0))
+    # No probe answers or keep drift while it trains: this section is about the export.
+    settings = {"save_steps": 10_000, "probes": 0, "keep_set": "off"}
+    run = s.train(wb.TrainConfig(max_steps=max(4, ctx.steps), **settings))
     if wait(run).state != "finished":
         raise RuntimeError(f"{run.name} ended {run.status.state}: {run.status.message}")
     probes = {"probes": 2, "max_new_tokens": 16} if ctx.dry_run else {}
@@ -289,6 +290,32 @@ def gpu_processes_gone() -> bool | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return str(os.getpid()) not in out and not out.strip()
+
+
+@section
+def keep_drift(ctx: Context) -> dict:
+    """A supervised run measured against the keep set, with replay: its drift (nats per token),
+    the share of keep answers it changed, and what measuring cost against the run's time."""
+    import workbench as wb
+
+    s = open_session(ctx, "keep")
+    run = s.train(wb.TrainConfig(max_steps=ctx.steps, save_steps=10_000, replay=0.1))
+    status = wait(run)
+    if status.state != "finished":
+        raise RuntimeError(f"{run.name} ended {status.state}: {status.message}")
+    metrics = run.metrics
+    drift = [m["keep_drift"] for m in metrics if "keep_drift" in m]
+    changed = [m["keep_changed"] for m in metrics if "keep_changed" in m]
+    if not drift or not changed:
+        raise RuntimeError(f"{run.name} measured no keep drift: {run.log_tail()}")
+    costs = ("keep_drift_seconds", "keep_answer_seconds")
+    measuring = sum(m.get(key, 0.0) for m in metrics for key in costs)
+    return {
+        "keep_drift": drift[-1],
+        "keep_changed": changed[-1],
+        "replay_rows": run.folder.read_info().data["train"]["replay_rows"],
+        "measuring_share": measuring / (status.ended - status.started),
+    }
 
 
 @section

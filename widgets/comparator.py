@@ -278,6 +278,7 @@ class ChatComparator(widgets.VBox):
         if changed:
             self.reset()
         self.batch.refresh_contestants(names)
+        self.batch.refresh_runs([r.name for r in self.session.runs if r.folder.keep_file.exists()])
         self._refresh_reward_models()
 
     def _refresh_reward_models(self) -> None:

@@ -48,9 +48,12 @@ class BatchPanel(widgets.VBox):
         self.progress = ProgressLine()
         self.export_format = widgets.Dropdown(options=EXPORT_FORMATS, layout={"width": "90px"})
         self.export_button = widgets.Button(description="Export", icon="download", disabled=True)
+        self.keep_run = widgets.Dropdown(description="keep answers of", options=[])
+        self.keep_button = widgets.Button(description="Show keep answers", icon="balance-scale")
         self.scores = widgets.HTML()
         self.table = widgets.HTML()
         self.message = Notice()
+        self.keep_button.on_click(lambda _: self.show_keep_answers())
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.export_button.on_click(lambda _: self.export())
@@ -62,6 +65,7 @@ class BatchPanel(widgets.VBox):
                 widgets.HBox(
                     [self.run_button, self.stop_button, self.export_format, self.export_button]
                 ),
+                widgets.HBox([self.keep_run, self.keep_button]),
                 self.progress,
                 self.message,
                 self.scores,
@@ -74,6 +78,28 @@ class BatchPanel(widgets.VBox):
         chosen = tuple(n for n in self.models.value if n in names)
         self.models.options = names
         self.models.value = chosen or tuple(names[:2])
+
+    def refresh_runs(self, names: list[str]) -> None:
+        """Offer the runs whose keep answers can be shown, keeping the one chosen."""
+        chosen = self.keep_run.value
+        self.keep_run.options = names
+        self.keep_run.value = chosen if chosen in names else (names[-1] if names else None)
+
+    def show_keep_answers(self) -> None:
+        """A run's keep answers beside the base's, the most changed first (Session.keep_report)."""
+        try:
+            comparison = self.session.keep_report(self.keep_run.value or "")
+        except (KeyError, ValueError) as e:
+            return self.message.error(e)
+        self.comparison = comparison
+        self.scores.value = ""
+        self.table.value = table_html(comparison)
+        self.export_button.disabled = False
+        changed = sum(b != t for b, t in zip(*comparison.answers.values()))
+        self.message.say(
+            f"{changed} of {plural(len(comparison), 'keep answer')} of {self.keep_run.value} "
+            "differ from the base's; the most changed first."
+        )
 
     def run(self) -> None:
         """Answer every prompt with every chosen contestant, in the background."""

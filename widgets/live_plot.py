@@ -39,6 +39,7 @@ SIGNALS = {
     "probe_score": "probe exact match",  # the probes' answers at each evaluation
 }
 LENGTH_KEY = "completions/mean_length"  # GRPO's answer length, on its own axis (tokens)
+KEEP_KEY = "keep_drift"  # the keep set's drift from the base (workbench.keep), its own axis
 EACH_REWARD = re.compile(r"rewards/(.+)/mean")  # GRPO: each reward's mean; /std its spread
 REWARD_SLOTS = 4
 SMOOTHING = 0.9
@@ -75,7 +76,7 @@ class Curves:
         if "eval_loss" in record:
             self.eval_steps.append(step)
             self.eval_loss.append(record["eval_loss"])
-        for key in (*SIGNALS, LENGTH_KEY):
+        for key in (*SIGNALS, LENGTH_KEY, KEEP_KEY):
             if key in record:
                 self.extra.setdefault(key, []).append((step, record[key]))
         for key, value in record.items():
@@ -171,17 +172,19 @@ class LossPlot:
         fig.data[2].x, fig.data[2].y = current.eval_steps, current.eval_loss
         fig.data[3].x, fig.data[3].y = downsample(current.steps, current.lr)
         fig.layout.yaxis2.range = _rate_range(current.lr)
-        signals = fig.data[4 : 4 + len(SIGNALS) + 1]
-        for trace, key in zip(signals, (*SIGNALS, LENGTH_KEY)):
+        keys = (*SIGNALS, LENGTH_KEY, KEEP_KEY)
+        for trace, key in zip(fig.data[4 : 4 + len(keys)], keys):
             points = current.extra.get(key, [])
             trace.x, trace.y = [s for s, _ in points], [v for _, v in points]
             trace.visible = bool(points)  # only what the run's method logs
         fig.layout.yaxis3.visible = bool(current.extra.get(LENGTH_KEY))
-        first = 4 + len(SIGNALS) + 1
+        drift = bool(current.extra.get(KEEP_KEY))
+        fig.layout.yaxis5.visible = drift
+        first = 4 + len(keys)
         self._draw_rewards(fig.data[first : first + REWARD_SLOTS], current)
         scored = any(current.extra.get(k) for k in SIGNALS) or bool(current.rewards)
         fig.layout.yaxis4.visible = scored  # the signals' axis, right of the learning rate's
-        fig.layout.xaxis.domain = [0, 0.88] if scored else [0, 1]
+        fig.layout.xaxis.domain = [0.08 if drift else 0, 0.88 if scored else 1]
         for k, trace in enumerate(fig.data[first + REWARD_SLOTS :]):
             name, curves = overlays[k] if k < len(overlays) else ("", Curves())
             trace.name = f"{name} (smoothed)"
@@ -260,6 +263,13 @@ def _make_figure():
                         line={"color": next(colours)})  # fmt: skip
     fig.add_scatter(name="GRPO answer length", mode="lines", yaxis="y3", visible=False,
                     line={"color": next(colours)})  # fmt: skip
+    fig.add_scatter(
+        name="keep drift",
+        mode="lines+markers",
+        yaxis="y5",
+        visible=False,
+        line={"color": PLOT_COLOURS["keep_drift"], "width": 2},
+    )
     for _ in range(REWARD_SLOTS):
         fig.add_scatter(mode="lines+markers", yaxis="y4", visible=False,
                         line={"color": next(colours)})  # fmt: skip
@@ -303,6 +313,16 @@ def _make_figure():
             "position": 0.0,
             "visible": False,
         },  # fmt: skip
+        yaxis5={
+            "title": "keep drift (nats/token)",
+            "overlaying": "y",
+            "side": "left",
+            "showgrid": False,
+            "anchor": "free",
+            "position": 0.0,
+            "rangemode": "tozero",
+            "visible": False,
+        },
         legend={
             "orientation": "h",
             "x": 0,
@@ -341,5 +361,23 @@ def svg_chart(
         lines.append(
             f'<circle cx="{point(x, y).split(",")[0]}" cy="{point(x, y).split(",")[1]}" r="3" fill="var(--jp-warn-color1)"/>'
         )
-    label = f'<text x="40" y="14" fill="var(--jp-ui-font-color1)" font-size="12">{html.escape(current or "")} loss {y0:.3g}–{y1:.3g}, steps {x0:g}–{x1:g}</text>'
+    drift = svg_drift(evals.extra.get(KEEP_KEY, []), point, y0, y1)
+    lines.append(drift[0])
+    label = f'<text x="40" y="14" fill="var(--jp-ui-font-color1)" font-size="12">{html.escape(current or "")} loss {y0:.3g}–{y1:.3g}, steps {x0:g}–{x1:g}{drift[1]}</text>'
     return f'<svg width="{width}" height="{height}" role="img">{label}{"".join(lines)}</svg>'
+
+
+def svg_drift(points: list[tuple[float, float]], point, y0: float, y1: float) -> tuple[str, str]:
+    """The keep drift as a dashed line on its own scale (0 to its highest value drawn over the
+    loss's height), and the label's words for that scale; ('', '') without drift."""
+    if not points:
+        return "", ""
+    top = max(max(v for _, v in points), 1e-6)
+    scaled = [(x, y0 + max(v, 0.0) / top * (y1 - y0)) for x, v in points]
+    pts = " ".join(point(x, y) for x, y in scaled)
+    colour = PLOT_COLOURS["keep_drift"]
+    line = (
+        f'<polyline fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="5 3" '
+        f'points="{pts}"><title>keep drift</title></polyline>'
+    )
+    return line, f"; keep drift (dashed) 0–{top:.3g} nats/token"

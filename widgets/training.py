@@ -23,7 +23,7 @@ import ipywidgets as widgets
 
 from workbench import Session
 from workbench.train import Run, TrainConfig
-from workbench.train.insight import overfitting_warning
+from workbench.train.insight import forgetting_warning, overfitting_warning
 from workbench.train.run import nothing_to_stop
 
 from . import training_text as text
@@ -80,6 +80,7 @@ class TrainingLauncher(widgets.VBox):
         session.observe(self._on_runs, names="runs")
 
         self.overfitting = Notice()  # the alarm: eval loss rising while train loss falls
+        self.forgetting = Notice()  # the alarm: keep drift past its limit while the loss falls
         self.probes = ProbeTable()
         self.diff = RunDiff(session)
         self.insight = titled(
@@ -103,6 +104,7 @@ class TrainingLauncher(widgets.VBox):
                 widgets.HBox([self.progress, self.progress_text]),
                 self.message,
                 self.overfitting,
+                self.forgetting,
                 self.plot.widget,
                 widgets.HTML("<b>Runs</b> (select several to overlay their curves)"),
                 self.runs_table,
@@ -353,13 +355,19 @@ class TrainingLauncher(widgets.VBox):
         self._announced = (run.name, status.state)
 
     def _show_insight(self, run: Run | None) -> None:
-        """The followed run's probe answers and, when its record shows it, the overfitting alarm."""
+        """The followed run's probe answers and, when its record shows them, the overfitting
+        and forgetting alarms."""
         self.probes.show(run)
-        warning = overfitting_warning(run.metrics) if run is not None else ""
-        if warning:
-            self.overfitting.warn(f"{run.name}: {warning}")
-        else:
-            self.overfitting.clear()
+        metrics = run.metrics if run is not None else []
+        overfitting = overfitting_warning(metrics) if run is not None else ""
+        forgetting = ""
+        if run is not None:
+            forgetting = forgetting_warning(metrics, run.config.drift_limit, run.config.replay)
+        for notice, warning in ((self.overfitting, overfitting), (self.forgetting, forgetting)):
+            if warning:
+                notice.warn(f"{run.name}: {warning}")
+            else:
+                notice.clear()
 
     def _ensure_poller(self) -> None:
         with self._lock:
@@ -386,5 +394,5 @@ class TrainingLauncher(widgets.VBox):
 
 
 def _evaluated(record: dict) -> bool:
-    """A metrics record written at an evaluation (its loss, or its probe answers)."""
-    return "eval_loss" in record or "probe_seconds" in record
+    """A metrics record written at an evaluation (its loss, probe answers or keep drift)."""
+    return "eval_loss" in record or "probe_seconds" in record or "keep_drift" in record

@@ -98,9 +98,15 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     url, root = lab
     ws = root / "ws-train"
     prepare_notebook(
-        root, "02_train_qlora.ipynb", WORKSPACE=str(ws), MAX_STEPS=4, ROWS=80, EVAL_ROWS=2,
+        root,
+        "02_train_qlora.ipynb",
+        WORKSPACE=str(ws),
+        MAX_STEPS=4,
+        ROWS=80,
+        EVAL_ROWS=2,
         MAX_NEW_TOKENS=8,
-    )  # fmt: skip
+        KEEP_PROMPTS=8,
+    )
     open_and_run_all(page, url, "02_train_qlora.ipynb", timeout_s=900)
     check_train_notebook(notebook_outputs(page), ws)
     launcher = page.locator(".wb-training").first
@@ -129,9 +135,15 @@ def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
     url, root = lab
     ws = root / "ws-compare"
     prepare_notebook(
-        root, "03_compare_and_demo.ipynb", WORKSPACE=str(ws), SFT_STEPS=4, DPO_STEPS=2,
-        PROMPTS=10, MAX_NEW_TOKENS=8,
-    )  # fmt: skip
+        root,
+        "03_compare_and_demo.ipynb",
+        WORKSPACE=str(ws),
+        SFT_STEPS=4,
+        DPO_STEPS=2,
+        PROMPTS=10,
+        MAX_NEW_TOKENS=8,
+        KEEP_PROMPTS=8,
+    )
     open_and_run_all(page, url, "03_compare_and_demo.ipynb", timeout_s=900)
     check_compare_notebook(notebook_outputs(page), ws, root, prompts=10)
     votes_before = 10

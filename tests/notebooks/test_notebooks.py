@@ -50,11 +50,13 @@ def check_explore_notebook(text: str, ws: Path) -> None:
 
 
 def check_train_notebook(text: str, ws: Path) -> None:
-    """What 02 leaves: a stopped and resumed run with its adapter, probes and token losses."""
+    """What 02 leaves: a stopped and resumed run with its adapter, probes, token losses and
+    its keep drift."""
     assert "stopped" in text and "finished" in text
     assert (ws / "runs" / "run-1" / "adapter" / "adapter_model.safetensors").exists()
     assert "TokenLosses(" in text and "of which checkpoints" in text  # what the run learned
     assert (ws / "runs" / "run-1" / "samples.jsonl").exists()  # probe answers
+    assert "keep drift by step: [(" in text and "keep answers changed:" in text
 
 
 def check_compare_notebook(text: str, ws: Path, folder: Path, prompts: int) -> None:
@@ -91,6 +93,7 @@ def test_train_notebook_runs_on_the_cpu(tmp_path):
         ROWS=80,
         EVAL_ROWS=4,
         MAX_NEW_TOKENS=8,
+        KEEP_PROMPTS=8,
     )
     check_train_notebook(outputs_text(nb), tmp_path / "ws")
 
@@ -106,5 +109,6 @@ def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
         DPO_STEPS=2,
         PROMPTS=10,
         MAX_NEW_TOKENS=8,
+        KEEP_PROMPTS=8,
     )
     check_compare_notebook(outputs_text(nb), tmp_path / "ws", tmp_path, prompts=10)

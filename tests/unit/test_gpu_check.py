@@ -14,10 +14,8 @@ pytestmark = pytest.mark.slow
 
 
 def gpu_check(*args: str) -> tuple[int, dict]:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--dry-run", *args], capture_output=True, text=True,
-        timeout=1500,
-    )  # fmt: skip
+    command = [sys.executable, str(SCRIPT), "--dry-run", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1500)
     return done.returncode, json.loads(done.stdout)
 
 
@@ -26,13 +24,15 @@ def test_the_dry_run_walks_every_section():
     failed = {k: v.get("error") for k, v in report["sections"].items() if not v["ok"]}
     assert code == 0 and report["ok"] and not failed, failed
     sections = report["sections"]
-    assert set(sections) >= {"qlora_defaults", "trl_defaults", "t4_path", "lora_bf16", "dpo",
-                             "reward_model", "grpo", "export_parity", "stop_resume",
-                             "comparator"}  # fmt: skip
+    expected = {"qlora_defaults", "trl_defaults", "t4_path", "lora_bf16", "dpo", "reward_model"}
+    expected |= {"grpo", "export_parity", "stop_resume", "keep_drift", "comparator"}
+    assert set(sections) >= expected
     assert "identical" in sections["export_parity"]["gguf"]["parity"]
     assert sections["t4_path"]["planned"]["method"] == "qlora"  # what a T4 gets, forced here
     assert sections["stop_resume"]["finished_at"] == sections["stop_resume"]["stopped_at"] + 3
     assert report["summary"]["tokens_per_s_vs_trl"] > 0
+    keep = sections["keep_drift"]
+    assert keep["replay_rows"] > 0 and 0 <= keep["keep_changed"] <= 1
     assert set(report["summary"]["estimate_vs_peak"]) >= {"qlora_defaults", "t4_path", "lora_bf16"}
 
 

@@ -178,6 +178,25 @@ def test_the_batch_tab_tables_and_exports_answers(view, session):
     assert len(list((session.path / "exports").glob("comparison-*.html"))) == 2
 
 
+def test_the_batch_tab_shows_a_runs_changed_keep_answers_first(view, session):
+    from workbench.keep import KeepItem, KeepRecord
+    from workbench.persist import append_jsonl
+
+    folder = session.run("run-1").folder
+    items = [KeepItem(k, [{"role": "user", "content": f"keep prompt {k}"}], "", "") for k in (0, 1)]
+    KeepRecord("given", items).write(folder.keep_file)
+    for k, (base, tuned, drift) in enumerate([("same", "same", 0.1), ("old", "new", 0.5)]):
+        sample = {"step": 4, "keep": k, "base": base, "answer": tuned, "drift": drift}
+        append_jsonl(folder.samples_file, sample | {"changed": base != tuned})
+    view.refresh_contestants()
+    assert view.batch.keep_run.options == ("run-1",)
+    view.batch.keep_button.click()
+    shown = view.batch.comparison
+    assert shown.models == ["base", "run-1"] and shown.answers["run-1"] == ["new", "same"]
+    assert shown.prompts[0] == [{"role": "user", "content": "keep prompt 1"}]
+    assert "1 of 2 keep answers of run-1 differ" in view.batch.message.text
+
+
 def test_the_batch_tab_shows_progress_and_offers_stop_only_while_running(view):
     batch = view.batch
     assert batch.stop_button.disabled  # idle: nothing to stop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import workbench as wb
 from widgets.run_insight import ProbeTable, RunDiff, probe_table_html
 from workbench.persist import append_jsonl
@@ -74,3 +76,23 @@ def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(se
     assert "<td>lora_r</td><td>8</td><td>4</td>" in launcher.diff.table.value
     assert launcher.insight.selected_index == 1  # the comparison opens by itself
     assert not launcher.overfitting.text  # run-1 is followed now: its record is clean
+
+
+def test_the_launcher_draws_keep_drift_on_its_own_axis_and_raises_the_forgetting_alarm(
+    session, chat_rows
+):
+    from widgets.live_plot import svg_chart
+    from widgets.training import TrainingLauncher
+
+    run = _two_finished_runs(session, chat_rows)[0]
+    for step in range(2, 12, 2):
+        append_jsonl(run.folder.metrics_file, {"step": step, "loss": 3.0 - 0.2 * step})
+        append_jsonl(run.folder.metrics_file, {"step": step, "keep_drift": 0.07 * step})
+    launcher = TrainingLauncher(session)
+    launcher.runs_table.value = (run.name,)
+    assert "Forgetting" in launcher.forgetting.text and "0.70 nats" in launcher.forgetting.text
+    drift = next(t for t in launcher.plot.figure.data if t.name == "keep drift")
+    assert drift.visible and drift.yaxis == "y5" and drift.y[-1] == pytest.approx(0.7)
+    assert launcher.plot.figure.layout.yaxis5.visible
+    svg = svg_chart(launcher.plot.curves, run.name)
+    assert "keep drift (dashed) 0–0.7 nats/token" in svg

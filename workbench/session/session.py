@@ -23,6 +23,7 @@ from ..workspace import Workspace, WorkspaceError, WorkspaceWarning
 from .answers import ComparisonActions
 from .data import DataActions
 from .export import ExportActions
+from .keep import KeepActions
 from .runs import RunsActions
 from .state import DatasetRef, SessionState, Split
 from .storage import StorageActions
@@ -59,6 +60,7 @@ class Change:
 class Session(
     DataActions,
     TrainingActions,
+    KeepActions,
     RunsActions,
     ComparisonActions,
     ExportActions,

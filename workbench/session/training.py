@@ -164,13 +164,17 @@ class TrainingActions:
             planned, examples = self._grpo_examples(planned)
         else:
             examples = self._split_examples()
+        train_rows, eval_rows = examples
+        keep, replayed = self._keep_for_run(planned, train_rows)
         return launch.prepare_run(
             self.workspace.runs_dir,
             planned,
             self._model,
             self.template,
-            *examples,
+            [*train_rows, *replayed],
+            eval_rows,
             taken_names=self._attached_runs(),
+            keep=keep,
         )
 
     def _add_run(self, run: Run, watch: bool = True) -> None:

@@ -39,6 +39,11 @@ FROM_ADAPTER = {"method": ("dpo", "grpo")}
 FEEDBACK = {"method": ("dpo", "reward", "grpo")}
 FROM_BASE_4BIT = {"method": ("reward", "grpo")}
 PROBED = {"method": ("lora", "qlora", "dpo")}  # methods whose model answers probes
+SFT = {"method": ("lora", "qlora")}
+# Keep drift past which a run is said to forget (nats per token). benchmarks/forgetting.py: at
+# 0.12, after 10 steps of the defaults, 31 of 32 keep answers of the embedded model had changed,
+# most into fragments; runs with replay stayed below 0. README, "No worse elsewhere".
+DRIFT_LIMIT = 0.1
 
 
 def setting(default: Any, help: str, group: str, **more: Any) -> Any:
@@ -144,6 +149,54 @@ class TrainConfig:
         f"{', '.join(TRACKERS)}. metrics.jsonl stays the live plot's source.",
         "evaluation",
         advanced=True,
+    )
+    keep_set: str | list[str] = setting(
+        "default",
+        "General prompts the run is not about, whose answers should not change: 'default' "
+        "(about 200 bundled prompts), 'off', a .jsonl or .txt file, or prompts one a line "
+        "(from code also message lists or rows). Its drift from the base is measured as the "
+        "run trains.",
+        "keep",
+        separator="\n",
+        rows=2,
+        when=PROBED,
+    )
+    keep_measure: int = setting(
+        32,
+        "Keep prompts that measure drift; the others may be replayed.",
+        "keep",
+        advanced=True,
+        when=PROBED,
+    )
+    keep_answers: int = setting(
+        16,
+        "Measuring prompts answered greedily at the end of the run, with and without the "
+        "adapter: the share whose answer changed.",
+        "keep",
+        advanced=True,
+        when=PROBED,
+    )
+    keep_answers_every: int = setting(
+        0,
+        "Also answer them at every Nth evaluation; 0: only at the end.",
+        "keep",
+        advanced=True,
+        when=PROBED,
+    )
+    drift_limit: float | None = setting(
+        DRIFT_LIMIT,
+        "Keep drift (nats per token) past which the launcher warns and an evaluation never "
+        "counts as best (keep_best, early stopping). None: drift is only measured.",
+        "keep",
+        when=PROBED,
+    )
+    replay: float | None = setting(
+        None,
+        "Share of the training rows that are keep prompts with the base's own answers "
+        "(self-distillation replay: holds what the model already does). 0: none. "
+        f"{PLANNED}",
+        "keep",
+        when=SFT,
     )
     lora_r: int = setting(16, "LoRA rank: the adapter's capacity.", "lora")
     lora_alpha: int = setting(32, "LoRA scaling; the update is scaled by alpha / r.", "lora")
@@ -333,6 +386,8 @@ PLANNED_FIELDS = (
 )
 # The fields plan decides only for one method (other methods never read them).
 METHOD_PLANNED: dict[str, tuple[str, ...]] = {
+    "lora": ("replay",),
+    "qlora": ("replay",),
     "dpo": ("beta",),
     "reward": ("load_in_4bit",),
     "grpo": ("beta", "num_generations", "max_completion_length", "temperature", "load_in_4bit"),

@@ -116,6 +116,7 @@ class RunFolder:
     adapter_dir = property(lambda self: self.root / "adapter")
     probes_file = property(lambda self: self.root / "probes.json")  # train.probes
     samples_file = property(lambda self: self.root / "samples.jsonl")  # probe answers by step
+    keep_file = property(lambda self: self.root / "keep.json")  # keep.record: drift measurement
 
     def read_info(self) -> RunInfo:
         """config.json as a RunInfo (ValueError naming the file when it does not fit)."""

@@ -42,17 +42,50 @@ def overfitting_warning(metrics: list[dict], patience: int = OVERFIT_PATIENCE) -
     )
 
 
+def forgetting_warning(metrics: list[dict], limit: float | None, replay: float | None = 0) -> str:
+    """A sentence when the keep drift passed `limit` (nats per token) while the train loss
+    still fell: the run learns its task by forgetting the rest. '' otherwise, or without a limit.
+    The remedy it names depends on the run's `replay` share."""
+    drifts = [(m["step"], m["keep_drift"]) for m in metrics if "keep_drift" in m]
+    if limit is None or not drifts or drifts[-1][1] <= limit:
+        return ""
+    step, drift = drifts[-1]
+    train = [(m["step"], m["loss"]) for m in metrics if "loss" in m and m["step"] <= step]
+    recent = train[len(train) // 2 :]
+    if len(recent) < 2 or not _mean(recent[len(recent) // 2 :]) < _mean(recent[: len(recent) // 2]):
+        return ""
+    under = [s for s, d in drifts if d <= limit]
+    keep = f"step {under[-1]} was the last under it" if under else "no evaluation was under it"
+    return (
+        f"Forgetting: the keep drift is {drift:.2f} nats per token at step {step}, past the limit "
+        f"of {limit:g}, while the train loss still falls: the run learns its task by changing "
+        f"answers to everything else ({keep}). {_remedy(replay)}"
+    )
+
+
+def _remedy(replay: float | None) -> str:
+    if not replay:
+        return "replay=0.1 mixes in the base's own answers to other keep prompts, which holds them."
+    return (
+        f"This run already replays {replay:g} of its rows: raise replay (0.2), lower the learning "
+        "rate, or keep an earlier checkpoint (keep_best=True)."
+    )
+
+
 def _mean(points: list[tuple[int, float]]) -> float:
     return sum(v for _, v in points) / len(points)
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    """A run's results in one row: final train and eval loss, best eval step, probe score,
-    tokens per second, wall time (s); None where the run has no such figure."""
+    """A run's results in one row: final train and eval loss, best eval step, probe score, keep
+    drift (nats per token) and share of keep answers changed, tokens per second, wall time (s);
+    None where the run has no such figure."""
     metrics, status = run.metrics, run.status
     train = [m["loss"] for m in metrics if "loss" in m]
     evals = [m["eval_loss"] for m in metrics if "eval_loss" in m]
     probes = [m["probe_score"] for m in metrics if m.get("probe_score") is not None]
+    drift = [m["keep_drift"] for m in metrics if "keep_drift" in m]
+    changed = [m["keep_changed"] for m in metrics if "keep_changed" in m]
     best = best_evaluation(metrics)
     ended = status.ended or (status.heartbeat if status.active else None)
     return {
@@ -62,6 +95,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "eval_loss": evals[-1] if evals else None,
         "best_eval_step": best[0] if best else None,
         "probe_score": probes[-1] if probes else None,
+        "keep_drift": drift[-1] if drift else None,
+        "keep_changed": changed[-1] if changed else None,
         "tokens_per_s": status.extra.get("tokens_per_s"),
         "wall_s": ended - status.started if ended and status.started else None,
     }

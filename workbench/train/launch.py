@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..data.errors import TrainingDataError
+from ..keep.record import KeepRecord
 from ..models import ModelSpec
 from ..progress import progress
 from ..resources import oom_kill_count
@@ -48,7 +49,7 @@ def snapshot(
     """Tokenise rows with labels and save them (Arrow) to `out`; returns counts for the summary."""
     import datasets
 
-    ids, labels, kept_rows = [], [], []
+    ids, labels, kept_rows, replayed = [], [], [], []
     cut = empty = 0
     with progress(len(rows), f"Tokenising {out.name}", leave=False) as advance:
         for start in range(0, len(rows), SNAPSHOT_BATCH):
@@ -62,8 +63,10 @@ def snapshot(
                 ids.append(ex.input_ids)
                 labels.append(ex.labels)
                 kept_rows.append(start + offset)
+                replayed.append(bool(batch[offset].get("replay")))  # keep.replay's rows
             advance(len(batch))
-    table = datasets.Dataset.from_dict({"input_ids": ids, "labels": labels, "row": kept_rows})
+    columns = {"input_ids": ids, "labels": labels, "row": kept_rows, "replay": replayed}
+    table = datasets.Dataset.from_dict(columns)
     table.save_to_disk(str(out))
     n_tokens = sum(len(x) for x in ids)
     trained = sum(sum(v != -100 for v in x) for x in labels)
@@ -73,6 +76,7 @@ def snapshot(
         "tokens": n_tokens,
         "trained_tokens": trained,
         "truncated_trained_tokens": cut,
+        "replay_rows": sum(replayed),
     }
 
 
@@ -107,10 +111,12 @@ def prepare_run(
     train_rows: Sequence[dict],
     eval_rows: Sequence[dict],
     taken_names: Collection[str] = (),
+    keep: KeepRecord | None = None,
 ) -> Run:
     """Write a new run folder with its config, template and data snapshot; nothing starts yet.
 
     `taken_names`: names already in use (attached runs), which the new run's name avoids.
+    `keep`: the keep prompts the runner measures drift on (keep.json and the data/keep snapshot).
     """
     if not train_rows:
         raise TrainingDataError(
@@ -144,6 +150,11 @@ def prepare_run(
             summary["eval"] = snapshot(
                 template, eval_rows, config.max_length, folder.data_dir / "eval"
             )
+    if keep is not None:
+        summary["keep"] = snapshot(
+            template, keep.rows(), config.max_length, folder.data_dir / "keep"
+        )
+        keep.write(folder.keep_file)
     template.save(staging)
     write_probes(folder, probes)
     folder.write_info(

@@ -142,7 +142,7 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     torch.manual_seed(config.seed)
     counter = TokenCounter()
     callbacks = [MetricsCallback(folder, counter, status), stopper]
-    callbacks += insight_callbacks(folder, config, spec)
+    callbacks += insight_callbacks(folder, config, spec, stopper.requested)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(folder.root / "tensorboard"))
     with PartialState().main_process_first():  # one download or conversion, then the others read
         resolve(spec)
@@ -166,23 +166,30 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
 ADAPTER_STEP_FILE = "adapter_step.json"  # in adapter/: the step its weights come from
 
 
-def insight_callbacks(folder: RunFolder, config: TrainConfig, spec) -> list:
-    """Probe answers at each evaluation (probes.py) and transformers' early stopping, as the
-    config asks; both need an eval split (prepare_run refuses early stopping without one)."""
+def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None) -> list:
+    """Probe answers at each evaluation (probes.py), keep drift (keep/drift.py) and transformers'
+    early stopping, as the config asks; probes and early stopping need an eval split
+    (prepare_run refuses early stopping without one), keep drift is measured either way."""
     from transformers import EarlyStoppingCallback
 
     from .builders import run_tokenizer
     from .callbacks import ProbeCallback
     from .probes import read_probes
 
-    if not (folder.data_dir / "eval").exists():
-        return []
+    has_eval = (folder.data_dir / "eval").exists()
     found = []
-    probes = read_probes(folder)
+    probes = read_probes(folder) if has_eval else []
     if probes and not config.fsdp:  # FSDP shards the weights that generation would need whole
         found.append(ProbeCallback(folder, probes, run_tokenizer(folder, spec),
                                    config.probe_max_new_tokens))  # fmt: skip
-    if config.early_stopping_patience is not None:
+    if folder.keep_file.exists() and not config.fsdp:  # after the probes: it may void a best
+        from ..keep.drift import KeepDriftCallback
+        from ..keep.record import KeepRecord
+
+        record = KeepRecord.read(folder.keep_file)
+        tokenizer = run_tokenizer(folder, spec)
+        found.append(KeepDriftCallback(folder, record, tokenizer, config, has_eval, stopped))
+    if config.early_stopping_patience is not None and has_eval:
         found.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     return found
 

@@ -53,11 +53,12 @@ def load_snapshot(folder: RunFolder, config: TrainConfig):
     """The tokenised train (and eval) rows written by the launcher, packed if asked."""
     import datasets
 
-    train_set = datasets.load_from_disk(str(folder.data_dir / "train")).remove_columns("row")
+    columns = ["input_ids", "labels"]  # not the bookkeeping: row numbers, replay marks
+    train_set = datasets.load_from_disk(str(folder.data_dir / "train")).select_columns(columns)
     if config.batching == "packed":
         train_set = packed_blocks(train_set, config.max_length)
     eval_path = folder.data_dir / "eval"
     eval_set = None
     if eval_path.exists():
-        eval_set = datasets.load_from_disk(str(eval_path)).remove_columns("row")
+        eval_set = datasets.load_from_disk(str(eval_path)).select_columns(columns)
     return train_set, eval_set

@@ -28,6 +28,9 @@ class ConfigError(ValueError):
     """A TrainConfig value is out of range; the message names the field and what is allowed."""
 
 
+MAX_REPLAY = 0.5  # past half, the run would mostly retrain what the base already says
+
+
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError naming the first field of `config` that is out of range (None is
     allowed wherever plan decides the value)."""
@@ -59,6 +62,31 @@ def validate(config: TrainConfig) -> None:
     _validate_feedback(config)
     _validate_processes(config)
     _validate_evaluation(config)
+    _validate_keep(config)
+
+
+def _validate_keep(config) -> None:
+    """The keep set's counts, the drift limit, and replay (SFT only, from a keep set)."""
+    _positive_int("keep_measure", config.keep_measure)
+    for name in ("keep_answers", "keep_answers_every"):
+        if not isinstance(getattr(config, name), int) or getattr(config, name) < 0:
+            raise ConfigError(f"{name} must be 0 or more; got {getattr(config, name)!r}.")
+    if config.drift_limit is not None and not config.drift_limit > 0:
+        raise ConfigError(f"drift_limit must be above 0, or None; got {config.drift_limit}.")
+    if config.replay is None or config.replay == 0:
+        return
+    if not 0 < config.replay <= MAX_REPLAY:
+        raise ConfigError(f"replay must be in [0, {MAX_REPLAY}]; got {config.replay}.")
+    if config.keep_set == "off" or config.keep_set == []:
+        raise ConfigError(
+            "replay mixes keep prompts into the training rows, and keep_set is 'off'. Give a "
+            "keep set ('default' is the bundled one), or set replay to 0."
+        )
+    if config.method not in (None, "lora", "qlora"):
+        raise ConfigError(
+            f"replay mixes rows into supervised training; a {config.method} run has none. "
+            "Set replay to 0."
+        )
 
 
 def _validate_feedback(config) -> None:
