@@ -94,7 +94,7 @@ def probe_history(folder: RunFolder) -> list[dict[str, Any]]:
     "answer", "reference", "correct", "changed"}]}; `changed`: unlike the previous evaluation's."""
     by_step: dict[int, list[dict]] = {}
     for record in read_jsonl(folder.samples_file):
-        if "probe" not in record:  # a keep answer (keep.drift), not a probe's
+        if "probe" not in record:  # a keep answer (train.keep_drift), not a probe's
             continue
         by_step.setdefault(record["step"], []).append(record)
     history, last = [], {}

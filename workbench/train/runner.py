@@ -167,7 +167,7 @@ ADAPTER_STEP_FILE = "adapter_step.json"  # in adapter/: the step its weights com
 
 
 def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None) -> list:
-    """Probe answers at each evaluation (probes.py), keep drift (keep/drift.py) and transformers'
+    """Probe answers at each evaluation (probes.py), keep drift (keep_drift.py) and transformers'
     early stopping, as the config asks; probes and early stopping need an eval split
     (prepare_run refuses early stopping without one), keep drift is measured either way."""
     from transformers import EarlyStoppingCallback
@@ -183,8 +183,8 @@ def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None
         found.append(ProbeCallback(folder, probes, run_tokenizer(folder, spec),
                                    config.probe_max_new_tokens))  # fmt: skip
     if folder.keep_file.exists() and not config.fsdp:  # after the probes: it may void a best
-        from ..keep.drift import KeepDriftCallback
         from ..keep.record import KeepRecord
+        from .keep_drift import KeepDriftCallback
 
         record = KeepRecord.read(folder.keep_file)
         tokenizer = run_tokenizer(folder, spec)

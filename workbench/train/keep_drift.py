@@ -19,10 +19,10 @@ import time
 
 from transformers import TrainerCallback
 
+from ..keep.record import KeepRecord
 from ..persist import append_jsonl
-from ..train.config import TrainConfig
-from ..train.folder import RunFolder
-from .record import KeepRecord
+from .config import TrainConfig
+from .folder import RunFolder
 
 BATCH = 8
 IGNORE = -100
@@ -105,7 +105,7 @@ class KeepDriftCallback(TrainerCallback):
     def _answer(self, step: int, model) -> None:
         """Greedy answers with the adapter on and off; each pair, with the prompt's own drift
         at the last measurement, into samples.jsonl, and the share changed into metrics."""
-        from ..train.callbacks import answer_probes
+        from .callbacks import answer_probes
 
         started = time.perf_counter()
         items = self.record.measure[: self.record.answers]
