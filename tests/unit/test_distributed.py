@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.conftest import wait_for
+from workbench.persist import read_jsonl
 from workbench.train import ConfigError, TrainConfig
 from workbench.train.distributed import (
     ACCELERATE_CONFIG,
@@ -181,6 +182,7 @@ def test_two_processes_train_like_one_with_the_same_global_batch(session, chat_r
     common = {"method": method, "max_steps": 6, "learning_rate": 1e-2, "lora_dropout": 0.0}
     common.update(save_steps=100)
     common.update(warmup_ratio=0.0, lr_schedule="constant")
+    common.update(replay=0)  # the same rows in both; the keep set is still measured
     one = session.train(prepare(session, chat_rows, batch_size=4, **common))
     assert one.wait(timeout=240).state == "finished", one.log_tail()
     started = time.time()
@@ -191,7 +193,9 @@ def test_two_processes_train_like_one_with_the_same_global_batch(session, chat_r
     assert "adapter weights agree across 2 processes" in two.folder.log_file.read_text()
     steps = [m["step"] for m in two.metrics if "loss" in m]
     assert steps == [1, 2, 3, 4, 5, 6]  # one writer: each step once
-    assert list(two.path.rglob("*.jsonl")) == [two.folder.metrics_file]
+    logs = sorted(p.name for p in two.path.rglob("*.jsonl"))
+    assert logs == ["metrics.jsonl", "samples.jsonl"]  # the keep answers: written once too
+    assert len(read_jsonl(two.folder.samples_file)) == two.config.keep_answers
     assert sorted(p.name for p in two.path.iterdir() if "adapter" in p.name) == ["adapter"]
     assert (two.adapter_path / "adapter_model.safetensors").is_file()
     a, b = loss_curve(one), loss_curve(two)

@@ -41,9 +41,18 @@ def test_early_stopping_stops_and_keep_best_keeps_the_best_evaluations_adapter(s
     session.load_dataset(demo_data.generate(24, seed=1))
     session.set_max_length(128)
     session.split(eval_fraction=0.34, seed=0)
-    config = TrainConfig(method="lora", batch_size=4, max_steps=40, eval_steps=2, probes=0,
-                         learning_rate=0.01, lora_dropout=0.0, early_stopping_patience=2,
-                         keep_best=True)  # fmt: skip
+    config = TrainConfig(
+        method="lora",
+        batch_size=4,
+        max_steps=40,
+        eval_steps=2,
+        probes=0,
+        learning_rate=0.01,
+        lora_dropout=0.0,
+        early_stopping_patience=2,
+        keep_best=True,
+        keep_set="off",  # best by eval loss alone (test_keep covers the drift limit's part)
+    )
     run = session.train(config)
     status = run.wait(timeout=300)
     assert status.state == "finished", status.message + status.traceback_tail

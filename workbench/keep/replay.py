@@ -15,7 +15,8 @@ from .keep_set import KeepPrompt
 
 def replay_rows(prompts: Sequence[KeepPrompt], answers: Sequence[str], count: int) -> list[dict]:
     """`count` training rows of keep prompts with the base's answers (cycled when there are
-    fewer prompts than rows), each marked `replay` so the snapshot records which rows they are."""
+    fewer prompts than rows), each marked `replay` so the snapshot records which rows they are.
+    A prompt the base answered with nothing is left out; [] when none has an answer."""
     pairs = [(p, a) for p, a in zip(prompts, answers) if a.strip()]
     if not pairs or count <= 0:
         return []

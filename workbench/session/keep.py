@@ -107,6 +107,7 @@ class KeepActions:
             )
         replayed = pool[:wanted]
         answers = self.base_answers([*measure, *replayed])
+        rows = replay_rows(replayed, answers[len(measure) :], wanted)  # empty answers left out
         items = [
             KeepItem(p.id, p.messages, self.template.render_prompt(p.messages), a)
             for p, a in zip(measure, answers)
@@ -115,13 +116,13 @@ class KeepActions:
             source=keep.source,
             measure=items,
             flagged=keep.flagged,
-            replayed=wanted,
+            replayed=len(rows),
             answers=config.keep_answers,
             answers_every=config.keep_answers_every,
             max_new_tokens=KEEP_MAX_NEW_TOKENS,
             drift_limit=config.drift_limit,
         )
-        return record, replay_rows(replayed, answers[len(measure) :], wanted)
+        return record, rows
 
     def _check_keep_lengths(self, keep: KeepSet, max_length: int | None) -> None:
         """Refuse given keep prompts that alone fill the training length, naming them; bundled

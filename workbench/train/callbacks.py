@@ -254,15 +254,27 @@ def answer_probes(model, tokenizer, prompts: list[str], max_new_tokens: int, sto
     """Greedy answers of `model` (in its current state) to rendered `prompts`, in one batch."""
     import torch
 
-    training = model.training
     batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
                       add_special_tokens=False).to(model.device)  # fmt: skip
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                 eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
-    finally:
-        model.train(training)
+    with evaluating(model), torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                             eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
     new = out[:, batch["input_ids"].shape[1] :]
     return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in new]
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """Eval mode (no dropout) for answers and losses taken while a run trains, restored after.
+    bitsandbytes' 4-bit layers stay in training mode: on a CPU with AVX512-BF16 their eval-mode
+    forward repacks the weights in place for inference, which fails for layers narrower than its
+    quantisation block (64) and would have to be undone before the next training step."""
+    training = model.training
+    model.eval()
+    for module in model.modules():
+        if getattr(getattr(module, "weight", None), "quant_state", None) is not None:
+            module.training = True
+    try:
+        yield
+    finally:
+        model.train(training)

@@ -148,22 +148,19 @@ def row_losses(model, examples, tokenizer) -> list[tuple[float, int]]:
     `logits_to_keep` mask): the vocabulary projection is most of the cost of a small model."""
     import torch
 
-    training = model.training
+    from .callbacks import evaluating
+
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows = examples[: len(examples)]
     order = sorted(range(len(examples)), key=lambda k: len(rows["input_ids"][k]))  # little padding
     found: dict[int, tuple[float, int]] = {}
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), BATCH):
-                batch = order[start : start + BATCH]
-                ids = [rows["input_ids"][k] for k in batch]
-                labels = [rows["labels"][k] for k in batch]
-                padded = _padded(ids, labels, pad, model.device)
-                found.update(zip(batch, _batch_losses(model, *padded)))
-    finally:
-        model.train(training)
+    with evaluating(model), torch.no_grad():
+        for start in range(0, len(order), BATCH):
+            batch = order[start : start + BATCH]
+            ids = [rows["input_ids"][k] for k in batch]
+            labels = [rows["labels"][k] for k in batch]
+            padded = _padded(ids, labels, pad, model.device)
+            found.update(zip(batch, _batch_losses(model, *padded)))
     return [found[k] for k in range(len(examples))]
 
 
