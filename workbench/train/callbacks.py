@@ -256,9 +256,9 @@ def answer_probes(model, tokenizer, prompts: list[str], max_new_tokens: int, sto
 
     batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
                       add_special_tokens=False).to(model.device)  # fmt: skip
+    settings = {"max_new_tokens": max_new_tokens, "do_sample": False, "eos_token_id": stop_ids}
     with evaluating(model), torch.no_grad():
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=stop_ids, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        out = model.generate(**batch, **settings, pad_token_id=tokenizer.pad_token_id)
     new = out[:, batch["input_ids"].shape[1] :]
     return [tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in new]
 
