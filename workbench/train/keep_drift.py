@@ -30,8 +30,8 @@ MIN_EVERY = 10  # steps between measurements of a run without an eval split, at 
 
 
 class KeepDriftCallback(TrainerCallback):
-    """Measures `keep_drift` at each evaluation (or every `every` steps when the run has no eval
-    split) and at the end; evaluations past the drift limit never count as best (keep_best,
+    """Measures `keep_drift` at each evaluation (without an eval split, every eval_steps or about
+    five times a run) and at the end; evaluations past the drift limit never count as best (keep_best,
     early stopping), so the best task metric is chosen among those that kept the rest."""
 
     def __init__(
