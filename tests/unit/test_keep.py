@@ -53,9 +53,12 @@ def test_cached_base_answers_are_reused_and_rebuilt_when_model_template_or_promp
     assert cache_file(tmp_path, "model-a-template-1", 24) != cache  # other settings
 
 
-def test_a_session_answers_keep_prompts_once_per_model_and_template(session, monkeypatch):
+def test_a_session_answers_keep_prompts_once_per_model_and_template_in_any_workspace(
+    session, tiny_model_dir, monkeypatch, tmp_path
+):
     import workbench as wb
 
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "machine-cache"))
     calls = []
     real = wb.Session.generate
 
@@ -68,6 +71,10 @@ def test_a_session_answers_keep_prompts_once_per_model_and_template(session, mon
     answers = session.base_answers(prompts, max_new_tokens=4)
     assert len(answers) == 4 and len(calls) == 1
     assert session.base_answers(prompts, max_new_tokens=4) == answers and len(calls) == 1
+    other = wb.Session.open(tmp_path / "another-workspace")  # the same model elsewhere
+    other.set_model(str(tiny_model_dir))
+    assert other.base_answers(prompts, max_new_tokens=4) == answers and len(calls) == 1
+    other.close()
     session.set_template("chatml")
     session.base_answers(prompts, max_new_tokens=4)
     assert len(calls) == 2

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .. import models
 from ..data.errors import TrainingDataError
 from ..keep.base_answers import KEEP_MAX_NEW_TOKENS, base_answers, cache_file
 from ..keep.keep_set import KeepPrompt, KeepSet, flag_training_overlap, load_keep_set
@@ -33,16 +34,15 @@ class KeepActions:
         self, prompts: Sequence[KeepPrompt], max_new_tokens: int = KEEP_MAX_NEW_TOKENS
     ) -> list[str]:
         """The base model's greedy answers to keep prompts with the session's template, cached
-        in the workspace per (model, template, setting) and prompt: a second call costs nothing.
+        on this machine per (model weights, template, setting) and prompt, beside the converted
+        models (`workbench.models.cache_dir()`): a second call, in any workspace, costs nothing.
 
         >>> from workbench.keep import bundled_keep_set
         >>> answers = s.base_answers(bundled_keep_set().prompts[:8])  # a second call: instant
         >>> len(answers)
         8
         """
-        cache = cache_file(
-            self.workspace.cache_dir, self.generator.fingerprint("base"), max_new_tokens
-        )
+        cache = cache_file(models.cache_dir(), self.generator.fingerprint("base"), max_new_tokens)
 
         def answer(batch: list[list[dict]]) -> list[str]:
             return self.generate(batch, model="base", max_new_tokens=max_new_tokens)
