@@ -31,7 +31,7 @@ from widgets import Workbench
 from workbench.train import RunStatus
 s = wb.Session.open({ws!r})
 ds = s.load_dataset(wb.demo_data.demo_path())
-run = s.prepare(wb.TrainConfig(method="lora", max_steps=40, batch_size=4))
+run = s.prepare(wb.TrainConfig(method="lora", max_steps=40, batch_size=4, keep_set="off"))
 with open(run.folder.metrics_file, "w") as f:
     for step in range(1, 41):
         record = {{"step": step, "loss": 2.5 / step ** 0.3, "learning_rate": 2e-4 * min(1, step / 5)}}
