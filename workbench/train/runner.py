@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from ..models import best_device, resolve
-from ..persist import atomic_write_json, read_json
+from ..persist import atomic_write_json, read_json, staged_folder
 from .callbacks import (
     Heartbeat,
     MetricsCallback,
@@ -258,19 +258,17 @@ def save_adapter(
             flush=True,
         )
     model = trainer.accelerator.unwrap_model(trainer.model)
-    staging = folder.root / ".adapter.staging"
-    # only the trained adapter: DPO's frozen "ref" copy stays behind
-    model.save_pretrained(
-        str(staging), safe_serialization=True, selected_adapters=["default"], state_dict=state_dict
-    )
-    atomic_write_json(staging / "template.json", read_json(folder.template_file))
-    atomic_write_json(staging / "train_config.json", config.to_json())
-    atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
-    for name, data in (extra or {}).items():
-        atomic_write_json(staging / name, data)
-    if folder.adapter_dir.exists():
-        import shutil
-
-        shutil.rmtree(folder.adapter_dir)
-    staging.rename(folder.adapter_dir)
+    with staged_folder(folder.adapter_dir) as staging:  # the old adapter stays until swapped
+        # only the trained adapter: DPO's frozen "ref" copy stays behind
+        model.save_pretrained(
+            str(staging),
+            safe_serialization=True,
+            selected_adapters=["default"],
+            state_dict=state_dict,
+        )
+        atomic_write_json(staging / "template.json", read_json(folder.template_file))
+        atomic_write_json(staging / "train_config.json", config.to_json())
+        atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
+        for name, data in (extra or {}).items():
+            atomic_write_json(staging / name, data)
     return folder.adapter_dir
