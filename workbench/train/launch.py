@@ -193,8 +193,7 @@ def start_runner(run: Run, warm: WarmRunner | None = None) -> Run:
     sessions start runs through the queue (workbench.train.queue), never directly. A `warm`
     runner (warm.py) takes a single-process run whose environment it was started with.
     """
-    folder = run.folder
-    folder.stop_file.unlink(missing_ok=True)
+    folder = run.folder  # its stop file was cleared when it was queued: a stop since holds
     status = folder.read_status()
     status.state, status.message, status.host = "queued", "", socket.gethostname()
     status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1

@@ -126,6 +126,7 @@ class RunQueue:
         """Put a run at the end of the queue: its folder says it waits, then the file lists it."""
         now = time.time()
         with self._lock, run.folder.status_lock():
+            run.folder.stop_file.unlink(missing_ok=True)  # an earlier stop; a new one holds
             status = run.folder.read_status()
             status.state, status.pid, status.worker_pid, status.devices = "queued", None, None, []
             status.host, status.heartbeat, status.ended = socket.gethostname(), now, None

@@ -47,6 +47,8 @@ def main(run_dir: str) -> int:
     refusal = job_refusal(folder.root)
     if refusal:
         return refuse(folder, refusal)
+    if folder.stop_file.exists():  # asked between the queue's claim and this start
+        return stopped_before_training(folder)
     state = start_process_group(best_device())
     stopper = StopCallback(folder)
     signal.signal(signal.SIGTERM, lambda *_: stopper.requested.set())
@@ -129,6 +131,18 @@ def refuse(folder: RunFolder, message: str) -> int:
         status.state, status.message, status.ended = "failed", message, time.time()
         folder.write_status(status)
     return 2
+
+
+def stopped_before_training(folder: RunFolder) -> int:
+    """Record a stop that came before the first step: the run is as it was ("stopped" at its
+    last checkpoint, or "cancelled" when it has none), so that resume takes it up again."""
+    if os.environ.get("RANK", "0") == "0":
+        status = folder.read_status()
+        status.state = "stopped" if folder.last_checkpoint() else "cancelled"
+        status.message = "Stopped before it trained a step; resume it to go on."
+        status.ended, status.pid, status.worker_pid = time.time(), None, None
+        folder.write_status(status)
+    return 0
 
 
 def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
