@@ -1,7 +1,7 @@
 """How far a correct export's logits move from the adapter's, by tensor type: the parity tolerance.
 
-The embedded model is tuned briefly (LoRA, a few steps on short demo rows: the issue's case of
-answers that part at a near tie), then exported merged in float32 and as GGUF F16, BF16 and
+The embedded model is tuned briefly (LoRA, a few steps on short demo rows, where answers
+that part at a near tie were seen), then exported merged in float32 and as GGUF F16, BF16 and
 Q8_0. For each, the parity check's own figures: the largest logit difference along the adapter's
 answers (teacher forcing), the greedy answers that agree, the choices that rounding tipped with
 the adapter's margin there, and the tolerance the check applies. The float32 export is the

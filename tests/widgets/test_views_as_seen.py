@@ -1,4 +1,4 @@
-"""The views as a person sees them (issue 19): readable colours in both themes, the run that is
+"""The views as a person sees them: readable colours in both themes, the run that is
 followed after a restart, buttons that cannot act, keys, empty states, plots, labels, small
 things. What the page itself shows is checked in tests/e2e/test_views_in_browser.py."""
 
