@@ -125,9 +125,10 @@ def trained_run(tmp_path_factory, default_model_dir):
     s.load_dataset(demo_data.generate(600, seed=1, tasks=SKILL_TASKS, handwritten=False))
     s.split(eval_fraction=0.05, seed=0)
     s.set_max_length(128)
-    # keep_set off: these tests are about the task; the keep set's own tests measure forgetting
+    # keep_set off: these tests are about the task; the keep set's own tests measure forgetting.
+    # Batch 4: the skill is learnt in 40 steps all the same, in half the time of the planned 8.
     config = wb.TrainConfig(
-        method="qlora", max_steps=40, eval_steps=20, save_steps=20, keep_set="off"
+        method="qlora", max_steps=40, batch_size=4, eval_steps=20, save_steps=20, keep_set="off"
     )
     run = s.train(config)
     status = run.wait(timeout=1200)
