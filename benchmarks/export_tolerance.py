@@ -3,8 +3,8 @@
 The embedded model is tuned briefly (LoRA, a few steps on short demo rows, where answers
 that part at a near tie were seen), then exported merged in float32 and as GGUF F16, BF16 and
 Q8_0. For each, the parity check's own figures: the largest logit difference along the adapter's
-answers (teacher forcing), the greedy answers that agree, the choices that rounding tipped with
-the adapter's margin there, and the tolerance the check applies. The float32 export is the
+answers (teacher forcing), the greedy answers that agree, the adapter's margin where the others
+part, and the tolerance the check applies. The float32 export is the
 baseline in the same run: what no rounding of the weights moves. The tolerances in
 workbench/export/parity.py are about 4x the largest figure this measures for each type.
 
@@ -50,14 +50,13 @@ def measure(session, run: str, out: Path, probes: int, tokens: int) -> dict:
             parity = session.export_model(run, out / f"{fmt}-{kind}", **settings).parity
         except ParityError as refused:
             parity = refused.parity
-        margins = sorted(t["margin"] for t in parity.near_ties)
+        margins = sorted(p["margin"] for p in parity.partings)
         figures[kind] = {
             "max_logit_diff": parity.max_logit_diff,
             "tolerance": parity.tolerance,
             "diff_over_tolerance": parity.max_logit_diff / parity.tolerance,
             "agree": f"{parity.agree}/{parity.probes}",
-            "tipped_choices": len(margins),
-            "smallest_margins": margins[:3],
+            "parting_margins": margins,
             "passed": parity.passed,
         }
     return figures

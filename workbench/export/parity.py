@@ -40,11 +40,12 @@ PROBE_BATCH = 4
 model, four by ~10 MB (at ~1.6x the time of eight), so the check costs little beyond the weights."""
 
 
-TOLERANCE = {"float32": 2e-3, "float16": 0.2, "bfloat16": 1.0, "q8_0": 1.0}
+TOLERANCE = {"float32": 4e-4, "float16": 0.15, "bfloat16": 3.0, "q8_0": 5.0}
 """The largest logit difference (nats) along the adapter's own answers that a correct export of
-each tensor type may show: rounding of the merged weights (and of the arithmetic, for a
-compute dtype). About 4x what benchmarks/export_tolerance.py measured on the embedded model
-(README, "Export"); a wrong template, tokenizer or weight moves logits by whole units."""
+each tensor type may show: rounding of the merged weights (and of the arithmetic, for a compute
+dtype). 4x the largest that `python benchmarks/export_tolerance.py --seeds 0 1 2` measured on
+the embedded model (8 probes of 48 tokens, CPU): float32 8.3e-5, F16 0.038, BF16 0.71, Q8_0
+1.20. A wrong weight moves logits by whole units; a wrong template or tokenizer is found first."""
 TYPES = {"f32": "float32", "f16": "float16", "fp16": "float16", "bf16": "bfloat16"}
 
 
