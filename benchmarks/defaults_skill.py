@@ -3,9 +3,10 @@
 A session on the embedded model learns three verifiable demo skills (change_case, format_date,
 json_to_pairs) with the launcher's defaults for this hardware and only the step count set. The
 held-out exact match of the base model and of the adapter is measured on the same eval rows.
-The issue's reference, by hand with TRL on this CPU: 0% -> 99% in 150 steps, 7.2 minutes.
+With --trl, TRL's SFTTrainer with the usual recipe trains on the same rows in the same run and is
+scored alike: every comparison printed is between figures this run measured.
 
-    python benchmarks/defaults_skill.py [--steps 150] [--rows 1300] [--method lora|qlora]
+    python benchmarks/defaults_skill.py [--steps 150] [--rows 1300] [--method lora|qlora] [--trl]
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from pathlib import Path
 
 SKILLS = ["change_case", "format_date", "json_to_pairs"]
 EVAL_ROWS = 100
-REFERENCE = {"steps": 150, "exact_match": 0.99, "minutes": 7.2}
 
 
 def main() -> None:
@@ -48,15 +48,28 @@ def main() -> None:
             train_and_score(s, device_name, steps, args.method) for steps in args.steps
         ]
         if args.trl:
-            report["trl_reference_recipe"] = train_trl_and_score(s, max(args.steps), Path(tmp))
+            trl = train_trl_and_score(s, max(args.steps), Path(tmp))
+            report["trl_usual_recipe"] = trl
+            report["vs_trl"] = [against(run, trl) for run in report["runs"]]
         report["exact_match_base"] = s.evaluate("base").score
         s.close()
-    report["reference_trl_by_hand"] = REFERENCE
     print(json.dumps(report, indent=2))
 
 
+def against(run: dict, trl: dict) -> dict:
+    """One of our runs beside TRL's, both measured here: exact match and minutes."""
+    if "exact_match" not in run:
+        return {"steps": run["steps"], "state": run.get("state")}
+    return {
+        "steps": run["steps"],
+        "trl_steps": trl["steps"],
+        "exact_match_minus_trl": run["exact_match"] - trl["exact_match"],
+        "minutes_vs_trl": run["minutes_to_adapter"] / trl["minutes"],
+    }
+
+
 def train_trl_and_score(session, steps: int, tmp: Path) -> dict:
-    """The issue's reference recipe by hand in TRL (4-bit, r16, batch 8, lr 1e-3 cosine,
+    """TRL's SFTTrainer with the usual recipe (4-bit, r16, batch 8, lr 1e-3 cosine,
     completion-only loss) on the same training rows, scored on the same eval rows."""
     import datasets
     from peft import LoraConfig
@@ -140,8 +153,6 @@ def train_and_score(session, device_name: str, steps: int, method: str | None) -
         "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None,
         **scores,
-        "reaches_reference": scores["exact_match"] >= REFERENCE["exact_match"],
-        "as_fast_as_reference": minutes <= REFERENCE["minutes"],
     }
 
 

@@ -7,7 +7,7 @@ a TemplateEditor attached, as in the notebook. For a normal row and for the huge
                      trait: HTML values, textareas, labels, options); plotly's JavaScript excluded
   editor_text_bytes  the same for the template editor
   select_seconds     selecting the row until both views have redrawn (median of --repeats)
-Targets from issue 24: under 100 KB of page text and under 1 s with the huge row.
+Targets: under 100 KB of page text and under 1 s with the huge row.
 
     python benchmarks/huge_row.py [--megabytes 10] [--repeats 3]
 """

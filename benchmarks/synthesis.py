@@ -1,6 +1,6 @@
 """Grow the demo data with the embedded model: 50 candidates from 10 seed rows; prints JSON.
 
-The target (issue 17): under 2 minutes on the CPU, with the counts (asked, parsed, kept,
+The target: under 2 minutes on the CPU, with the counts (asked, parsed, kept,
 dropped by reason). Generation runs batched through the Session's one model host, the model
 continuing a few-shot document; `--baseline` adds the same run one request at a time (batch_size
 1), the naive way, and `--chat-baseline` the same model answering chat requests (as an endpoint

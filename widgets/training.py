@@ -76,7 +76,7 @@ class TrainingLauncher(widgets.VBox):
         self.resume_button.on_click(lambda _: self.resume())
         self.runs_table.observe(self._on_selection, names="value")
         for field in self.fields.values():
-            field.observe(lambda _: self.update_estimate(), names="value")
+            field.observe(lambda _: self._on_form(), names="value")
         session.observe(self._on_runs, names="runs")
 
         self.overfitting = Notice()  # the alarm: eval loss rising while train loss falls
@@ -273,7 +273,7 @@ class TrainingLauncher(widgets.VBox):
         status = run.status if run is not None else None
         for button, why in (
             (self.stop_button, text.why_not_stop(run, status)),
-            (self.resume_button, text.why_not_resume(run, status)),
+            (self.resume_button, text.why_not_resume(run, self._config(quiet=True))),
         ):
             button.disabled = bool(why)
             button.tooltip = why or ""
@@ -285,6 +285,11 @@ class TrainingLauncher(widgets.VBox):
             self.resume_button.tooltip = (
                 f"Continue {run.name} from its last checkpoint, to the form's max_steps."
             )
+
+    def _on_form(self) -> None:
+        """A field changed: the plan and estimate follow, and Resume (its step budget)."""
+        self.update_estimate()
+        self._update_buttons()
 
     def update_estimate(self) -> None:
         """Show the plan for the form's settings (each decided value and why), and the memory

@@ -10,6 +10,7 @@ import html
 from workbench.data.excerpt import clip
 from workbench.train import Run, TrainConfig
 from workbench.train.folder import RunStatus
+from workbench.train.launch import resume_refusal
 
 NOTE_CHARS = 2_000  # a note in the progress line
 
@@ -105,13 +106,12 @@ def why_not_stop(run: Run | None, status: RunStatus | None) -> str:
     return ""
 
 
-def why_not_resume(run: Run | None, status: RunStatus | None) -> str:
-    """Why Resume cannot act on the selected run ("" when it can)."""
+def why_not_resume(run: Run | None, config: TrainConfig | None) -> str:
+    """Why Resume cannot act on the selected run with the form's step budget ("" when it can:
+    train.launch.resume_refusal)."""
     if run is None:
         return "Select a stopped, failed or finished run in the table below to resume it."
-    if status.active:
-        return f"{run.name} is {status.state}; stop it first, then resume it."
-    return ""
+    return resume_refusal(run, config)
 
 
 def describe_hardware(device: str, name: str, memory: float | None) -> str:

@@ -1,17 +1,21 @@
-"""Crash-safe files: atomic state writes and append-only JSONL logs.
+"""Crash-safe files: atomic state writes, whole folders and append-only JSONL logs.
 
 Every piece of workspace state goes through these functions. A state file is replaced whole
-(temp file, fsync, rename), so a crash leaves either the old or the new version. A log only
+(temp file, fsync, rename), so a crash leaves either the old or the new version; so is a folder
+(an adapter, a saved dataset): written under a staging name, then swapped in. A log only
 ever grows by whole lines; a torn last line, left by a power cut, is skipped with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import errno
 import json
 import os
+import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -85,6 +89,71 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Atomically replace a JSON file with `obj`, pretty-printed for people who open it."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new empty folder beside `path` to write its next version in; when the block ends
+    without an error it replaces `path` (publish_folder), else it is removed and `path` is as
+    it was. Raises what the block or the swap raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".staging", dir=path.parent))
+    try:
+        yield staging
+        publish_folder(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def publish_folder(staging: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make the finished folder `staging` be `path`, replacing any folder there, so that a crash
+    at any moment leaves a whole folder to read: the old or the new one. Linux swaps the two
+    names at once (renameat2 RENAME_EXCHANGE); elsewhere the old folder waits at its aside name
+    between two renames, where `whole_folder` finds it. `staging` is gone afterwards."""
+    staging, path = Path(staging), Path(path)
+    aside = _aside(path)
+    if not path.exists():
+        os.replace(staging, path)
+    elif _exchange(staging, path):
+        shutil.rmtree(staging)  # the old folder, now under the staging name
+    else:
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(path, aside)
+        try:
+            os.replace(staging, path)
+        except OSError:
+            os.replace(aside, path)  # the old folder back: `path` is as it was
+            raise
+    shutil.rmtree(aside, ignore_errors=True)  # also one a crash left between the renames
+    _fsync_dir(path.parent)
+
+
+def whole_folder(path: str | os.PathLike) -> Path | None:
+    """`path` when it exists; else the old folder a crash left at its aside name in the middle
+    of publish_folder; else None. Reading only: the next publish_folder tidies up."""
+    path = Path(path)
+    if path.exists():
+        return path
+    aside = _aside(path)
+    return aside if aside.exists() else None
+
+
+def _aside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the names of two existing paths at once; False where the system or its file
+    system cannot (then nothing changed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:  # glibc before 2.28
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
+    return renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -1,4 +1,4 @@
-"""The views as a person sees them, in a real JupyterLab in Chromium (issue 19).
+"""The views as a person sees them, in a real JupyterLab in Chromium.
 
 One notebook shows the Workbench over the demo data with a finished run (its loss curve drawn)
 and a vote. In the light and the dark theme (JupyterLab's `apputils:change-theme` command),

@@ -1,5 +1,5 @@
 """Every LoRA that PEFT saves for the session's base loads and answers as PEFT itself answers;
-adapters made for another base are refused, naming the layer and both shapes (issue 18, kind 3)."""
+adapters made for another base are refused, naming the layer and both shapes."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ PROMPT = "Name a primary colour."
 TOKENS = 6
 
 SHAPES = {
-    "issue 18: lm_head in modules_to_save": dict(
+    "lm_head in modules_to_save": dict(
         r=4, target_modules=["q_proj", "v_proj"], modules_to_save=["lm_head"]
     ),
     "embedding LoRA": dict(r=4, target_modules=["embed_tokens", "q_proj"]),
@@ -92,12 +92,12 @@ def test_every_lora_peft_saves_loads_and_answers_as_peft_does(session, tmp_path,
     assert session.generate(PROMPT, max_new_tokens=TOKENS) == base_answer, "base is untouched"
 
 
-def test_the_issues_adapter_on_the_default_model_answers_as_peft_without_a_warning(
+def test_an_adapter_saving_lm_head_answers_on_the_default_model_as_peft_without_a_warning(
     session, tmp_path, default_model_dir
 ):
     session.set_model(models.DEFAULT)
     folder = make_adapter(
-        fresh_base(session), tmp_path / "adapter", **SHAPES["issue 18: lm_head in modules_to_save"]
+        fresh_base(session), tmp_path / "adapter", **SHAPES["lm_head in modules_to_save"]
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error", AdapterBaseWarning)  # PEFT wrote the converted folder

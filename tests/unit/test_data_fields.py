@@ -1,6 +1,6 @@
-"""Nothing the user gave is lost or silently changed between file, edit and export (issue 18,
-kinds 4 and 5): extra keys of a turn, per-turn training flags, unused columns, and a warning
-naming whatever cannot be kept."""
+"""Nothing the user gave is lost or silently changed between file, edit and export: extra keys
+of a turn, per-turn training flags, unused columns, and a warning naming whatever cannot be
+kept."""
 
 from __future__ import annotations
 

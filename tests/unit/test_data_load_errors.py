@@ -1,4 +1,4 @@
-"""Every load error names its source and place (issue 18, kind 6), and preference rows become
+"""Every load error names its source and place, and preference rows become
 the pair TRL builds from them (kind 1), for every source type."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_bad_in_memory_rows_name_the_row():
         load_source([{"prompt": "P", "completion": 5}])
 
 
-# -- preference rows: the pair TRL builds (issue 18, kind 1) --------------------------------
+# -- preference rows: the pair TRL builds -------------------------------------------------
 def pair_of(row: dict) -> tuple[list, list, list]:
     """(prompt, chosen, rejected) of a loaded preference row: the answer is the final run of
     assistant turns of messages."""

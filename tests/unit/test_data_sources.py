@@ -345,4 +345,4 @@ def test_openai_tool_calls_need_the_tool_turns_option():
     assert len(load_source(rows, tool_turns="drop_rows")) == 1
 
 
-# -- every load error names its source (issue 18, kind 6) -----------------------------------
+# -- every load error names its source ----------------------------------------------------

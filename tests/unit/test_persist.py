@@ -17,6 +17,8 @@ from workbench.persist import (
     append_jsonl,
     atomic_write_json,
     read_jsonl,
+    staged_folder,
+    whole_folder,
 )
 
 WRITER = """
@@ -45,6 +47,74 @@ def test_sigkill_during_state_writes_leaves_a_whole_file(tmp_path):
     assert state["version"] > 0, "the writer never completed a write; the test proved nothing"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "session.json"]
     assert all(name.endswith(".tmp") for name in leftovers)
+
+
+FOLDER_WRITER = """
+import sys
+import workbench.persist as persist
+if sys.argv[2] == "two-renames":  # a file system that cannot swap two names at once
+    persist._exchange = lambda a, b: False
+path, i = sys.argv[1], 0
+print("ready", flush=True)
+while True:
+    i += 1
+    with persist.staged_folder(path) as staging:
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            (staging / name).write_text(str(i) * 1_000_000)
+"""
+
+
+@pytest.mark.parametrize("swap", ["exchange", "two-renames"])
+def test_sigkill_while_a_folder_is_replaced_leaves_a_whole_folder(tmp_path, swap):
+    """An adapter (or a saved dataset) replaced by a newer one: a kill at any moment leaves
+    one whole folder to read, the old or the new, never none and never a mix."""
+    path = tmp_path / "adapter"
+    with staged_folder(path) as staging:
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            (staging / name).write_text("0")
+    versions = set()
+    for delay in (0.05, 0.11, 0.23, 0.37):
+        command = [sys.executable, "-c", FOLDER_WRITER, str(path), swap]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        folder = whole_folder(path)
+        assert folder is not None, "no adapter left"
+        texts = {
+            (folder / n).read_text() for n in ("adapter_config.json", "adapter_model.safetensors")
+        }
+        assert len(texts) == 1  # both files of one version
+        versions |= texts
+    assert len(versions) > 1, "the writer never replaced the folder; the test proved nothing"
+
+
+def test_a_crash_between_two_renames_leaves_the_old_folder_readable(tmp_path, monkeypatch):
+    import workbench.persist as persist
+
+    path = tmp_path / "adapter"
+    with staged_folder(path) as staging:
+        (staging / "weights").write_text("old")
+    monkeypatch.setattr(persist, "_exchange", lambda a, b: False)
+    real = os.replace
+
+    def crash_on_the_second(src, dst):
+        if not crash_on_the_second.calls:
+            crash_on_the_second.calls += 1
+            return real(src, dst)
+        raise KeyboardInterrupt  # as an interrupt between the two renames
+
+    crash_on_the_second.calls = 0
+    monkeypatch.setattr(persist.os, "replace", crash_on_the_second)
+    with pytest.raises(KeyboardInterrupt), staged_folder(path) as staging:
+        (staging / "weights").write_text("new")
+    monkeypatch.setattr(persist.os, "replace", real)
+    assert (whole_folder(path) / "weights").read_text() == "old"
+    with staged_folder(path) as staging:  # the next write tidies up
+        (staging / "weights").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
+    assert (whole_folder(path) / "weights").read_text() == "new"
 
 
 def test_torn_jsonl_tail_is_skipped_with_a_warning(tmp_path):

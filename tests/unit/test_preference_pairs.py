@@ -1,5 +1,5 @@
 """Every shape of preference row TRL accepts becomes the (prompt, chosen, rejected) TRL builds,
-never with the prompt twice; rows that cannot be pairs are refused by number (issue 18, kind 1)."""
+never with the prompt twice; rows that cannot be pairs are refused by number."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ def system(text: str) -> dict:
 
 
 Q = "Name a primary colour."
-ISSUE_ROW = {
+PROMPT_REPEATED_ROW = {
     "prompt": Q,
     "chosen": [user(Q), assistant("Red.")],
     "rejected": [user(Q), assistant("Purple.")],
 }
-ISSUE_PAIR = {
+PROMPT_ONCE_PAIR = {
     "prompt": [user(Q)],
     "chosen": [assistant("Red.")],
     "rejected": [assistant("Purple.")],
@@ -55,14 +55,14 @@ def pair(row: dict) -> dict:
     return as_pairs([row]).rows[0]
 
 
-def test_the_issues_row_gives_the_user_turn_once():
-    assert pair(ISSUE_ROW) == ISSUE_PAIR
-    assert pair(ISSUE_ROW) == trl_pair(ISSUE_ROW)
+def test_a_prompt_repeated_in_chosen_and_rejected_gives_the_user_turn_once():
+    assert pair(PROMPT_REPEATED_ROW) == PROMPT_ONCE_PAIR
+    assert pair(PROMPT_REPEATED_ROW) == trl_pair(PROMPT_REPEATED_ROW)
 
 
 def test_a_message_list_prompt_repeated_in_both_answers_is_not_doubled():
-    row = {**ISSUE_ROW, "prompt": [user(Q)]}
-    assert pair(row) == ISSUE_PAIR  # TRL would put the user turn twice here
+    row = {**PROMPT_REPEATED_ROW, "prompt": [user(Q)]}
+    assert pair(row) == PROMPT_ONCE_PAIR  # TRL would put the user turn twice here
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_a_message_list_prompt_repeated_in_both_answers_is_not_doubled():
     ids=["text", "messages", "implicit", "text-prompt-messages", "one-message", "one-side-repeats"],
 )
 def test_every_form_of_the_same_pair_gives_the_same_pair(row):
-    assert pair(row) == ISSUE_PAIR
+    assert pair(row) == PROMPT_ONCE_PAIR
 
 
 def test_implicit_text_prompt_splits_where_trl_splits():
@@ -122,16 +122,16 @@ def test_a_first_question_prompt_with_whole_conversations_takes_their_shared_tur
 
 
 def test_system_turns_go_first_in_the_prompt():
-    with_system = {**ISSUE_PAIR, "prompt": [system("Be brief."), user(Q)]}
-    assert pair({**ISSUE_ROW, "system": "Be brief."}) == with_system
+    with_system = {**PROMPT_ONCE_PAIR, "prompt": [system("Be brief."), user(Q)]}
+    assert pair({**PROMPT_REPEATED_ROW, "system": "Be brief."}) == with_system
     repeated = {  # the prompt field holds only the question; the answers carry the system turn
         "prompt": Q,
         "chosen": [system("Be brief."), user(Q), assistant("Red.")],
         "rejected": [system("Be brief."), user(Q), assistant("Purple.")],
     }
     assert pair(repeated) == with_system
-    fuller = {"prompt": [system("Be brief."), user(Q)], "chosen": ISSUE_ROW["chosen"],
-              "rejected": ISSUE_ROW["rejected"]}  # fmt: skip
+    fuller = {"prompt": [system("Be brief."), user(Q)], "chosen": PROMPT_REPEATED_ROW["chosen"],
+              "rejected": PROMPT_REPEATED_ROW["rejected"]}  # fmt: skip
     assert pair(fuller) == with_system
 
 
@@ -153,7 +153,7 @@ def test_extra_keys_of_messages_are_kept():
 
 def test_votes_become_pairs_and_diverged_conversations_share_their_common_start():
     vote = PreferenceRecord.create(Q, "Red.", "Purple.")
-    assert as_pairs([vote]).rows == [ISSUE_PAIR]
+    assert as_pairs([vote]).rows == [PROMPT_ONCE_PAIR]
     a = [user("Hi"), assistant("Hello!"), user(Q)]
     b = [user("Hi"), assistant("Hey."), user(Q)]
     diverged = PreferenceRecord.from_vote(
@@ -170,11 +170,11 @@ def test_votes_become_pairs_and_diverged_conversations_share_their_common_start(
 
 def test_loaded_rows_read_back_as_the_pair_they_were_loaded_from(session, tmp_path):
     path = tmp_path / "pairs.jsonl"
-    path.write_text(json.dumps(ISSUE_ROW) + "\n")
+    path.write_text(json.dumps(PROMPT_REPEATED_ROW) + "\n")
     loaded = session.load_dataset(path)
     assert loaded[0]["messages"] == [user(Q), assistant("Red.")]
     assert loaded[0]["rejected"] == [assistant("Purple.")]
-    assert as_pairs(loaded.rows(range(len(loaded)))).rows == [ISSUE_PAIR]
+    assert as_pairs(loaded.rows(range(len(loaded)))).rows == [PROMPT_ONCE_PAIR]
 
 
 def test_a_stored_row_with_answers_of_different_lengths_splits_at_the_answers():
@@ -195,7 +195,11 @@ BAD_ROWS = {
         "share no prompt",
     ),
     "prompt mismatch": (
-        {"prompt": "Other?", "chosen": ISSUE_ROW["chosen"], "rejected": ISSUE_ROW["rejected"]},
+        {
+            "prompt": "Other?",
+            "chosen": PROMPT_REPEATED_ROW["chosen"],
+            "rejected": PROMPT_REPEATED_ROW["rejected"],
+        },
         "the 'prompt' field is [user 'Other?'], but chosen and rejected begin with [user",
     ),
     "empty answer": (
@@ -241,7 +245,10 @@ def test_every_bad_row_is_named_at_once():
 
 
 def test_preference_pair_takes_the_parts_apart():
-    assert preference_pair(Q, ISSUE_ROW["chosen"], ISSUE_ROW["rejected"]) == ISSUE_PAIR
+    assert (
+        preference_pair(Q, PROMPT_REPEATED_ROW["chosen"], PROMPT_REPEATED_ROW["rejected"])
+        == PROMPT_ONCE_PAIR
+    )
     assert preference_pair(None, "The sky is blue.", "The sky is red.")["prompt"] == [
         user("The sky is")
     ]

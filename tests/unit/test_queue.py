@@ -204,3 +204,25 @@ def test_gpu_choices_that_cannot_work_are_refused_at_once():
         with pytest.raises(ConfigError, match="lacks"):
             check_devices(TrainConfig(gpu=torch.cuda.device_count()))
     assert socket.gethostname()  # statuses compare hosts by this name
+
+
+def test_a_stop_between_the_queue_claiming_a_run_and_its_start_holds(loaded, monkeypatch):
+    """Stop pressed after the queue gave a run its device but before its runner began: the
+    run trains no step, and resume takes it up later."""
+    from workbench.train import launch
+
+    real = launch.start_runner
+
+    def stop_first(run, warm=None):
+        run.stop(timeout=0)  # the person presses Stop at this very moment
+        return real(run, warm)
+
+    monkeypatch.setattr(launch, "start_runner", stop_first)
+    run = loaded.train(TrainConfig(**FAST))
+    status = run.wait(timeout=120)
+    assert status.state == "cancelled", status.message + run.log_tail()
+    assert not [m for m in run.metrics if "loss" in m]
+    monkeypatch.setattr(launch, "start_runner", real)
+    resumed = loaded.resume(run)
+    assert resumed.wait(timeout=240).state == "finished", resumed.log_tail()
+    assert len([m for m in resumed.metrics if "loss" in m]) == FAST["max_steps"]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +77,44 @@ def test_a_list_of_dicts_is_kept_in_the_workspace(tmp_path, chat_rows):
         s.flag(0, "check")
     with wb.Session.open(tmp_path / "ws") as s:
         assert len(s.dataset) == 3 and s.dataset[0]["flag"] == "check"
+
+
+def test_a_copy_cut_short_by_a_crash_is_written_whole_the_next_time(
+    tmp_path, chat_rows, monkeypatch
+):
+    """In-memory rows are kept as an Arrow copy in the workspace. A crash (or a full disk)
+    while it is written leaves no half copy behind that a later load would trust."""
+    import datasets
+
+    real = datasets.Dataset.save_to_disk
+
+    def crash_midway(self, path, **kwargs):
+        real(self, path, **kwargs)
+        (Path(path) / "state.json").unlink()  # the last file never made it
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(datasets.Dataset, "save_to_disk", crash_midway)
+    with wb.Session.open(tmp_path / "ws") as s, pytest.raises(OSError, match="space"):
+        s.load_dataset(chat_rows)
+    monkeypatch.setattr(datasets.Dataset, "save_to_disk", real)
+    assert not list((tmp_path / "ws" / "datasets").iterdir())  # nothing half written stays
+    with wb.Session.open(tmp_path / "ws") as s:
+        s.load_dataset(chat_rows)  # room again: loaded again
+    with wb.Session.open(tmp_path / "ws") as s:
+        assert s.dataset is not None and len(s.dataset) == 3
+
+
+def test_a_damaged_copy_found_on_open_is_said_plainly(tmp_path, chat_rows):
+    with wb.Session.open(tmp_path / "ws") as s:
+        s.load_dataset(chat_rows)
+    (copy,) = (tmp_path / "ws" / "datasets").iterdir()
+    for arrow in copy.glob("*.arrow"):
+        arrow.write_bytes(arrow.read_bytes()[:40])  # truncated, as by a full disk long ago
+    with (
+        pytest.warns(wb.WorkspaceWarning, match="incomplete or damaged.*load the data again"),
+        wb.Session.open(tmp_path / "ws") as s,
+    ):
+        assert s.dataset is None
 
 
 def test_views_hear_of_each_others_changes(session, chat_rows):

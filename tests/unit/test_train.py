@@ -13,6 +13,7 @@ import workbench as wb
 from tests.conftest import wait_for
 from workbench.train import ConfigError, RunStatus, TrainConfig, TrainingDataError
 from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
+from workbench.train.launch import resume_refusal
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_packed_rows_never_attend_across_rows(tiny_model_dir):
                             break
             assert sorted(i for i, _ in got) == [0, 1, 2]
             for i, part in got:
-                assert torch.allclose(part, alone[i], atol=1e-5), f"row {i} with cap {cap}"
+                torch.testing.assert_close(part, alone[i])
             assert flat["labels"][~real].eq(-100).all()  # filler never trains
             assert flat["input_ids"].shape[1] <= max(cap, 5)
     padded = PaddedCollator(TokenCounter(), pad_token_id=0)(rows)
@@ -118,7 +119,7 @@ def test_packed_rows_never_attend_across_rows(tiny_model_dir):
         loss_padded = model(**padded).loss
         for cap in (64, 7):
             loss_flat = model(**FlatCollator(TokenCounter(), max_length=cap)(rows)).loss
-            assert torch.allclose(loss_flat, loss_padded, atol=1e-5), f"cap {cap}"
+            torch.testing.assert_close(loss_flat, loss_padded)
 
 
 def test_packing_fills_blocks_without_splitting_rows():
@@ -140,6 +141,27 @@ def small_run(session, chat_rows, **config):
     session.set_max_length(64)
     defaults = {"method": "lora", "batch_size": 2, "save_steps": 5, "logging_steps": 1}
     return session.train(TrainConfig(**{**defaults, **config}))
+
+
+def test_a_resume_never_trains_past_its_step_budget(session, chat_rows):
+    """A run that trained all its steps (30 of 30, or its one epoch) is not resumed to the
+    same budget, from code: that trained a 31st step and rewrote the adapter."""
+    session.load_dataset(chat_rows * 8)
+    by_steps = session.prepare(TrainConfig(method="lora", max_steps=30, batch_size=2))
+    by_epochs = session.prepare(TrainConfig(method="lora", epochs=1, batch_size=2))
+    for run, step in ((by_steps, 30), (by_epochs, 12)):
+        checkpoint = run.folder.checkpoints_dir / f"checkpoint-{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text("{}")
+        run.folder.write_status(RunStatus("finished", step=step, max_steps=step))
+    with pytest.raises(ConfigError, match="trained 30 of 30 steps: nothing is left"):
+        session.resume(by_steps, TrainConfig(max_steps=30))
+    with pytest.raises(ConfigError, match="nothing is left"):
+        session.resume(by_steps)  # its own budget
+    with pytest.raises(ConfigError, match="trained 12 of 12 steps"):
+        session.resume(by_epochs, TrainConfig(epochs=1))
+    assert resume_refusal(by_epochs, TrainConfig(epochs=2)) == ""  # 24 steps: 12 to go
+    assert resume_refusal(by_steps, TrainConfig(max_steps=40)) == ""
 
 
 @pytest.mark.slow

@@ -73,3 +73,36 @@ def test_none_starts_when_turned_off_or_read_only(warm_session, monkeypatch):
         assert not looking.warm_runner()
     monkeypatch.setenv("WORKBENCH_WARM_RUNNER", "0")
     assert not warm_session.warm_runner() and warm_session._warm is None
+
+
+def test_a_run_on_a_gpu_is_trained_by_the_waiting_process(warm_session, monkeypatch):
+    """On a GPU machine (Colab) the warm runner is started seeing the GPU the queue will give
+    the next run, so it takes that run. The CPU build ignores CUDA_VISIBLE_DEVICES and trains."""
+    import workbench.train.queue as queue
+
+    monkeypatch.setattr(queue, "machine_devices", lambda: ["cuda:0"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert warm_session.warm_runner()
+    warm = warm_session._warm
+    environ = Path(f"/proc/{warm.process.pid}/environ").read_bytes().split(b"\0")
+    assert b"CUDA_VISIBLE_DEVICES=0" in environ
+    run = warm_session.train(small_config())
+    assert run.status.devices == ["cuda:0"] and run.status.pid == warm.process.pid
+    assert run.wait(timeout=240).state == "finished", run.log_tail()
+
+
+def test_the_warm_runner_sees_the_gpu_no_run_holds(tmp_path):
+    """With cuda:0 held by a running run, the next one-process run (and so the warm runner)
+    gets cuda:1; with both held, none."""
+    from workbench.train.queue import RunQueue
+
+    class Held:
+        def __init__(self, devices):
+            self.name = "run-x"
+            self.status = wb.train.RunStatus("running", devices=devices)
+            self.process_alive = True
+
+    queue = RunQueue(tmp_path / "queue.json", tmp_path, devices=lambda: ["cuda:0", "cuda:1"])
+    assert queue.next_devices({}) == ["cuda:0"]
+    assert queue.next_devices({"run-x": Held(["cuda:0"])}) == ["cuda:1"]
+    assert queue.next_devices({"run-x": Held(["cuda:0", "cuda:1"])}) == []

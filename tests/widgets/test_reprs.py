@@ -1,5 +1,5 @@
 """What a notebook shows for the core's results: a readable, escaped HTML view and a short
-text repr (issue 19, point 8), instead of a dataclass dump."""
+text repr, instead of a dataclass dump."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The views as a person sees them (issue 19): readable colours in both themes, the run that is
+"""The views as a person sees them: readable colours in both themes, the run that is
 followed after a restart, buttons that cannot act, keys, empty states, plots, labels, small
 things. What the page itself shows is checked in tests/e2e/test_views_in_browser.py."""
 
@@ -145,17 +145,32 @@ def test_stop_and_resume_are_disabled_with_a_reason_until_a_run_can_use_them(ses
 
 def test_an_ended_run_can_be_resumed_but_not_stopped(session, chat_rows, no_runner):
     session.load_dataset(chat_rows * 8)
-    run = session.prepare(TrainConfig(method="lora", max_steps=2, batch_size=2))
-    end_as(run, "stopped")
+    run = session.prepare(TrainConfig(method="lora", max_steps=4, batch_size=2))
+    end_as(run, "stopped", step=2)
     view = TrainingLauncher(session, plot_backend="svg")
     assert view.stop_button.disabled and "already stopped" in view.stop_button.tooltip
     assert not view.resume_button.disabled and run.name in view.resume_button.tooltip
 
 
+def test_resume_is_disabled_while_the_form_leaves_nothing_to_train(session, chat_rows, no_runner):
+    """A run that trained all 30 of its 30 steps: Resume says why it cannot, until max steps
+    is raised past 30; then it resumes to the new budget."""
+    session.load_dataset(chat_rows * 8)
+    run = session.prepare(TrainConfig(method="lora", max_steps=30, batch_size=2))
+    end_as(run, "finished", step=30)
+    view = TrainingLauncher(session, plot_backend="svg")
+    assert view.fields["max_steps"].value == 30
+    assert view.resume_button.disabled and "trained 30 of 30 steps" in view.resume_button.tooltip
+    view.fields["max_steps"].value = 40
+    assert not view.resume_button.disabled
+    view.resume_button.click()
+    assert no_runner and run.config.max_steps == 40
+
+
 def test_a_running_run_can_be_stopped_but_not_resumed(session, live_run):
     view = TrainingLauncher(session, plot_backend="svg")
     assert not view.stop_button.disabled and "after its current step" in view.stop_button.tooltip
-    assert view.resume_button.disabled and "stop it first" in view.resume_button.tooltip
+    assert view.resume_button.disabled and "stop it before resuming" in view.resume_button.tooltip
 
 
 # -- 4. keys and clicks -------------------------------------------------------------------------

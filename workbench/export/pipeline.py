@@ -89,7 +89,7 @@ def run_export(job: ExportJob, progress: Progress | None = None) -> Export:
         shutil.rmtree(scratch)
         tell("finish")
         if config.parity_required and not result.passed:
-            raise ParityError(result.error_message(job.path))
+            raise ParityError(result.error_message(job.path), result)
         commands = usage(config.format, job.path, written.file, job.source.name)
         export = Export(job.path, config.format, job.source.name, {}, result, commands)
         export.notes = list(written.notes)
@@ -139,7 +139,7 @@ def _check_adapter(job, folder, written, stops, ref, device) -> Parity:
     base = models.load_model(job.source.spec, device=device)
     model = PeftModel.from_pretrained(base, str(folder))
     exported = models.load_tokenizer(models.ModelSpec(str(folder)))
-    return _check(job, model, exported, ref, "adapter")
+    return _check(job, model, exported, ref, "adapter", "float32", device)
 
 
 def _check_merged(job, folder, written, stops, ref, device) -> Parity:
@@ -148,14 +148,15 @@ def _check_merged(job, folder, written, stops, ref, device) -> Parity:
     declared = model.generation_config.eos_token_id  # what generate() will stop on
     declared = [declared] if isinstance(declared, int) else list(declared or [])
     dtype = merged.saved_dtype(folder)
-    return _check(job, model, exported, ref, f"merged {dtype}", stops=declared)
+    return _check(job, model, exported, ref, f"merged {dtype}", dtype, device, stops=declared)
 
 
 def _check_gguf(job, folder, written, stops, ref, device) -> Parity:
     from .gguf import declared_stops
 
     model, exported = read_gguf(folder, written.file, device)
-    result = _check(job, model, exported, ref, f"GGUF {job.config.quantization.upper()}")
+    kind = job.config.quantization
+    result = _check(job, model, exported, ref, f"GGUF {kind.upper()}", kind, device)
     if stops[0] not in declared_stops(folder / written.file):
         result.problems.append(f"the GGUF does not declare token {stops[0]} as its end of turn")
     return result
@@ -165,8 +166,11 @@ READERS = {"adapter": _check_adapter, "merged": _check_merged, "gguf": _check_gg
 READERS["ollama"] = _check_gguf
 
 
-def _check(job, model, tokenizer, ref, artefact: str, stops=None) -> Parity:
+def _check(job, model, tokenizer, ref, artefact: str, tensors: str, device, stops=None) -> Parity:
+    """Parity of an export read back: `tensors` is its weights' type ("float32", "f16", "q8_0"),
+    run in the device's compute dtype; their rounding sets the tolerance."""
     config = job.config
+    compute = str(models.compute_dtype(device)).removeprefix("torch.")
     return parity.check(
         model,
         tokenizer,
@@ -175,6 +179,7 @@ def _check(job, model, tokenizer, ref, artefact: str, stops=None) -> Parity:
         config.max_new_tokens,
         artefact,
         config.parity_required,
+        parity.tolerance(tensors, compute),
         stops=stops,
     )
 

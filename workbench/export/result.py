@@ -16,8 +16,13 @@ from .config import ExportError
 
 
 class ParityError(ExportError):
-    """An unquantised export answers a probe prompt differently from the adapter in the
-    workbench; the message names the prompt and both answers. Nothing was written."""
+    """An unquantised export answers differently from the adapter in the workbench, beyond
+    its rounding; the message names the prompt and both answers, `parity` holds the figures.
+    Nothing was written."""
+
+    def __init__(self, message: str, parity: Parity | None = None):
+        super().__init__(message)
+        self.parity = parity
 
 
 @dataclass
@@ -25,8 +30,11 @@ class Parity:
     """The exported artefact against the adapter on K probe prompts (greedy answers, logits).
 
     `max_logit_diff` is the largest absolute difference of any next-token logit over the
-    prompts' answer positions. `problems` lists what differs besides the answers (the chat
-    template, the tokenisation, the stop tokens). `required`: a difference fails the export.
+    adapter's answer positions (teacher forcing), `tolerance` what the export's rounding may
+    move it (parity.tolerance); `partings` the probes whose free-running answers part, each
+    with the adapter's margin for its own token over the export's there (a near tie when
+    small). `problems` lists what differs besides (the chat template, the tokenisation, the
+    stop tokens). `required`: a failure fails the export.
     """
 
     artefact: str
@@ -36,23 +44,38 @@ class Parity:
     required: bool
     first_difference: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    tolerance: float = 0.0
+    partings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """Every probe answered alike, and nothing else differs."""
-        return self.agree == self.probes and not self.problems
+        """Its logits along the adapter's answers are within the rounding of its tensor type,
+        answers that part do so at near ties (margins within it), and nothing else differs."""
+        within = all(p["margin"] <= self.tolerance for p in self.partings)
+        return self.max_logit_diff <= self.tolerance and within and not self.problems
 
     def line(self) -> str:
-        """One line for people: k of K, the largest logit difference, and whether it counts."""
+        """One line for people: k of K, near ties, the largest logit difference against the
+        tolerance, and whether it counts."""
         verdict = "" if self.passed else (" (FAILED)" if self.required else " (reported only)")
         text = (
             f"parity {self.artefact}: {self.agree}/{self.probes} greedy answers identical to "
-            f"the adapter's, largest logit difference {self.max_logit_diff:.3g}{verdict}"
+            f"the adapter's{self._ties()}, largest logit difference {self.max_logit_diff:.3g} "
+            f"(rounding allows {self.tolerance:.3g}){verdict}"
         )
         return "; ".join([text, *self.problems])
 
+    def _ties(self) -> str:
+        """Where the differing answers part: by how much the adapter preferred its own token."""
+        if not self.partings:
+            return ""
+        margins = ", ".join(f"probe {p['probe']} by {p['margin']:.2g}" for p in self.partings)
+        kind = "near ties" if self.passed else "choices"
+        return f" (the others part at {kind} of the adapter's own: {margins})"
+
     def error_message(self, path: Path) -> str:
-        """Why a required check failed: the first prompt that differs and both answers."""
+        """Why a required check failed: what differs, the first prompt that differs and both
+        answers."""
         lines = [f"The export does not answer as the adapter does ({self.line()})."]
         if self.first_difference:
             d = self.first_difference

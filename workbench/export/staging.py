@@ -8,12 +8,11 @@ only with overwrite=True, and only once the new export is complete.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..persist import staged_folder
 from .config import ExportError
 
 
@@ -37,34 +36,12 @@ def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
 
 @contextmanager
 def staged(path: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield a fresh staging folder beside `path`; on success it becomes `path`, else it goes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".staging", dir=path.parent))
-    try:
+    """Yield a fresh staging folder beside `path`; on success it becomes `path` (an old export
+    is replaced only with `overwrite`), else it goes and `path` is as it was."""
+    with staged_folder(path) as staging:
         yield staging
-        publish(staging, path, overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def publish(staging: Path, path: Path, overwrite: bool) -> None:
-    """Rename the finished staging folder to `path`, moving an old export aside first."""
-    old = None
-    if path.exists():
-        if any(path.iterdir()) and not overwrite:  # filled while we were exporting
+        if path.exists() and any(path.iterdir()) and not overwrite:  # filled meanwhile
             raise ExportError(f"{path} was filled by someone else during the export; kept it.")
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-        os.replace(path, old / path.name)
-    try:
-        os.replace(staging, path)
-    except OSError:
-        if old is not None:  # put the old export back: the target is as it was
-            os.replace(old / path.name, path)
-            old.rmdir()
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def folder_files(folder: Path) -> dict[str, int]:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from ..data import DatasetLoadError, InstructionDataset, load_source
 from ..data.dataset import check_origin
 from ..data.messages import check_messages
-from ..persist import append_jsonl, read_jsonl
+from ..persist import append_jsonl, read_jsonl, staged_folder
+from ..workspace import WorkspaceWarning
 from .state import DatasetRef, Split
 
 log = logging.getLogger(__name__)
+SAVED_STATE = "state.json"  # the file datasets' save_to_disk writes last
 
 
 class DataActions:
@@ -47,10 +50,12 @@ class DataActions:
         return ds
 
     def _save_copy(self, ds: InstructionDataset) -> dict:
-        # In-memory data has no file to reload from; keep an Arrow copy in the workspace.
+        """In-memory data has no file to reload from: keep an Arrow copy in the workspace,
+        written whole or not at all (a copy is complete once its state.json is there)."""
         folder = self.workspace.datasets_dir / ds.fingerprint
-        if not folder.exists():
-            ds.table.save_to_disk(str(folder))
+        if not (folder / SAVED_STATE).exists():
+            with staged_folder(folder) as staging:
+                ds.table.save_to_disk(str(staging))
         return {"kind": "saved", "path": str(folder.relative_to(self.workspace.root))}
 
     def _restore_dataset(self, state: DatasetRef) -> InstructionDataset | None:
@@ -60,9 +65,7 @@ class DataActions:
             path = self.workspace.root / path
         try:
             if source["kind"] == "saved":
-                import datasets
-
-                table = datasets.load_from_disk(str(path))
+                table = _load_saved_copy(path)
                 ds = InstructionDataset(table, source, cache_dir=self.workspace.dataset_cache_dir)
             else:
                 ds = load_source(
@@ -71,7 +74,8 @@ class DataActions:
                     **state.options,
                 )
         except (OSError, DatasetLoadError) as e:
-            log.warning("Could not reload the dataset %s (%s); load it again.", path, e)
+            told = f"Could not reload the dataset {path} ({e}); load it again."
+            warnings.warn(told, WorkspaceWarning, stacklevel=4)
             return None
         if ds.fingerprint != state.fingerprint and source["kind"] != "saved":
             log.warning(
@@ -177,3 +181,20 @@ class DataActions:
         if self._dataset is None:
             raise RuntimeError("No dataset is loaded; call session.load_dataset(...) first.")
         return self._dataset
+
+
+def _load_saved_copy(path: Path):
+    """The Arrow copy the workspace keeps of in-memory data; DatasetLoadError when a crash or
+    a full disk left it incomplete (copies are written whole since, persist.staged_folder)."""
+    import datasets
+
+    try:
+        if not (path / SAVED_STATE).exists():
+            raise FileNotFoundError(f"no {SAVED_STATE}")
+        return datasets.load_from_disk(str(path))
+    except (OSError, ValueError) as e:
+        raise DatasetLoadError(
+            f"the workspace's copy of the in-memory dataset, {path}, is incomplete or damaged "
+            f"({e}); load the data again with session.load_dataset(...): the edits recorded "
+            "for it apply again to the same rows"
+        ) from e

@@ -139,7 +139,8 @@ class TrainingActions:
 
         The launcher asks for one when it is shown. None starts while a run of this session is
         active (the imports would slow it), read-only, or with WORKBENCH_WARM_RUNNER=0 in the
-        environment; it holds ~0.5 GB until used or `close()`. Returns whether one waits now.
+        environment; it holds ~0.5 GB until used or `close()`. It sees the device the queue
+        would give the next run; a run given another starts cold. Returns whether one waits now.
         """
         import os
 
@@ -152,7 +153,10 @@ class TrainingActions:
             return False
         if any(run.status.active for run in self._runs.values()):
             return False
-        self._warm = WarmRunner(runner_env())
+        # Started for the GPU the next run will get: it cannot be told another one later,
+        # since importing peft (bitsandbytes) initialises CUDA with the devices it sees.
+        devices = self._run_queue().next_devices({r.name: r for r in self.runs})
+        self._warm = WarmRunner(runner_env(devices))
         return True
 
     def _write_run(self, planned: TrainConfig, preferences: Iterable[Any] | None) -> Run:

@@ -6,6 +6,7 @@ trains on exactly the ids and labels the template editor shows.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -193,8 +194,7 @@ def start_runner(run: Run, warm: WarmRunner | None = None) -> Run:
     sessions start runs through the queue (workbench.train.queue), never directly. A `warm`
     runner (warm.py) takes a single-process run whose environment it was started with.
     """
-    folder = run.folder
-    folder.stop_file.unlink(missing_ok=True)
+    folder = run.folder  # its stop file was cleared when it was queued: a stop since holds
     status = folder.read_status()
     status.state, status.message, status.host = "queued", "", socket.gethostname()
     status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1
@@ -242,11 +242,8 @@ def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
     resumes any run, wherever it was started. Raises ConfigError naming the fields that differ.
     """
     old = run.config
-    if run.status.active:
-        raise ConfigError(f"{run.name} is still {run.status.state}; stop it before resuming.")
-    never_started = run.status.state in ("prepared", "cancelled")
-    if run.folder.last_checkpoint() is None and not never_started:
-        raise ConfigError(f"{run.name} has no checkpoint to resume from; start a new run instead.")
+    if refusal := resume_refusal(run, config):
+        raise ConfigError(refusal)
     if config is None:
         return old
     default, asked, before = type(config)().to_json(), config.to_json(), old.to_json()
@@ -263,6 +260,41 @@ def check_resume(run: Run, config: TrainConfig | None) -> TrainConfig:
         )
     gpu = old.gpu if config.gpu is None else config.gpu  # a resumed run may move to another GPU
     return old.replace(max_steps=config.max_steps, epochs=config.epochs, gpu=gpu)
+
+
+def resume_refusal(run: Run, config: TrainConfig | None = None) -> str:
+    """Why `run` cannot be resumed with `config`'s step budget (None: its own), "" when it
+    can: it is active, it has no checkpoint, or its last checkpoint already reached the budget
+    (a resume never trains past it). For Session.resume and the launcher's Resume button."""
+    status = run.status
+    if status.active:
+        return f"{run.name} is still {status.state}; stop it before resuming."
+    checkpoint = run.folder.last_checkpoint()
+    if checkpoint is None:
+        never_started = status.state in ("prepared", "cancelled")
+        return (
+            ""
+            if never_started
+            else f"{run.name} has no checkpoint to resume from; start a new run instead."
+        )
+    done, total = int(checkpoint.name.split("-")[-1]), _step_budget(run, config or run.config)
+    if total is not None and done >= total:
+        return (
+            f"{run.name} has trained {done} of {total} steps: nothing is left to train. Raise "
+            "max steps (or epochs) above that to train on."
+        )
+    return ""
+
+
+def _step_budget(run: Run, config: TrainConfig) -> int | None:
+    """The steps a resume of `run` with `config` trains to; None where only the runner can
+    count them (an epoch budget of a run that never reported its length)."""
+    if config.max_steps > 0:
+        return config.max_steps
+    old, planned = run.config, run.status.max_steps
+    if old.max_steps > 0 or not planned or not old.epochs:
+        return None
+    return math.ceil(planned * config.epochs / old.epochs)  # steps per epoch are the run's
 
 
 def update_config(run: Run, config: TrainConfig) -> None:

@@ -110,9 +110,10 @@ class RunQueue:
         self,
         file: Path,
         runs_dir: Path,
-        devices: Callable[[], list[str]] = machine_devices,
+        devices: Callable[[], list[str]] | None = None,
     ):
-        self.file, self.runs_dir, self._devices = Path(file), Path(runs_dir), devices
+        self.file, self.runs_dir = Path(file), Path(runs_dir)
+        self._devices = devices or machine_devices  # this machine's, read when asked
         with _LOCKS_LOCK:
             self._lock = _LOCKS.setdefault(self.file.resolve(), threading.RLock())
 
@@ -125,6 +126,7 @@ class RunQueue:
         """Put a run at the end of the queue: its folder says it waits, then the file lists it."""
         now = time.time()
         with self._lock, run.folder.status_lock():
+            run.folder.stop_file.unlink(missing_ok=True)  # an earlier stop; a new one holds
             status = run.folder.read_status()
             status.state, status.pid, status.worker_pid, status.devices = "queued", None, None, []
             status.host, status.heartbeat, status.ended = socket.gethostname(), now, None
@@ -133,6 +135,13 @@ class RunQueue:
             run.folder.write_status(status)
             entries = [e for e in self._read()[0] if e.run != run.name]
             self._write([*entries, QueueEntry(run.name, now, needs(run.config, self._devices()))])
+
+    def next_devices(self, runs: Mapping[str, Run]) -> list[str]:
+        """The devices a one-process run started now would take (["cpu"] on a machine without
+        a GPU), [] while none is free: what a warm runner is started for (train/warm.py)."""
+        devices = self._devices()
+        held = held_devices(runs.values(), devices)
+        return choose(TrainConfig(), [d for d in devices if d not in held], devices) or []
 
     def dispatch(self, runs: Mapping[str, Run], start: Callable[[Run], Run]) -> list[Run]:
         """Start each waiting run whose devices are free, in queue order (a run never overtakes

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from ..data.excerpt import LOG_CHARS, tail
+from ..persist import whole_folder
 from ..resources import oom_kill_count
 from .config import TrainConfig
 from .faults import death_message
@@ -161,9 +162,10 @@ class Run:
 
     @property
     def adapter_path(self) -> Path | None:
-        """The trained adapter folder, once the run has written one."""
-        adapter = self.folder.adapter_dir
-        return adapter if (adapter / "adapter_config.json").exists() else None
+        """The trained adapter folder, once the run has written one (the previous one while a
+        crash interrupted swapping in the next: persist.publish_folder)."""
+        adapter = whole_folder(self.folder.adapter_dir)
+        return adapter if adapter and (adapter / "adapter_config.json").exists() else None
 
     def probe_history(self) -> list[dict]:
         """The probes' answers by evaluation, newest first, each marked when it changed since

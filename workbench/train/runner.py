@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from ..models import best_device, resolve
-from ..persist import atomic_write_json, read_json
+from ..persist import atomic_write_json, read_json, staged_folder
 from .callbacks import (
     Heartbeat,
     MetricsCallback,
@@ -47,6 +47,8 @@ def main(run_dir: str) -> int:
     refusal = job_refusal(folder.root)
     if refusal:
         return refuse(folder, refusal)
+    if folder.stop_file.exists():  # asked between the queue's claim and this start
+        return stopped_before_training(folder)
     state = start_process_group(best_device())
     stopper = StopCallback(folder)
     signal.signal(signal.SIGTERM, lambda *_: stopper.requested.set())
@@ -129,6 +131,18 @@ def refuse(folder: RunFolder, message: str) -> int:
         status.state, status.message, status.ended = "failed", message, time.time()
         folder.write_status(status)
     return 2
+
+
+def stopped_before_training(folder: RunFolder) -> int:
+    """Record a stop that came before the first step: the run is as it was ("stopped" at its
+    last checkpoint, or "cancelled" when it has none), so that resume takes it up again."""
+    if os.environ.get("RANK", "0") == "0":
+        status = folder.read_status()
+        status.state = "stopped" if folder.last_checkpoint() else "cancelled"
+        status.message = "Stopped before it trained a step; resume it to go on."
+        status.ended, status.pid, status.worker_pid = time.time(), None, None
+        folder.write_status(status)
+    return 0
 
 
 def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
@@ -258,19 +272,17 @@ def save_adapter(
             flush=True,
         )
     model = trainer.accelerator.unwrap_model(trainer.model)
-    staging = folder.root / ".adapter.staging"
-    # only the trained adapter: DPO's frozen "ref" copy stays behind
-    model.save_pretrained(
-        str(staging), safe_serialization=True, selected_adapters=["default"], state_dict=state_dict
-    )
-    atomic_write_json(staging / "template.json", read_json(folder.template_file))
-    atomic_write_json(staging / "train_config.json", config.to_json())
-    atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
-    for name, data in (extra or {}).items():
-        atomic_write_json(staging / name, data)
-    if folder.adapter_dir.exists():
-        import shutil
-
-        shutil.rmtree(folder.adapter_dir)
-    staging.rename(folder.adapter_dir)
+    with staged_folder(folder.adapter_dir) as staging:  # the old adapter stays until swapped
+        # only the trained adapter: DPO's frozen "ref" copy stays behind
+        model.save_pretrained(
+            str(staging),
+            safe_serialization=True,
+            selected_adapters=["default"],
+            state_dict=state_dict,
+        )
+        atomic_write_json(staging / "template.json", read_json(folder.template_file))
+        atomic_write_json(staging / "train_config.json", config.to_json())
+        atomic_write_json(staging / "base_model.json", folder.read_info().model.to_json())
+        for name, data in (extra or {}).items():
+            atomic_write_json(staging / name, data)
     return folder.adapter_dir

@@ -6,6 +6,11 @@ runner ahead (`Session.warm_runner`) while a person reads the form; Start hands 
 folder over its stdin, and it trains exactly as a runner started then would (`runner.main`).
 It is used only where it would have been started alike (one process, the same environment),
 never twice, and it exits when its session closes its stdin (a kernel that ends does so too).
+
+Its environment includes the GPU it may use (CUDA_VISIBLE_DEVICES): the one the run queue would
+give the next run. It cannot be handed another once waiting: importing peft imports bitsandbytes,
+which asks torch for each GPU's compute capability and so initialises CUDA with the devices the
+process sees. A run given other devices (another run took the GPU meanwhile) starts cold.
 """
 
 from __future__ import annotations
