@@ -136,8 +136,13 @@ def _measure_tokens(path: Path, work: Path, rows: int) -> dict:
         started = time.perf_counter()
         stats = ds.stats()
         timings.append(time.perf_counter() - started)
-    return {"rows": rows, "first_s": round(timings[0], 3), "cached_s": round(timings[1], 4),
-            "rows_per_s": round(rows / timings[0]), "over_1024": stats.over_max_length}  # fmt: skip
+    return {
+        "rows": rows,
+        "first_s": round(timings[0], 3),
+        "cached_s": round(timings[1], 4),
+        "rows_per_s": round(rows / timings[0]),
+        "over_1024": stats.over_max_length,
+    }
 
 
 def measure_pandas(path: Path, work: Path, token_rows: int) -> dict:
@@ -147,8 +152,9 @@ def measure_pandas(path: Path, work: Path, token_rows: int) -> dict:
     df = pd.read_json(path, lines=True)
     df.iloc[0:PAGE_SIZE].to_dict("records")
     opened = time.perf_counter() - started
-    flip = _time_flips(lambda k: df.iloc[k * PAGE_SIZE : (k + 1) * PAGE_SIZE].to_dict("records"),
-                       len(df))  # fmt: skip
+    flip = _time_flips(
+        lambda k: df.iloc[k * PAGE_SIZE : (k + 1) * PAGE_SIZE].to_dict("records"), len(df)
+    )
     started = time.perf_counter()
     turns = df["messages"].explode()
     content = turns.str["content"]
@@ -172,8 +178,9 @@ def measure_datasets(path: Path, work: Path, token_rows: int) -> dict:
 
     datasets.disable_progress_bars()
     started = time.perf_counter()
-    ds = datasets.load_dataset("json", data_files=str(path), split="train",
-                               cache_dir=str(work / "hf"))  # fmt: skip
+    ds = datasets.load_dataset(
+        "json", data_files=str(path), split="train", cache_dir=str(work / "hf")
+    )
     ds[0:PAGE_SIZE]
     opened = time.perf_counter() - started
     flip = _time_flips(lambda k: ds[k * PAGE_SIZE : (k + 1) * PAGE_SIZE], len(ds))
@@ -241,8 +248,18 @@ def _result(opened, flip, search, found, quality, browse_rss) -> dict:
 
 
 def _run(contender: str, path: Path, work: Path, token_rows: int) -> dict:
-    command = [sys.executable, __file__, "--measure", contender, "--file", str(path),
-               "--work", str(work), "--token-rows", str(token_rows)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--measure",
+        contender,
+        "--file",
+        str(path),
+        "--work",
+        str(work),
+        "--token-rows",
+        str(token_rows),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -253,8 +270,12 @@ def _run(contender: str, path: Path, work: Path, token_rows: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--token-rows", type=int, default=20_000,
-                        help="rows tokenised for the token-length timing (0 to skip)")  # fmt: skip
+    parser.add_argument(
+        "--token-rows",
+        type=int,
+        default=20_000,
+        help="rows tokenised for the token-length timing (0 to skip)",
+    )
     parser.add_argument("--measure", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -266,8 +287,11 @@ def main() -> None:
         path = Path(tmp) / "chat.jsonl"
         started = time.perf_counter()
         generate(path, args.rows)
-        result = {"rows": args.rows, "file_mb": round(path.stat().st_size / 2**20, 1),
-                  "generate_s": round(time.perf_counter() - started, 1)}  # fmt: skip
+        result = {
+            "rows": args.rows,
+            "file_mb": round(path.stat().st_size / 2**20, 1),
+            "generate_s": round(time.perf_counter() - started, 1),
+        }
         for name in CONTENDERS:
             work = Path(tmp) / name
             work.mkdir()

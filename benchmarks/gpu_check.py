@@ -101,15 +101,23 @@ def train_here(session, config) -> dict:
     records = [m for m in run.metrics if "loss" in m]
     losses = [m["loss"] for m in records]
     return rate(records, "tokens_seen", "trained_tokens_seen") | {
-        "planned": {k: getattr(run.config, k) for k in ("method", "batch_size", "grad_accumulation",
-                                                        "learning_rate", "mixed_precision")},
+        "planned": {
+            k: getattr(run.config, k)
+            for k in (
+                "method",
+                "batch_size",
+                "grad_accumulation",
+                "learning_rate",
+                "mixed_precision",
+            )
+        },
         "train_seconds": time.time() - start,
         "first_loss": losses[0],
         "last_loss": losses[-1],
         "loss_finite": all(math.isfinite(x) for x in losses),
         "peak_gb": peak_memory_gb(),
         "estimate_gb": estimate.total_gb,
-    }  # fmt: skip
+    }
 
 
 def wait(run, timeout: float = SECTION_TIMEOUT_S):
@@ -153,8 +161,13 @@ def t4_path(ctx: Context) -> dict:
     asked = wb.TrainConfig(
         max_steps=ctx.steps, save_steps=10_000, mixed_precision="fp16" if cuda else "no"
     )
-    config = plan(asked, n_params=s.model_shape.n_params, device="cuda", device_name="T4",
-                  session_max_length=s.max_length)  # fmt: skip
+    config = plan(
+        asked,
+        n_params=s.model_shape.n_params,
+        device="cuda",
+        device_name="T4",
+        session_max_length=s.max_length,
+    )
     result = train_here(s, config)
     if not result["loss_finite"] or not result["last_loss"] < result["first_loss"]:
         raise RuntimeError(f"the T4 path did not learn: {result}")
@@ -193,8 +206,9 @@ def record_votes(s) -> None:
     rows = demo_data.generate(2 * PREFERENCE_PAIRS, seed=5, handwritten=False)  # short rows
     for row, other in zip(rows[:PREFERENCE_PAIRS], rows[PREFERENCE_PAIRS:]):
         turns, wrong = row["messages"], other["messages"][-1]["content"]
-        s.record_preference(turns[:-1], turns[-1]["content"], wrong, chosen_model="a",
-                            rejected_model="b")  # fmt: skip
+        s.record_preference(
+            turns[:-1], turns[-1]["content"], wrong, chosen_model="a", rejected_model="b"
+        )
 
 
 @section
@@ -205,14 +219,18 @@ def reward_model(ctx: Context) -> dict:
     s = open_session(ctx, "reward")
     record_votes(s)
     length = max(ctx.max_length, 256)
-    run = s.train(wb.TrainConfig(method="reward", max_steps=max(2, ctx.steps // 2),
-                                 max_length=length))  # fmt: skip
+    run = s.train(
+        wb.TrainConfig(method="reward", max_steps=max(2, ctx.steps // 2), max_length=length)
+    )
     status = wait(run)
     if status.state != "finished":
         raise RuntimeError(f"the reward run ended {status.state}: {status.message}")
     right, wrong = s.score("What is 2 plus 3?", ["5", "Purple."], reward_model=run.name)
-    return {"steps": status.step, "scores": [right, wrong], "peak_gb": status.extra.get(
-        "peak_memory_gb")}  # fmt: skip
+    return {
+        "steps": status.step,
+        "scores": [right, wrong],
+        "peak_gb": status.extra.get("peak_memory_gb"),
+    }
 
 
 @section
@@ -229,8 +247,12 @@ def grpo(ctx: Context) -> dict:
         raise RuntimeError(f"GRPO ended {status.state}: {status.message}")
     rewards = [m for m in run.metrics if any(k.startswith("reward") for k in m)]
     answer = s.generate("What is 2 plus 3?", model=run.name, max_new_tokens=8)
-    return {"steps": status.step, "reward_records": len(rewards), "answer": answer,
-            "peak_gb": status.extra.get("peak_memory_gb")}  # fmt: skip
+    return {
+        "steps": status.step,
+        "reward_records": len(rewards),
+        "answer": answer,
+        "peak_gb": status.extra.get("peak_memory_gb"),
+    }
 
 
 @section
@@ -254,8 +276,7 @@ def export_parity(ctx: Context) -> dict:
     out = {}
     for fmt in ("merged", "gguf"):
         export = s.export_model(run.name, Path(ctx.work) / f"export-{fmt}", format=fmt, **probes)
-        out[fmt] = {"parity": export.parity.line(), "seconds": export.seconds,
-                    "bytes": export.size}  # fmt: skip
+        out[fmt] = {"parity": export.parity.line(), "seconds": export.seconds, "bytes": export.size}
     return out
 
 
@@ -285,8 +306,10 @@ def gpu_processes_gone() -> bool | None:
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=30,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     return str(os.getpid()) not in out and not out.strip()
@@ -341,8 +364,9 @@ def in_subprocess(name: str, ctx: Context) -> dict:
     command = [sys.executable, __file__, "--section", name, "--context", json.dumps(asdict(ctx))]
     start = time.time()
     try:
-        done = subprocess.run(command, capture_output=True, text=True,
-                              timeout=SECTION_TIMEOUT_S * 2)  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=SECTION_TIMEOUT_S * 2
+        )
     except subprocess.TimeoutExpired:
         return {"ok": False, "seconds": time.time() - start, "error": "timed out"}
     seconds = time.time() - start
@@ -394,8 +418,19 @@ def main() -> int:
     ctx = Context(model, args.steps or (6 if args.dry_run else 30), args.dry_run, args.fail, work)
     results = {name: in_subprocess(name, ctx) for name in names}
     ok = all(r["ok"] for r in results.values())
-    print(json.dumps({"benchmark": "gpu_check", "device": device(), "dry_run": args.dry_run,
-                      "ok": ok, "sections": results, "summary": summary(results)}, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "gpu_check",
+                "device": device(),
+                "dry_run": args.dry_run,
+                "ok": ok,
+                "sections": results,
+                "summary": summary(results),
+            },
+            indent=2,
+        )
+    )
     return 0 if ok else 1
 
 

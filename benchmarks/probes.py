@@ -36,8 +36,13 @@ def timed_run(root: Path, probes: int, steps: int, model: str | None) -> dict:
         wall = time.perf_counter() - started
         evaluations = len(run.probe_history())
         probing = sum(m.get("probe_seconds", 0) for m in run.metrics)
-    return {"state": status.state, "wall_s": round(wall, 1), "evaluations_with_probes": evaluations,
-            "probe_seconds": round(probing, 1), "probe_share": round(probing / wall, 3)}  # fmt: skip
+    return {
+        "state": status.state,
+        "wall_s": round(wall, 1),
+        "evaluations_with_probes": evaluations,
+        "probe_seconds": round(probing, 1),
+        "probe_share": round(probing / wall, 3),
+    }
 
 
 def main() -> None:
@@ -49,15 +54,20 @@ def main() -> None:
         without = timed_run(Path(tmp), 0, args.steps, args.model)
         with_probes = timed_run(Path(tmp), 4, args.steps, args.model)
     share = with_probes["probe_share"]  # measured inside the run: robust to a busy machine
-    print(json.dumps({
-        "steps": args.steps,
-        "without_probes": without,
-        "with_4_probes": with_probes,
-        "wall_ratio": round(with_probes["wall_s"] / without["wall_s"], 3),
-        "probe_share_of_wall_time": share,
-        "target": f"<= {TARGET:.0%}",
-        "ok": share <= TARGET,
-    }, indent=2))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "steps": args.steps,
+                "without_probes": without,
+                "with_4_probes": with_probes,
+                "wall_ratio": round(with_probes["wall_s"] / without["wall_s"], 3),
+                "probe_share_of_wall_time": share,
+                "target": f"<= {TARGET:.0%}",
+                "ok": share <= TARGET,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

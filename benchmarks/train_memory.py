@@ -98,8 +98,14 @@ def measure_trl(settings: dict, steps: int, model: str) -> dict:
     """TRL's SFTTrainer defaults (padded batches, full logits) on the same rows and settings."""
     from train_throughput import run_trl
 
-    result = run_trl(steps, model, settings["method"], settings["max_length"], settings["batch"],
-                     settings.get("checkpointing"))  # fmt: skip
+    result = run_trl(
+        steps,
+        model,
+        settings["method"],
+        settings["max_length"],
+        settings["batch"],
+        settings.get("checkpointing"),
+    )
     return result | {"peak_gb": result["peak_memory_gb"]}
 
 
@@ -122,8 +128,12 @@ def table(args) -> dict:
     for values in itertools.product(*grid.values()):
         settings = dict(zip(grid, values))
         ours = alone("ours", settings, args)
-        key = (settings["method"], settings["batch"], settings["max_length"],
-               settings.get("checkpointing"))  # fmt: skip
+        key = (
+            settings["method"],
+            settings["batch"],
+            settings["max_length"],
+            settings.get("checkpointing"),
+        )
         if key not in trl and not args.no_trl:
             trl[key] = alone("trl", settings, args)
         theirs = trl.get(key, {})

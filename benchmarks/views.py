@@ -58,8 +58,11 @@ def app_ours(folder: Path, model: str | None) -> dict:
     app = Workbench(session)
     painted = time.perf_counter() - started
     app.wait_until_loaded()
-    return {"first_paint_s": painted, "loaded_s": time.perf_counter() - started,
-            "error": app.message.text}  # fmt: skip
+    return {
+        "first_paint_s": painted,
+        "loaded_s": time.perf_counter() - started,
+        "error": app.message.text,
+    }
 
 
 def app_eager(folder: Path, model: str | None) -> dict:
@@ -67,8 +70,12 @@ def app_eager(folder: Path, model: str | None) -> dict:
     from widgets import ChatComparator, DatasetBrowser, TemplateEditor, TrainingLauncher
 
     started = time.perf_counter()
-    views = [DatasetBrowser(session), TemplateEditor(session), TrainingLauncher(session),
-             ChatComparator(session)]  # fmt: skip
+    views = [
+        DatasetBrowser(session),
+        TemplateEditor(session),
+        TrainingLauncher(session),
+        ChatComparator(session),
+    ]
     views[0].stats_button.click()  # the histogram the eager browser drew at once (plotly)
     took = time.perf_counter() - started
     return {"first_paint_s": took, "loaded_s": took}
@@ -120,7 +127,7 @@ def compare_ours(folder: Path, model: str | None, tokens: int) -> dict:
             "answer_tokens": {
                 c: len(session.tokenizer(p.text)["input_ids"])
                 for c, p in zip(view.shown, view.panes)
-            },  # fmt: skip
+            },
             "message": view.message.text,
         }
         view.reset()
@@ -162,9 +169,13 @@ def start_ours(folder: Path, model: str | None, steps: int, warm: bool = True) -
     while view.plot.point_count() < 1 and run.status.active:
         time.sleep(0.02)
     plotted = time.perf_counter() - started
-    return {"first_loss_point_s": plotted, "start_returned_s": returned,
-            "warm_runner_ready_after_shown_s": ready_s, **runner_stages(run, wall),
-            "message": view.message.text}  # fmt: skip
+    return {
+        "first_loss_point_s": plotted,
+        "start_returned_s": returned,
+        "warm_runner_ready_after_shown_s": ready_s,
+        **runner_stages(run, wall),
+        "message": view.message.text,
+    }
 
 
 def start_plain(folder: Path, model: str | None, steps: int) -> dict:
@@ -197,8 +208,10 @@ def in_subprocess(name: str, **kwargs) -> dict:
         arguments = json.dumps({"name": name, "folder": folder, **kwargs})
         done = subprocess.run(
             [sys.executable, __file__, "--child", arguments],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode != 0:
         return {"failed": done.stderr[-2000:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -211,9 +224,14 @@ def child(arguments: str) -> None:
     print(json.dumps(contender(folder, **args)))
 
 
-CONTENDERS = {"app_ours": app_ours, "app_eager": app_eager,
-              "compare_ours": compare_ours, "compare_plain": compare_plain,
-              "start_ours": start_ours, "start_plain": start_plain}  # fmt: skip
+CONTENDERS = {
+    "app_ours": app_ours,
+    "app_eager": app_eager,
+    "compare_ours": compare_ours,
+    "compare_plain": compare_plain,
+    "start_ours": start_ours,
+    "start_plain": start_plain,
+}
 
 
 def tiny_model() -> str:
@@ -234,17 +252,22 @@ def main() -> None:
     if args.child:
         return child(args.child)
     model = tiny_model() if args.tiny else None
-    result = {"model": model or "embedded default (SmolLM2-135M-Instruct)",
-              "target_first_paint_s": TARGET_FIRST_PAINT_S,
-              "app": {"ours": in_subprocess("app_ours", model=model),
-                      "baseline_eager_views": in_subprocess("app_eager", model=model)}}  # fmt: skip
+    result = {
+        "model": model or "embedded default (SmolLM2-135M-Instruct)",
+        "target_first_paint_s": TARGET_FIRST_PAINT_S,
+        "app": {
+            "ours": in_subprocess("app_ours", model=model),
+            "baseline_eager_views": in_subprocess("app_eager", model=model),
+        },
+    }
     if not args.skip_compare:
         result["compare"] = {
             "tokens": args.tokens,
             "ours": in_subprocess("compare_ours", model=model, tokens=args.tokens),
-            "baseline_session_generate": in_subprocess("compare_plain", model=model,
-                                                       tokens=args.tokens),
-        }  # fmt: skip
+            "baseline_session_generate": in_subprocess(
+                "compare_plain", model=model, tokens=args.tokens
+            ),
+        }
     if not args.skip_start:
         result["start"] = {
             "target_first_loss_point_s": TARGET_FIRST_LOSS_S,

@@ -32,8 +32,13 @@ LISTED_ROWS = 500
 LENGTHS_BY_DEFAULT_UP_TO = 50_000
 NOTE_CHARS = 200  # a quality note on the page
 SEED_ROWS = 10  # rows of the current view that seed the Grow panel
-STATUS = [("any status", ""), ("flagged", "flagged"), ("not flagged", "unflagged"),
-          ("excluded", "excluded"), ("edited", "edited")]  # fmt: skip
+STATUS = [
+    ("any status", ""),
+    ("flagged", "flagged"),
+    ("not flagged", "unflagged"),
+    ("excluded", "excluded"),
+    ("edited", "edited"),
+]
 STYLE = """<style>
 .wb-dsb-row { border-left: 3px solid var(--jp-border-color2); padding: 2px 8px; margin: 2px 0;
   color: var(--jp-ui-font-color1); background: var(--jp-layout-color1); }
@@ -65,8 +70,17 @@ class DatasetBrowser(widgets.VBox):
         self.grow = GrowPanel(session)
         self.grow_box = titled(widgets.Accordion(children=[self.grow]), ["Grow the data"])
         self.grow_box.selected_index = None
-        super().__init__([stylesheet(), widgets.HTML(STYLE), self.loader, self.browser,
-                          self.quality_panel, self.editor, self.grow_box])  # fmt: skip
+        super().__init__(
+            [
+                stylesheet(),
+                widgets.HTML(STYLE),
+                self.loader,
+                self.browser,
+                self.quality_panel,
+                self.editor,
+                self.grow_box,
+            ]
+        )
         style_view(self, "wb-data")
         self._unsubscribe = session.observe(
             self._on_change, ["dataset", "edits", "selected_row", "template", "model", "max_length"]
@@ -85,12 +99,14 @@ class DatasetBrowser(widgets.VBox):
         self.match_case = widgets.Checkbox(description="match case", indent=False)
         self.search_role = widgets.Dropdown(options=[("any role", "")] + [(r, r) for r in ROLES])
         self.status = widgets.Dropdown(options=STATUS, description="Show")
-        self.has_role = widgets.Dropdown(options=[("any turns", "")] + [
-            (f"has a {r} turn", r) for r in ROLES])  # fmt: skip
+        self.has_role = widgets.Dropdown(
+            options=[("any turns", "")] + [(f"has a {r} turn", r) for r in ROLES]
+        )
         self.min_tokens = widgets.IntText(0, description="Tokens ≥")
         self.max_tokens = widgets.IntText(0, description="≤ (0: any)")
-        self.problem = widgets.Dropdown(options=[("any quality", "")] + [
-            (title, name) for name, title in TITLES.items()])  # fmt: skip
+        self.problem = widgets.Dropdown(
+            options=[("any quality", "")] + [(title, name) for name, title in TITLES.items()]
+        )
         self.search_button = make_button("Search / filter", self._apply_view)
         self.clear_button = make_button("Show all", self._clear_view)
         self.prev_button = make_button("◀", lambda: self._show(self.page_number - 1))
@@ -99,27 +115,42 @@ class DatasetBrowser(widgets.VBox):
         self.jump = widgets.IntText(0, description="Row")
         self.jump_button = make_button("Go", lambda: self.go_to_row(self.jump.value))
         self.random_button = make_button("Random rows", self._random)
-        self.row_buttons = [widgets.Button(layout=widgets.Layout(width="6em"))
-                            for _ in range(self.page_size)]  # fmt: skip
-        self.row_views = [ClickableHTML(layout=widgets.Layout(width="100%"))
-                          for _ in range(self.page_size)]  # fmt: skip
+        self.row_buttons = [
+            widgets.Button(layout=widgets.Layout(width="6em")) for _ in range(self.page_size)
+        ]
+        self.row_views = [
+            ClickableHTML(layout=widgets.Layout(width="100%")) for _ in range(self.page_size)
+        ]
         self.row_pagers = [widgets.VBox() for _ in range(self.page_size)]  # "show more" per turn
         for k, (button, text) in enumerate(zip(self.row_buttons, self.row_views)):
             button.on_click(lambda _, k=k: self._select_shown(k))
             text.on_click(lambda _, k=k: self._select_shown(k))  # the row's text selects it too
-        self.rows_box = widgets.VBox([
-            line(b, text=widgets.VBox([v, p]))
-            for b, v, p in zip(self.row_buttons, self.row_views, self.row_pagers)
-        ])  # fmt: skip
-        self.browser = widgets.VBox([
-            widgets.HBox([self.query, self.regex, self.match_case, self.search_role]),
-            widgets.HBox([self.status, self.has_role, self.problem]),
-            widgets.HBox([self.min_tokens, self.max_tokens, self.search_button,
-                          self.clear_button]),
-            widgets.HBox([self.prev_button, self.next_button, self.page_label, self.jump,
-                          self.jump_button, self.random_button]),
-            self.rows_box,
-        ])  # fmt: skip
+        self.rows_box = widgets.VBox(
+            [
+                line(b, text=widgets.VBox([v, p]))
+                for b, v, p in zip(self.row_buttons, self.row_views, self.row_pagers)
+            ]
+        )
+        self.browser = widgets.VBox(
+            [
+                widgets.HBox([self.query, self.regex, self.match_case, self.search_role]),
+                widgets.HBox([self.status, self.has_role, self.problem]),
+                widgets.HBox(
+                    [self.min_tokens, self.max_tokens, self.search_button, self.clear_button]
+                ),
+                widgets.HBox(
+                    [
+                        self.prev_button,
+                        self.next_button,
+                        self.page_label,
+                        self.jump,
+                        self.jump_button,
+                        self.random_button,
+                    ]
+                ),
+                self.rows_box,
+            ]
+        )
 
     def _build_quality(self) -> None:
         self.with_lengths = widgets.Checkbox(description="token lengths", indent=False)
@@ -134,11 +165,15 @@ class DatasetBrowser(widgets.VBox):
         self.stats_note = widgets.HTML()
         self.progress = ProgressLine(unit="rows")  # tokenising a large set shows its progress
         self.lengths = LengthPlot()  # a hint until the lengths are first plotted
-        self.quality_panel = widgets.VBox([
-            widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
-            widgets.HBox([self.problems, self.problem_rows]),
-            self.progress, self.stats_note, self.lengths,
-        ])  # fmt: skip
+        self.quality_panel = widgets.VBox(
+            [
+                widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
+                widgets.HBox([self.problems, self.problem_rows]),
+                self.progress,
+                self.stats_note,
+                self.lengths,
+            ]
+        )
 
     # -- browsing -----------------------------------------------------------------------------
     def _select_shown(self, k: int) -> None:
@@ -152,14 +187,26 @@ class DatasetBrowser(widgets.VBox):
         ds = self.session.dataset
         if ds is None:
             return
-        key = (id(ds), self.query.value, self.regex.value, self.match_case.value,
-               self.search_role.value, self.status.value, self.has_role.value,
-               self.problem.value, self.min_tokens.value, self.max_tokens.value)  # fmt: skip
+        key = (
+            id(ds),
+            self.query.value,
+            self.regex.value,
+            self.match_case.value,
+            self.search_role.value,
+            self.status.value,
+            self.has_role.value,
+            self.problem.value,
+            self.min_tokens.value,
+            self.max_tokens.value,
+        )
         if key == self._applied:
             return
-        criteria = {"role": self.has_role.value or None, "problem": self.problem.value or None,
-                    "min_tokens": self.min_tokens.value or None,
-                    "max_tokens": self.max_tokens.value or None}  # fmt: skip
+        criteria = {
+            "role": self.has_role.value or None,
+            "problem": self.problem.value or None,
+            "min_tokens": self.min_tokens.value or None,
+            "max_tokens": self.max_tokens.value or None,
+        }
         status = self.status.value
         if status:
             key = "flagged" if status in ("flagged", "unflagged") else status
@@ -170,8 +217,13 @@ class DatasetBrowser(widgets.VBox):
             view = ds.filter(**criteria) if criteria else None
             if self.query.value:
                 roles = [self.search_role.value] if self.search_role.value else None
-                view = ds.search(self.query.value, regex=self.regex.value, roles=roles,
-                                 ignore_case=not self.match_case.value, within=view)  # fmt: skip
+                view = ds.search(
+                    self.query.value,
+                    regex=self.regex.value,
+                    roles=roles,
+                    ignore_case=not self.match_case.value,
+                    within=view,
+                )
             self._set_view(view)
 
         if self._guard(find, self.progress):
@@ -264,8 +316,10 @@ class DatasetBrowser(widgets.VBox):
         earlier = make_button("◀ earlier", lambda: move(window.previous_start(TURN_CHARS)))
         more = make_button("show more ▶", lambda: move(window.next_start()))
         earlier.disabled, more.disabled = not window.before, not window.after
-        where = widgets.Label(f"turn {turn} ({role}): characters {window.start + 1:,}–"
-                              f"{window.end:,} of {window.total:,}")  # fmt: skip
+        where = widgets.Label(
+            f"turn {turn} ({role}): characters {window.start + 1:,}–"
+            f"{window.end:,} of {window.total:,}"
+        )
         return widgets.HBox([where, earlier, more])
 
     # -- quality and lengths ------------------------------------------------------------------

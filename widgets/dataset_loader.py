@@ -56,8 +56,10 @@ class DatasetLoader(widgets.VBox):
             skipped = f"; skipped {bad}" if report.skipped else ""
             text = f"Loaded {plural(report.rows, 'row')} ({report.format}){skipped}."
             if report.warnings:  # what could not be kept as given: said, never silent
-                self.message.warn(f"{text} {plural(len(report.warnings), 'note')} below.",
-                                  details="\n".join(report.warnings))  # fmt: skip
+                self.message.warn(
+                    f"{text} {plural(len(report.warnings), 'note')} below.",
+                    details="\n".join(report.warnings),
+                )
             else:
                 self.message.say(text)
 

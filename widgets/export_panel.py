@@ -25,8 +25,9 @@ class ExportPanel(widgets.VBox):
         self.session = session
         self.model = widgets.Dropdown(description="model")
         self.form = ConfigForm(ExportConfig)
-        self.path = widgets.Text(description="folder", placeholder="exports/<model>-<format>",
-                                 layout={"width": "60%"})  # fmt: skip
+        self.path = widgets.Text(
+            description="folder", placeholder="exports/<model>-<format>", layout={"width": "60%"}
+        )
         self.export_button = widgets.Button(description="Export", icon="download")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout={"width": "40%"})
         self.progress_text = widgets.HTML()
@@ -37,11 +38,15 @@ class ExportPanel(widgets.VBox):
         self.model.observe(lambda _: self._suggest_path(), names="value")
         self.form.fields["format"].observe(lambda _: self._suggest_path(), names="value")
         self._unsubscribe = session.observe(lambda _: self.refresh(), names="runs")
-        super().__init__([
-            widgets.HBox([self.model, self.path]), self.form,
-            widgets.HBox([self.export_button, self.progress, self.progress_text]),
-            self.message, self.result,
-        ])  # fmt: skip
+        super().__init__(
+            [
+                widgets.HBox([self.model, self.path]),
+                self.form,
+                widgets.HBox([self.export_button, self.progress, self.progress_text]),
+                self.message,
+                self.result,
+            ]
+        )
         self.add_class("wb-export")
         self.refresh()
 

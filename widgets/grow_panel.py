@@ -23,8 +23,13 @@ from .notice import Notice, sentence
 from .theme import line, plural
 
 PAGE = 10  # candidates listed at once
-SHOW = [("waiting for a decision", "pending"), ("dropped by a filter", "dropped"),
-        ("accepted", "accepted"), ("rejected", "rejected"), ("all", "")]  # fmt: skip
+SHOW = [
+    ("waiting for a decision", "pending"),
+    ("dropped by a filter", "dropped"),
+    ("accepted", "accepted"),
+    ("rejected", "rejected"),
+    ("all", ""),
+]
 NO_JUDGE = ("no judge", "")
 
 
@@ -90,13 +95,15 @@ class GrowPanel(widgets.VBox):
         self.stop_button = make_button("Stop", self.stop, icon="stop", disabled=True)
         self.progress = widgets.IntProgress(0, min=0, max=1, description="Asked")
         self.counts = widgets.HTML()
-        self.controls = widgets.VBox([
-            widgets.HBox([self.seed_rows, self.seed_note]),
-            widgets.HBox([self.generator, self.url, self.endpoint_model, self.key_env]),
-            widgets.HBox([self.n, self.max_new_tokens, self.judge]),
-            self.instruction,
-            widgets.HBox([self.start_button, self.stop_button, self.progress, self.counts]),
-        ])  # fmt: skip
+        self.controls = widgets.VBox(
+            [
+                widgets.HBox([self.seed_rows, self.seed_note]),
+                widgets.HBox([self.generator, self.url, self.endpoint_model, self.key_env]),
+                widgets.HBox([self.n, self.max_new_tokens, self.judge]),
+                self.instruction,
+                widgets.HBox([self.start_button, self.stop_button, self.progress, self.counts]),
+            ]
+        )
 
     def _build_list(self) -> None:
         self.show = widgets.Dropdown(options=SHOW, description="Show")
@@ -121,11 +128,15 @@ class GrowPanel(widgets.VBox):
                 self.ticks, self.views, self.accept_buttons, self.edit_buttons, self.reject_buttons
             )
         ]
-        self.candidates_box = widgets.VBox([
-            widgets.HBox([self.show, self.prev_button, self.next_button, self.page_label]),
-            widgets.HBox([self.select_all, self.accept_ticked, self.reason, self.reject_ticked]),
-            *self.lines,
-        ])  # fmt: skip
+        self.candidates_box = widgets.VBox(
+            [
+                widgets.HBox([self.show, self.prev_button, self.next_button, self.page_label]),
+                widgets.HBox(
+                    [self.select_all, self.accept_ticked, self.reason, self.reject_ticked]
+                ),
+                *self.lines,
+            ]
+        )
 
     def _row_button(self, k: int, label: str, action) -> widgets.Button:
         button = widgets.Button(description=label, layout={"width": "6em"})
@@ -142,10 +153,14 @@ class GrowPanel(widgets.VBox):
             "Save and check again", self.save_edit, button_style="primary"
         )
         self.cancel_button = make_button("Cancel", self.close_editor)
-        self.editor = widgets.VBox([
-            self.editor_title, self.edit_prompt, self.edit_answer,
-            widgets.HBox([self.save_button, self.cancel_button]),
-        ])  # fmt: skip
+        self.editor = widgets.VBox(
+            [
+                self.editor_title,
+                self.edit_prompt,
+                self.edit_answer,
+                widgets.HBox([self.save_button, self.cancel_button]),
+            ]
+        )
         self.editor.layout.display = "none"
 
     # -- seeds and generators -----------------------------------------------------------------

@@ -81,13 +81,23 @@ def _note(stats, beyond: bool) -> str:
 def _figure():
     import plotly.graph_objects as go
 
-    figure = go.Figure(layout={
-        "barmode": "overlay", "height": 280, "margin": {"l": 50, "r": 10, "t": 10, "b": 70},
-        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-        "xaxis": {"title": {"text": "tokens"}, "rangemode": "nonnegative"},
-        "yaxis": {"title": {"text": "rows"}},
-        "legend": {"orientation": "h", "x": 0, "y": -0.3, "yanchor": "top"},  # clear of the toolbar
-    })  # fmt: skip
+    figure = go.Figure(
+        layout={
+            "barmode": "overlay",
+            "height": 280,
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 70},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "xaxis": {"title": {"text": "tokens"}, "rangemode": "nonnegative"},
+            "yaxis": {"title": {"text": "rows"}},
+            "legend": {
+                "orientation": "h",
+                "x": 0,
+                "y": -0.3,
+                "yanchor": "top",
+            },  # clear of the toolbar
+        }
+    )
     for name, colour in COLOURS.items():
         figure.add_bar(x=[], y=[], name=name, opacity=0.6, marker={"color": colour})
     return figure
@@ -96,5 +106,14 @@ def _figure():
 def _limit_line(max_length: int | None) -> list[dict]:
     if max_length is None:
         return []
-    return [{"type": "line", "x0": max_length, "x1": max_length, "y0": 0, "y1": 1,
-             "yref": "paper", "line": {"dash": "dash", "width": 2}}]  # fmt: skip
+    return [
+        {
+            "type": "line",
+            "x0": max_length,
+            "x1": max_length,
+            "y0": 0,
+            "y1": 1,
+            "yref": "paper",
+            "line": {"dash": "dash", "width": 2},
+        }
+    ]

@@ -254,15 +254,30 @@ def _make_figure():
     fig.add_scatter(
         name="smoothed", mode="lines", line={"width": 2.5, "color": PLOT_COLOURS["smoothed"]}
     )
-    fig.add_scatter(name="eval loss", mode="lines+markers",
-                    line={"dash": "dot", "color": PLOT_COLOURS["eval"]})  # fmt: skip
-    fig.add_scatter(name="learning rate", mode="lines", yaxis="y2",
-                    line={"width": 1.2, "color": PLOT_COLOURS["learning_rate"]})  # fmt: skip
+    fig.add_scatter(
+        name="eval loss", mode="lines+markers", line={"dash": "dot", "color": PLOT_COLOURS["eval"]}
+    )
+    fig.add_scatter(
+        name="learning rate",
+        mode="lines",
+        yaxis="y2",
+        line={"width": 1.2, "color": PLOT_COLOURS["learning_rate"]},
+    )
     for label in SIGNALS.values():
-        fig.add_scatter(name=label, mode="lines+markers", yaxis="y4", visible=False,
-                        line={"color": next(colours)})  # fmt: skip
-    fig.add_scatter(name="GRPO answer length", mode="lines", yaxis="y3", visible=False,
-                    line={"color": next(colours)})  # fmt: skip
+        fig.add_scatter(
+            name=label,
+            mode="lines+markers",
+            yaxis="y4",
+            visible=False,
+            line={"color": next(colours)},
+        )
+    fig.add_scatter(
+        name="GRPO answer length",
+        mode="lines",
+        yaxis="y3",
+        visible=False,
+        line={"color": next(colours)},
+    )
     fig.add_scatter(
         name="keep drift",
         mode="lines+markers",
@@ -271,11 +286,13 @@ def _make_figure():
         line={"color": PLOT_COLOURS["keep_drift"], "width": 2},
     )
     for _ in range(REWARD_SLOTS):
-        fig.add_scatter(mode="lines+markers", yaxis="y4", visible=False,
-                        line={"color": next(colours)})  # fmt: skip
+        fig.add_scatter(
+            mode="lines+markers", yaxis="y4", visible=False, line={"color": next(colours)}
+        )
     for _ in range(OVERLAY_SLOTS):
-        fig.add_scatter(mode="lines", visible=False,
-                        line={"width": 1.5, "dash": "dash", "color": next(colours)})  # fmt: skip
+        fig.add_scatter(
+            mode="lines", visible=False, line={"width": 1.5, "dash": "dash", "color": next(colours)}
+        )
     fig.update_layout(
         height=340,
         margin={"l": 50, "r": 60, "t": 36, "b": 40},
@@ -294,7 +311,7 @@ def _make_figure():
             "rangemode": "nonnegative",
             "tickmode": "auto",  # its own round ticks, not ones lined up with the loss axis
             "nticks": 5,
-        },  # fmt: skip
+        },
         yaxis4={
             "title": "score",
             "overlaying": "y",
@@ -303,7 +320,7 @@ def _make_figure():
             "position": 1.0,
             "showgrid": False,
             "visible": False,
-        },  # fmt: skip
+        },
         yaxis3={
             "title": "tokens",
             "overlaying": "y",
@@ -312,7 +329,7 @@ def _make_figure():
             "anchor": "free",
             "position": 0.0,
             "visible": False,
-        },  # fmt: skip
+        },
         yaxis5={
             "title": "keep drift (nats/token)",
             "overlaying": "y",

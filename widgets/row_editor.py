@@ -42,12 +42,16 @@ class RowEditor(widgets.VBox):
         self.flag_button = make_button("Flag", self._flag)
         self.unflag_button = make_button("Unflag", lambda: self._act(self.session.unflag))
         self.exclude_button = make_button("Exclude", self._toggle_exclude)
-        super().__init__([
-            self.title, self.turns,
-            widgets.HBox([self.add_turn_button, self.save_button, self.add_row_button]),
-            widgets.HBox([self.flag_reason, self.flag_button, self.unflag_button,
-                          self.exclude_button]),
-        ])  # fmt: skip
+        super().__init__(
+            [
+                self.title,
+                self.turns,
+                widgets.HBox([self.add_turn_button, self.save_button, self.add_row_button]),
+                widgets.HBox(
+                    [self.flag_reason, self.flag_button, self.unflag_button, self.exclude_button]
+                ),
+            ]
+        )
 
     def load(self) -> None:
         """Show the session's selected row (nothing when there is no data)."""
@@ -66,8 +70,10 @@ class RowEditor(widgets.VBox):
     def edited_messages(self) -> list[dict]:
         """The messages as the editor holds them now, each with the keys it was loaded with;
         a long turn is its edited head followed by its hidden rest (unless its box is unticked)."""
-        return [{**t.extra, "role": t.children[0].value, "content": _content(t)}
-                for t in self.turns.children]  # fmt: skip
+        return [
+            {**t.extra, "role": t.children[0].value, "content": _content(t)}
+            for t in self.turns.children
+        ]
 
     def _add_turn(self, role: str, content: str, extra: dict | None = None) -> None:
         """One turn; `extra` is shown by key and kept unchanged when the row is saved. A turn
@@ -83,12 +89,16 @@ class RowEditor(widgets.VBox):
         turn.keep_rest = None
         if turn.window.after:
             hidden = f"{turn.window.after:,}"
-            turn.keep_rest = widgets.Checkbox(True, description=f"keep the hidden {hidden} "
-                                              "characters", indent=False)  # fmt: skip
-            note = widgets.HTML(escape_text(
-                f"This turn has {turn.window.total:,} characters; the first "
-                f"{len(turn.window.text):,} are shown. Saving keeps the other {hidden} after "
-                "the edited part, unless you untick the box."))  # fmt: skip
+            turn.keep_rest = widgets.Checkbox(
+                True, description=f"keep the hidden {hidden} characters", indent=False
+            )
+            note = widgets.HTML(
+                escape_text(
+                    f"This turn has {turn.window.total:,} characters; the first "
+                    f"{len(turn.window.text):,} are shown. Saving keeps the other {hidden} after "
+                    "the edited part, unless you untick the box."
+                )
+            )
             turn.children = [*turn.children, widgets.VBox([note, turn.keep_rest])]
         self.turns.children = [*self.turns.children, turn]
 

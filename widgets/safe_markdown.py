@@ -16,9 +16,32 @@ from markdown_it import MarkdownIt
 
 NO_MATH = "tex2jax_ignore mathjax_ignore"
 TAGS = {
-    "p", "br", "strong", "em", "code", "pre", "ul", "ol", "li", "blockquote", "hr", "del", "s",
-    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
-}  # fmt: skip
+    "p",
+    "br",
+    "strong",
+    "em",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "hr",
+    "del",
+    "s",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
 ATTRIBUTES = {"ol": {"start"}, "th": {"style"}, "td": {"style"}}  # list start, column alignment
 STYLE_PROPERTIES = {"text-align"}
 # breaks: a single newline is a line break, as chat interfaces show model answers

@@ -24,8 +24,17 @@ PLOT_COLOURS = {
     "learning_rate": "#2ca02c",
     "keep_drift": "#b07d00",  # dark gold: 3.6:1 on white, over 4:1 on the dark theme
 }
-SERIES_COLOURS = ("#9467bd", "#c2571a", "#1a8f87", "#b8439a", "#6b8e23", "#4f6fc7", "#9c7a1a",
-                  "#7b68c8", "#2f8fbf")  # fmt: skip
+SERIES_COLOURS = (
+    "#9467bd",
+    "#c2571a",
+    "#1a8f87",
+    "#b8439a",
+    "#6b8e23",
+    "#4f6fc7",
+    "#9c7a1a",
+    "#7b68c8",
+    "#2f8fbf",
+)
 TEXT_COLOUR = "var(--jp-ui-font-color1)"
 # A highlight behind text: a colour at a third of its strength over the page's own background,
 # light behind dark text in the light theme, dark behind light text in the dark theme.

@@ -17,8 +17,11 @@ class TokenLossView(widgets.VBox):
         self.session = session
         self.model = widgets.Dropdown(description="Model")
         self.baseline = widgets.Dropdown(description="Compare with")
-        self.score_button = widgets.Button(description="Score this row", icon="calculator",
-                                           tooltip="One forward pass a model (loads it once)")  # fmt: skip
+        self.score_button = widgets.Button(
+            description="Score this row",
+            icon="calculator",
+            tooltip="One forward pass a model (loads it once)",
+        )
         self.result = widgets.HTML(
             '<div class="wb-hint">Colour the trained tokens by a model\'s loss, or by how a run '
             "changed it against the base.</div>"
@@ -26,9 +29,12 @@ class TokenLossView(widgets.VBox):
         self.message = Notice()
         self.score_button.on_click(lambda _: self.score())
         super().__init__(
-            [widgets.HBox([self.model, self.baseline, self.score_button]), self.message,
-             self.result]
-        )  # fmt: skip
+            [
+                widgets.HBox([self.model, self.baseline, self.score_button]),
+                self.message,
+                self.result,
+            ]
+        )
         self.refresh_models()
         session.observe(lambda _: self.refresh_models(), names="runs")
 

@@ -153,8 +153,13 @@ def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
     comparator.locator(".wb-prompt textarea").fill("Write this in capital letters: quiet river")
     comparator.get_by_role("button", name="Send").click()
     answers = comparator.locator(".wb-answer")
-    eventually(lambda: answers.count() >= 2 and all(
-        answers.nth(i).inner_text().strip() not in ("", "…") for i in range(2)), timeout=180)  # fmt: skip
+    eventually(
+        lambda: (
+            answers.count() >= 2
+            and all(answers.nth(i).inner_text().strip() not in ("", "…") for i in range(2))
+        ),
+        timeout=180,
+    )
     eventually(lambda: not comparator.get_by_role("button", name="Send").is_disabled(), timeout=120)
     screenshot(page, "chat_comparator")
     comparator.get_by_role("button", name="A is better").click()

@@ -51,8 +51,11 @@ app
 
 def views_notebook(root, ws, name: str) -> str:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}  # fmt: skip
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(SETUP.format(ws=str(ws)))]
     nbformat.write(nb, root / f"{name}.ipynb")
     return f"{name}.ipynb"
@@ -171,8 +174,9 @@ def test_no_view_scrolls_sideways_and_no_button_label_is_cut(app):
         problems += [f"{title}: {p}" for p in found.evaluate(OVERFLOW)]
     assert not problems, "\n".join(problems)
     show_tab(page, found, "Train")  # the chart of the followed run, its legend named
-    legend = page.evaluate("() => [...document.querySelectorAll('.wb-plot .legendtext')]"
-                           ".map((e) => e.textContent)")  # fmt: skip
+    legend = page.evaluate(
+        "() => [...document.querySelectorAll('.wb-plot .legendtext')].map((e) => e.textContent)"
+    )
     assert legend[:4] == ["train loss", "smoothed", "eval loss", "learning rate"], legend
 
 

@@ -69,17 +69,41 @@ def test_reasoning_content_survives_load_edit_export_and_reload(session, tmp_pat
 @pytest.mark.parametrize(
     "row, path",
     [
-        ({"messages": [{"role": "human", "content": "Q", "name": "ann"},  # row by row (alias)
-                       {"role": "gpt", "content": "A", "reasoning_content": "R"}]}, "messages"),
-        ({"conversations": [{"from": "human", "value": "Q", "name": "ann"},
-                            {"from": "gpt", "value": "A", "reasoning_content": "R"}]}, "sharegpt"),
-        ({"prompt": [{"role": "user", "content": "Q", "name": "ann"}],
-          "completion": [{"role": "assistant", "content": "A", "reasoning_content": "R"}]},
-         "prompt_completion"),
-        ({"prompt": "Q", "chosen": {"from": "gpt", "value": "A", "reasoning_content": "R"},
-          "rejected": {"from": "gpt", "value": "B", "reasoning_content": "S"}}, "preference"),
+        (
+            {
+                "messages": [
+                    {"role": "human", "content": "Q", "name": "ann"},  # row by row (alias)
+                    {"role": "gpt", "content": "A", "reasoning_content": "R"},
+                ]
+            },
+            "messages",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "Q", "name": "ann"},
+                    {"from": "gpt", "value": "A", "reasoning_content": "R"},
+                ]
+            },
+            "sharegpt",
+        ),
+        (
+            {
+                "prompt": [{"role": "user", "content": "Q", "name": "ann"}],
+                "completion": [{"role": "assistant", "content": "A", "reasoning_content": "R"}],
+            },
+            "prompt_completion",
+        ),
+        (
+            {
+                "prompt": "Q",
+                "chosen": {"from": "gpt", "value": "A", "reasoning_content": "R"},
+                "rejected": {"from": "gpt", "value": "B", "reasoning_content": "S"},
+            },
+            "preference",
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_layout_keeps_the_extra_keys_of_a_turn(tmp_path, row, path):
     ds = load_source(write_jsonl(tmp_path / "rows.jsonl", [row]))
     user, answer = ds[0]["messages"]
@@ -143,11 +167,16 @@ def test_a_tool_call_under_as_text_keeps_what_the_assistant_said():
 
 def test_what_cannot_be_kept_is_named_in_one_warning(tmp_path):
     rows = [
-        {"conversations": [{"from": "system", "value": "Be kind."},
-                           {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}],
-         "system": "Be brief."}
+        {
+            "conversations": [
+                {"from": "system", "value": "Be kind."},
+                {"from": "human", "value": "Q"},
+                {"from": "gpt", "value": "A"},
+            ],
+            "system": "Be brief.",
+        }
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     with pytest.warns(UserWarning) as caught:
         ds = load_source(write_jsonl(tmp_path / "sys.jsonl", rows))
     assert [str(w.message) for w in caught] == [
@@ -155,8 +184,10 @@ def test_what_cannot_be_kept_is_named_in_one_warning(tmp_path):
         "the turn was kept and the column's text left out (3 rows in all)."
     ]
     assert ds.load_report.warnings == [str(caught[0].message)]
-    parts = [{"role": "user", "content": [{"type": "text", "text": "Q", "cache": {"t": 1}}]},
-             {"role": "assistant", "content": "A"}]  # fmt: skip
+    parts = [
+        {"role": "user", "content": [{"type": "text", "text": "Q", "cache": {"t": 1}}]},
+        {"role": "assistant", "content": "A"},
+    ]
     with pytest.warns(
         UserWarning, match=r"the list, row 0: messages\[0\]\.content: the key 'cache'"
     ):
@@ -189,9 +220,15 @@ def test_a_column_named_like_the_canonical_ones_is_renamed_not_dropped():
 
 def test_a_parquet_turn_key_json_cannot_hold_is_dropped_with_a_warning(tmp_path):
     turn = pa.struct([("role", pa.string()), ("content", pa.string()), ("blob", pa.binary())])
-    messages = pa.array([[{"role": "user", "content": "Q", "blob": None},
-                          {"role": "assistant", "content": "A", "blob": b"\x00"}]],
-                        pa.list_(turn))  # fmt: skip
+    messages = pa.array(
+        [
+            [
+                {"role": "user", "content": "Q", "blob": None},
+                {"role": "assistant", "content": "A", "blob": b"\x00"},
+            ]
+        ],
+        pa.list_(turn),
+    )
     pq.write_table(pa.table({"messages": messages}), tmp_path / "blob.parquet")
     with pytest.warns(UserWarning, match=r"blob\.parquet: messages\[\*\]\.blob holds bytes values"):
         ds = load_source(tmp_path / "blob.parquet")
@@ -226,16 +263,24 @@ def test_edits_keep_extra_keys_and_refuse_what_json_cannot_hold(session, chat_ro
 # -- kind 5: per-turn training flags --------------------------------------------------------
 FLAGGED = [
     RUDE,
-    {"conversations": [{"from": "human", "value": "Hi"},
-                       {"from": "gpt", "value": "Go away.", "loss": False},
-                       {"from": "human", "value": "Please?"},
-                       {"from": "gpt", "value": "Sure.", "loss": True}]},
-    {"messages": [{"role": "system", "content": "S", "train": False},
-                  {"role": "user", "content": "Hi", "train": False},
-                  {"role": "assistant", "content": "Meh.", "train": False},
-                  {"role": "user", "content": "Again"},
-                  {"role": "assistant", "content": "Hello!", "train": True}]},
-]  # fmt: skip
+    {
+        "conversations": [
+            {"from": "human", "value": "Hi"},
+            {"from": "gpt", "value": "Go away.", "loss": False},
+            {"from": "human", "value": "Please?"},
+            {"from": "gpt", "value": "Sure.", "loss": True},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "system", "content": "S", "train": False},
+            {"role": "user", "content": "Hi", "train": False},
+            {"role": "assistant", "content": "Meh.", "train": False},
+            {"role": "user", "content": "Again"},
+            {"role": "assistant", "content": "Hello!", "train": True},
+        ]
+    },
+]
 
 
 @pytest.mark.parametrize("row", FLAGGED, ids=["openai-weight", "sharegpt-loss", "axolotl-train"])
@@ -243,12 +288,16 @@ def test_training_flags_survive_load_edit_and_export(session, tmp_path, row):
     ds = session.load_dataset(write_jsonl(tmp_path / "flags.jsonl", [row]))
     turns = list(row.values())[0]
     flags = [{k: v for k, v in t.items() if k in ("weight", "loss", "train")} for t in turns]
-    assert [{k: v for k, v in t.items() if k in flags[i]} for i, t in
-            enumerate(ds[0]["messages"])] == flags  # fmt: skip
+    assert [
+        {k: v for k, v in t.items() if k in flags[i]} for i, t in enumerate(ds[0]["messages"])
+    ] == flags
     session.edit(0, [{**t, "content": t["content"] + "!"} for t in ds[0]["messages"]])
     files = exported(session.dataset, tmp_path)
-    for turns_out in (session.dataset[0]["messages"], files["jsonl"][0]["messages"],
-                      files["parquet"][0]):  # fmt: skip
+    for turns_out in (
+        session.dataset[0]["messages"],
+        files["jsonl"][0]["messages"],
+        files["parquet"][0],
+    ):
         got = [{k: v for k, v in t.items() if k in ("weight", "loss", "train")} for t in turns_out]
         assert got == flags
 
@@ -256,12 +305,24 @@ def test_training_flags_survive_load_edit_and_export(session, tmp_path, row):
 @pytest.mark.parametrize(
     "turn, expected",
     [
-        ({"role": "assistant", "content": "A", "weight": 2}, r"messages\[1\]\.weight is 2; expected 0 or 1"),
-        ({"role": "assistant", "content": "A", "loss": "no"}, r"messages\[1\]\.loss is 'no'; expected 0 or 1"),
-        ({"role": "assistant", "content": "A", "loss_weight": 0.5}, r"messages\[1\]\.loss_weight is 0\.5"),
-        ({"role": "assistant", "content": "A", "training": "yes"}, r"messages\[1\]\.training is 'yes'"),
+        (
+            {"role": "assistant", "content": "A", "weight": 2},
+            r"messages\[1\]\.weight is 2; expected 0 or 1",
+        ),
+        (
+            {"role": "assistant", "content": "A", "loss": "no"},
+            r"messages\[1\]\.loss is 'no'; expected 0 or 1",
+        ),
+        (
+            {"role": "assistant", "content": "A", "loss_weight": 0.5},
+            r"messages\[1\]\.loss_weight is 0\.5",
+        ),
+        (
+            {"role": "assistant", "content": "A", "training": "yes"},
+            r"messages\[1\]\.training is 'yes'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_training_flag_is_a_load_error_naming_file_line_and_turn(tmp_path, turn, expected):
     rows = [RUDE, {"messages": [{"role": "user", "content": "Q"}, turn]}]
     with pytest.raises(DatasetLoadError, match=r"flags\.jsonl, line 2: " + expected):
@@ -273,8 +334,12 @@ def test_a_flag_on_a_user_turn_is_kept_and_decides_for_that_turn(tmp_path, tiny_
 
     from workbench.templates import Template, tokenize_with_labels
 
-    row = {"messages": [{"role": "user", "content": "Quote me.", "train": True},
-                        {"role": "assistant", "content": "Done.", "train": False}]}  # fmt: skip
+    row = {
+        "messages": [
+            {"role": "user", "content": "Quote me.", "train": True},
+            {"role": "assistant", "content": "Done.", "train": False},
+        ]
+    }
     ds = load_source(write_jsonl(tmp_path / "user_flag.jsonl", [row]))
     assert ds[0]["messages"] == row["messages"]
     template = Template.preset("chatml").with_tokenizer(

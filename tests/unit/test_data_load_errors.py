@@ -43,8 +43,18 @@ def write_source(kind: str, rows: list[dict], folder: Path):
     return path, path.name
 
 
-SOURCE_KINDS = ["jsonl", "json", "csv", "tsv", "parquet", "list", "DataFrame", "Dataset",
-                "DatasetDict", "saved"]  # fmt: skip
+SOURCE_KINDS = [
+    "jsonl",
+    "json",
+    "csv",
+    "tsv",
+    "parquet",
+    "list",
+    "DataFrame",
+    "Dataset",
+    "DatasetDict",
+    "saved",
+]
 
 
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
@@ -74,10 +84,17 @@ PRIMARY = {
     ],
 }
 SECOND_ROW = {
-    "jsonl": "line 2", "json": "item 2", "csv": "data row 2", "tsv": "data row 2",
-    "parquet": "row 2", "list": "row 1", "DataFrame": "row 1", "Dataset": "row 1",
-    "DatasetDict": "row 1", "saved": "row 1",
-}  # fmt: skip
+    "jsonl": "line 2",
+    "json": "item 2",
+    "csv": "data row 2",
+    "tsv": "data row 2",
+    "parquet": "row 2",
+    "list": "row 1",
+    "DataFrame": "row 1",
+    "Dataset": "row 1",
+    "DatasetDict": "row 1",
+    "saved": "row 1",
+}
 
 
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
@@ -124,8 +141,11 @@ def test_a_prompt_repeated_inside_chosen_and_rejected_is_not_duplicated(tmp_path
     assert pair_of(load_source([as_list])[0]) == pair_of(row)
     answer_alone = {**PRIMARY, "rejected": "Purple."}  # only chosen repeats the prompt
     assert pair_of(load_source([answer_alone])[0]) == pair_of(row)
-    with_system = {**PRIMARY, "chosen": turns(("system", "Be brief.")) + PRIMARY["chosen"],
-                   "rejected": turns(("system", "Be brief.")) + PRIMARY["rejected"]}  # fmt: skip
+    with_system = {
+        **PRIMARY,
+        "chosen": turns(("system", "Be brief.")) + PRIMARY["chosen"],
+        "rejected": turns(("system", "Be brief.")) + PRIMARY["rejected"],
+    }
     prompt, chosen, rejected = pair_of(load_source([with_system])[0])
     assert prompt == turns(("system", "Be brief."), ("user", "Name a primary colour."))
     assert (chosen, rejected) == (turns(("assistant", "Red.")), turns(("assistant", "Purple.")))
@@ -137,12 +157,17 @@ def test_preference_rows_give_the_pair_trl_builds():
     rows = [
         PRIMARY,  # explicit text prompt, conversational answers repeating it
         {"prompt": "2+2?", "chosen": "4", "rejected": "5"},  # text
-        {"prompt": turns(("user", "2+2?")), "chosen": turns(("assistant", "4")),
-         "rejected": turns(("assistant", "5"))},  # conversational, answers alone
-        {"chosen": shared + turns(("assistant", "Red.")),
-         "rejected": shared + turns(("assistant", "Purple."))},  # implicit prompt, several turns
+        {
+            "prompt": turns(("user", "2+2?")),
+            "chosen": turns(("assistant", "4")),
+            "rejected": turns(("assistant", "5")),
+        },  # conversational, answers alone
+        {
+            "chosen": shared + turns(("assistant", "Red.")),
+            "rejected": shared + turns(("assistant", "Purple.")),
+        },  # implicit prompt, several turns
         {"chosen": "Human: hi Assistant: hello", "rejected": "Human: hi Assistant: go away"},
-    ]  # fmt: skip
+    ]
     for row in rows:
         expected = trl.maybe_extract_prompt(dict(row))
         as_turns = {
@@ -156,16 +181,29 @@ def test_preference_rows_give_the_pair_trl_builds():
 @pytest.mark.parametrize(
     "row, expected",
     [
-        ({"chosen": turns(("user", "Q"), ("assistant", "A")), "rejected": turns(("user", "Q"))},
-         r"the list, row 0: chosen and rejected share no prompt turns"),
-        ({"prompt": turns(("user", "Q"), ("assistant", "Sure,")), "chosen": " yes", "rejected": " no"},
-         r"the prompt ends with an assistant turn"),
-        ({"prompt": "Q", "chosen": turns(("user", "Q"), ("assistant", "A")),
-          "rejected": turns(("user", "Other"), ("assistant", "B"))},
-         r"chosen must start and end with an assistant turn after the prompt; its turns are "
-         r"\['user', 'assistant'\]"),
+        (
+            {"chosen": turns(("user", "Q"), ("assistant", "A")), "rejected": turns(("user", "Q"))},
+            r"the list, row 0: chosen and rejected share no prompt turns",
+        ),
+        (
+            {
+                "prompt": turns(("user", "Q"), ("assistant", "Sure,")),
+                "chosen": " yes",
+                "rejected": " no",
+            },
+            r"the prompt ends with an assistant turn",
+        ),
+        (
+            {
+                "prompt": "Q",
+                "chosen": turns(("user", "Q"), ("assistant", "A")),
+                "rejected": turns(("user", "Other"), ("assistant", "B")),
+            },
+            r"chosen must start and end with an assistant turn after the prompt; its turns are "
+            r"\['user', 'assistant'\]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_pair_that_cannot_be_read_without_doubt_is_refused_by_row(row, expected):
     with pytest.raises(DatasetLoadError, match=expected):
         load_source([row])

@@ -59,8 +59,16 @@ def test_a_head_and_a_log_tail_are_bounded_and_say_what_they_leave_out():
 def test_search_highlights_around_a_window_and_counts_matches_outside_it():
     long = "x" * 10_000
     long = long[:100] + "needle" + long[100:5_000] + "needle" + long[5_000:] + "needle"
-    ds = load_source([{"messages": [{"role": "user", "content": long},
-                                    {"role": "assistant", "content": "a needle"}]}])  # fmt: skip
+    ds = load_source(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": long},
+                    {"role": "assistant", "content": "a needle"},
+                ]
+            }
+        ]
+    )
     found = ds.search("needle")
     user, answer = ds.messages_of(0)
     first = found.window_matches(user, 0, TURN_CHARS)

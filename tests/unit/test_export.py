@@ -362,8 +362,9 @@ def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path
     assert merged.parity.passed, merged.parity.line()
     f16 = session.export_model(run.name, tmp_path / "f16", format="gguf", **short)
     assert f16.parity.passed, f16.parity.line()
-    q8 = session.export_model(run.name, tmp_path / "q8", format="ollama", quantization="q8_0",
-                              **short)  # fmt: skip
+    q8 = session.export_model(
+        run.name, tmp_path / "q8", format="ollama", quantization="q8_0", **short
+    )
     assert q8.parity.probes == 4 and "GGUF Q8_0" in q8.parity.line()  # reported, not required
     metadata, _ = read_gguf(tmp_path / "f16" / f"{run.name}.F16.gguf")
     template = session.generator.template_of(session.contestant(run.name))

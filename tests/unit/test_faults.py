@@ -78,7 +78,7 @@ def test_gpu_out_of_memory_says_which_settings_to_lower(tmp_path):
         "kill, system silent",
         "error exit",
         "unknown",
-    ],  # fmt: skip
+    ],
 )
 def test_a_runner_that_ended_without_a_status_is_told_apart(
     tmp_path, log, exit_code, oom_kills, expected

@@ -130,8 +130,11 @@ def test_system_turns_go_first_in_the_prompt():
         "rejected": [system("Be brief."), user(Q), assistant("Purple.")],
     }
     assert pair(repeated) == with_system
-    fuller = {"prompt": [system("Be brief."), user(Q)], "chosen": PROMPT_REPEATED_ROW["chosen"],
-              "rejected": PROMPT_REPEATED_ROW["rejected"]}  # fmt: skip
+    fuller = {
+        "prompt": [system("Be brief."), user(Q)],
+        "chosen": PROMPT_REPEATED_ROW["chosen"],
+        "rejected": PROMPT_REPEATED_ROW["rejected"],
+    }
     assert pair(fuller) == with_system
 
 

@@ -21,8 +21,9 @@ def small_disk(tmp_path):
     """A 160 MB filesystem of its own (tmpfs): it can really fill up. Needs root to mount."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(disk)],
-                             capture_output=True)  # fmt: skip
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(disk)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip("mounting a tmpfs needs root; the file-size-limit tests cover the same code")
     yield disk
@@ -60,8 +61,9 @@ def test_a_run_that_fills_the_disk_fails_with_the_cause_and_nothing_saved_is_los
     run = s.train(TrainConfig(method="lora", batch_size=2, max_steps=500, save_steps=1))
     wait_for(lambda: run.status.step >= 2 or not run.status.active, timeout=240, what="step 2")
     ballast = fill(small_disk)
-    status = wait_for(lambda: run.status if not run.status.active else None, timeout=240,
-                      what="the run to end")  # fmt: skip
+    status = wait_for(
+        lambda: run.status if not run.status.active else None, timeout=240, what="the run to end"
+    )
     assert status.state == "failed", (status.state, status.message)
     assert "no space left" in status.message and str(run.path) in status.message
     assert "free on the disk" in status.message

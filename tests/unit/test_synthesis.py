@@ -103,12 +103,14 @@ def test_the_filter_catches_every_planted_duplicate_and_look_alike(grown):
 def test_too_long_rows_are_dropped_and_other_languages_or_formats_flagged(grown):
     grown.set_max_length(128)
     french = "Écrivez une courte description de la ville de Paris et de ses monuments célèbres."
-    fake = scripted([
-        asked("Describe the ocean.", " ".join(f"The {i}th wave is deep." for i in range(60))),
-        asked(french, "Paris est une belle ville, avec la tour Eiffel et le Louvre."),
-        asked("Опишите город коротко.", "Это город."),
-        '{"instruction": "Give a synonym of quick.", "response": "Fast."}',
-    ])  # fmt: skip
+    fake = scripted(
+        [
+            asked("Describe the ocean.", " ".join(f"The {i}th wave is deep." for i in range(60))),
+            asked(french, "Paris est une belle ville, avec la tour Eiffel et le Louvre."),
+            asked("Опишите город коротко.", "Это город."),
+            '{"instruction": "Give a synonym of quick.", "response": "Fast."}',
+        ]
+    )
     result = grown.synthesize(n=4, generator=fake)
     first, *rest = grown.candidates
     assert first.verdict.dropped == "too_long" and "128" in first.verdict.note
@@ -121,7 +123,14 @@ def test_too_long_rows_are_dropped_and_other_languages_or_formats_flagged(grown)
 
 def test_an_english_candidate_in_the_seeds_style_is_not_flagged(session):
     session.load_dataset(demo_data.generate(60, seed=1))
-    fake = scripted([asked("Write the names of the days of the week in order, starting from Monday.", "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday")])  # fmt: skip
+    fake = scripted(
+        [
+            asked(
+                "Write the names of the days of the week in order, starting from Monday.",
+                "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday",
+            )
+        ]
+    )
     session.synthesize(n=1, generator=fake)
     (candidate,) = session.candidates
     assert candidate.status == "pending" and candidate.verdict.flags == {}
@@ -193,8 +202,10 @@ def test_an_edited_candidate_is_checked_again(grown):
     grown.synthesize(n=1, generator=scripted([asked(*ROWS[2])]))
     (dup,) = grown.candidates
     assert dup.status == "dropped"
-    fresh = [{"role": "user", "content": "Translate 'thank you' into Japanese."},
-             {"role": "assistant", "content": "Arigatō."}]  # fmt: skip
+    fresh = [
+        {"role": "user", "content": "Translate 'thank you' into Japanese."},
+        {"role": "assistant", "content": "Arigatō."},
+    ]
     with pytest.raises(TypeError, match="candidate"):
         grown.edit_candidate(dup.id, [{"role": "robot", "content": "x"}])
     edited = grown.edit_candidate(dup.id, fresh)

@@ -127,11 +127,19 @@ def test_without_rows_the_checks_look_at_the_example():
 
 def test_a_huge_row_is_checked_as_far_as_training_sees_it(tokenizer):
     huge = "The keeper logged the storm. " * 70_000  # 2 MB in one turn
-    answer_at_end = {"messages": [{"role": "user", "content": "Q"},
-                                  {"role": "assistant", "content": huge + "THE END"}]}  # fmt: skip
-    cut_off = {"messages": [{"role": "system", "content": huge},
-                            {"role": "user", "content": "Q"},
-                            {"role": "assistant", "content": "A"}]}  # fmt: skip
+    answer_at_end = {
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": huge + "THE END"},
+        ]
+    }
+    cut_off = {
+        "messages": [
+            {"role": "system", "content": huge},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
     examples = [*ROWS, answer_at_end, cut_off]
     chatml = findings(Template.preset("chatml"), tokenizer, examples, max_length=256)
     masked = chatml["all_masked"]

@@ -53,17 +53,38 @@ def test_the_preview_stops_where_max_length_cuts(template):
 def words(chars: int, seed: int = 0) -> str:
     """`chars` characters of varied English-like text (repeats of a few thousand words)."""
     rng = random.Random(seed)
-    vocabulary = ["the", "lighthouse", "keeper", "wrote", "of", "storms", "and", "3.14", "ships",
-                  "at", "night;", "(again)", "Über", "café", "—", "naïve", "42"]  # fmt: skip
+    vocabulary = [
+        "the",
+        "lighthouse",
+        "keeper",
+        "wrote",
+        "of",
+        "storms",
+        "and",
+        "3.14",
+        "ships",
+        "at",
+        "night;",
+        "(again)",
+        "Über",
+        "café",
+        "—",
+        "naïve",
+        "42",
+    ]
     block = " ".join(rng.choice(vocabulary) for _ in range(4_000))
     return (block * (chars // len(block) + 1))[:chars]
 
 
 def test_a_10_mb_answer_previews_exactly_what_the_training_snapshot_holds(template, tmp_path):
     huge = words(10_000_000)
-    row = {"messages": [{"role": "system", "content": "Answer at length."},
-                        {"role": "user", "content": "Tell me everything."},
-                        {"role": "assistant", "content": huge}]}  # fmt: skip
+    row = {
+        "messages": [
+            {"role": "system", "content": "Answer at length."},
+            {"role": "user", "content": "Tell me everything."},
+            {"role": "assistant", "content": huge},
+        ]
+    }
     shown = preview(template, row, max_length=256)
     snapshot(template, [row], 256, tmp_path / "snapshot")
     trained = datasets.load_from_disk(str(tmp_path / "snapshot"))[0]
@@ -79,12 +100,24 @@ def test_a_10_mb_answer_previews_exactly_what_the_training_snapshot_holds(templa
 @pytest.mark.parametrize("huge_turn", [1, 3])
 def test_a_cut_row_keeps_the_ids_and_labels_of_the_whole_row(template, kind, huge_turn):
     rng = random.Random(kind)
-    alphabet = {"words": None, "no spaces": "abcdefghij", "CJK": "漢字仮名交じり文",
-                "spaces": " ", "digits": "0123456789"}[kind]  # fmt: skip
-    long = words(120_000) if alphabet is None else "".join(
-        rng.choice(alphabet) for _ in range(120_000))  # fmt: skip
-    messages = [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."},
-                {"role": "user", "content": "And?"}, {"role": "assistant", "content": "B."}]  # fmt: skip
+    alphabet = {
+        "words": None,
+        "no spaces": "abcdefghij",
+        "CJK": "漢字仮名交じり文",
+        "spaces": " ",
+        "digits": "0123456789",
+    }[kind]
+    long = (
+        words(120_000)
+        if alphabet is None
+        else "".join(rng.choice(alphabet) for _ in range(120_000))
+    )
+    messages = [
+        {"role": "user", "content": "Q?"},
+        {"role": "assistant", "content": "A."},
+        {"role": "user", "content": "And?"},
+        {"role": "assistant", "content": "B."},
+    ]
     messages[huge_turn] = {**messages[huge_turn], "content": long}
     whole = tokenize_with_labels(template, [messages], 200)[0]
     shown = preview(template, messages, max_length=200)

@@ -16,11 +16,11 @@ def comparison(prompts: int) -> Comparison:
     return Comparison(
         prompts=[
             [{"role": "user", "content": HUGE if k == 0 else f"Q{k} <b>"}] for k in range(prompts)
-        ],  # fmt: skip
+        ],
         answers={
             "base": [HUGE] + [f"A{k}" for k in range(1, prompts)],
             "run-1": ["short"] * prompts,
-        },  # fmt: skip
+        },
         contestants={"base": {}, "run-1": {}},
         settings={},
         references=[HUGE] + [None] * (prompts - 1),

@@ -39,8 +39,16 @@ def shown_rows(view: DatasetBrowser) -> list[int]:
 
 
 def test_dataset_text_reaches_the_page_escaped(session):
-    session.load_dataset([{"messages": [{"role": "user", "content": ATTACK},
-                                        {"role": "assistant", "content": "ok"}]}])  # fmt: skip
+    session.load_dataset(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": ATTACK},
+                    {"role": "assistant", "content": "ok"},
+                ]
+            }
+        ]
+    )
     session.flag(0, "<b>bold</b> reason")
     view = DatasetBrowser(session)
     page = view.row_views[0].value
@@ -159,8 +167,10 @@ def test_quality_entries_jump_to_their_rows(session):
 
 def test_loading_from_the_widget_offers_the_option_an_error_names(session, tmp_path):
     path = tmp_path / "tasks.jsonl"
-    task = {"instruction": "Add", "instances": [{"input": "1 1", "output": "2"},
-                                                {"input": "2 2", "output": "4"}]}  # fmt: skip
+    task = {
+        "instruction": "Add",
+        "instances": [{"input": "1 1", "output": "2"}, {"input": "2 2", "output": "4"}],
+    }
     path.write_text(json.dumps(task) + "\n")
     view = DatasetBrowser(session)
     view.loader.source.value = str(path)
@@ -225,9 +235,12 @@ def test_a_new_dataset_resets_the_view(browser, session):
 
 def test_an_edit_in_the_browser_keeps_each_turns_other_keys(session):
     reasoning = "91 = 7 * 13, so it is not prime."
-    row = {"messages": [{"role": "user", "content": "Is 91 prime?"},
-                        {"role": "assistant", "content": "No", "reasoning_content": reasoning,
-                         "weight": 1}]}  # fmt: skip
+    row = {
+        "messages": [
+            {"role": "user", "content": "Is 91 prime?"},
+            {"role": "assistant", "content": "No", "reasoning_content": reasoning, "weight": 1},
+        ]
+    }
     session.load_dataset([row, row])
     browser = DatasetBrowser(session)
     browser.row_buttons[1].click()
@@ -237,14 +250,19 @@ def test_an_edit_in_the_browser_keeps_each_turns_other_keys(session):
     browser.editor.turns.children[1].children[1].value = "No."
     browser.editor.save_button.click()
     assert session.dataset[1]["messages"][1] == {
-        "role": "assistant", "content": "No.", "reasoning_content": reasoning, "weight": 1
-    }  # fmt: skip
+        "role": "assistant",
+        "content": "No.",
+        "reasoning_content": reasoning,
+        "weight": 1,
+    }
 
 
 def test_the_loader_says_what_could_not_be_kept_as_given(session, tmp_path):
     path = tmp_path / "with_flag_column.jsonl"
-    row = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
-           "flag": "from the source"}  # fmt: skip
+    row = {
+        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}],
+        "flag": "from the source",
+    }
     path.write_text(json.dumps(row) + "\n")
     view = DatasetBrowser(session)
     view.loader.source.value = str(path)
@@ -311,8 +329,9 @@ def test_an_edit_of_a_long_turn_keeps_its_hidden_rest_unless_told_not_to(huge_br
 
 def test_search_highlights_the_shown_part_and_says_where_hidden_matches_are(session):
     text = HUGE[:100] + "needle" + HUGE[100:3_000] + "needle" + HUGE[3_000:]
-    session.load_dataset([{"messages": [{"role": "user", "content": text},
-                                        {"role": "assistant", "content": "ok"}]}])  # fmt: skip
+    session.load_dataset(
+        [{"messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]}]
+    )
     view = DatasetBrowser(session)
     view.query.value = "needle"
     view.search_button.click()

@@ -47,9 +47,11 @@ def test_a_bad_seed_range_is_said_and_nothing_starts(panel):
 
 def test_accept_and_reject_per_row_and_in_bulk(panel):
     session = panel.session
-    stage(session, [asked(f"Name {w} things you find in a kitchen drawer.", "Spoons.")
-                    for w in ("two", "ten")] + [asked("Describe a sunrise over the sea.", "Gold."),
-                                                asked(*ROWS[0])])  # fmt: skip
+    stage(
+        session,
+        [asked(f"Name {w} things you find in a kitchen drawer.", "Spoons.") for w in ("two", "ten")]
+        + [asked("Describe a sunrise over the sea.", "Gold."), asked(*ROWS[0])],
+    )
     panel.refresh()
     assert (
         "2 candidates" in panel.page_label.value
@@ -123,8 +125,15 @@ def test_an_endpoint_that_is_down_shows_one_sentence(panel):
 def test_the_browser_seeds_the_grow_panel_from_its_view_and_marks_synthetic_rows(session):
     from widgets.dataset_browser import DatasetBrowser
 
-    rows = [{"messages": [{"role": "user", "content": f"Question {i}"},
-                          {"role": "assistant", "content": f"Answer {i}"}]} for i in range(30)]  # fmt: skip
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i}"},
+                {"role": "assistant", "content": f"Answer {i}"},
+            ]
+        }
+        for i in range(30)
+    ]
     session.load_dataset(rows)
     browser = DatasetBrowser(session)
     assert browser.grow_box.children == (browser.grow,)
@@ -133,7 +142,9 @@ def test_the_browser_seeds_the_grow_panel_from_its_view_and_marks_synthetic_rows
     assert "2" in browser.grow.seed_rows.value and "0" not in browser.grow.seed_rows.value.split(
         ","
     )
-    row = session.add_row(rows[0]["messages"][:1] + [{"role": "assistant", "content": "New"}],
-                          origin={"generator": "base", "seed_rows": [2], "time": 0.0})  # fmt: skip
+    row = session.add_row(
+        rows[0]["messages"][:1] + [{"role": "assistant", "content": "New"}],
+        origin={"generator": "base", "seed_rows": [2], "time": 0.0},
+    )
     browser.go_to_row(row)
     assert "synthetic" in browser.editor.title.value

@@ -15,8 +15,9 @@ ATTACK = "<img src=x onerror=alert(1)>"
 
 
 def test_the_quality_report_lists_each_problem_with_its_rows(session):
-    rows = [{"messages": [{"role": "user", "content": ATTACK},
-                          {"role": "assistant", "content": "x"}]}] * 3  # fmt: skip
+    rows = [
+        {"messages": [{"role": "user", "content": ATTACK}, {"role": "assistant", "content": "x"}]}
+    ] * 3
     rows.append(
         {"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "y"}]}
     )
@@ -55,9 +56,12 @@ def comparison(n: int) -> Comparison:
     return Comparison(
         prompts=[[{"role": "user", "content": f"{ATTACK} {k}"}] for k in range(n)],
         answers={"base": ["a"] * n, "run-1": ["<script>b</script>"] * n},
-        contestants={}, settings={}, references=["a"] * n,
-        scores={"base": [1.0] * n, "run-1": [0.0] * n}, scorer="exact_match",
-    )  # fmt: skip
+        contestants={},
+        settings={},
+        references=["a"] * n,
+        scores={"base": [1.0] * n, "run-1": [0.0] * n},
+        scorer="exact_match",
+    )
 
 
 def test_a_comparison_shows_its_scores_and_at_most_a_page_of_answers():
@@ -73,11 +77,16 @@ def test_a_comparison_shows_its_scores_and_at_most_a_page_of_answers():
 
 
 def test_an_evaluation_shows_a_line_per_contestant():
-    result = RowResult(row=0, prompt=[{"role": "user", "content": "q"}], reference="a",
-                       answer="a", score=1.0)  # fmt: skip
-    evaluation = Evaluation(scorer="exact_match", settings={},
-                            contestants={"<b>base</b>": {"template_sha": "t1"}},
-                            results={"<b>base</b>": [result]}, skipped=[4])  # fmt: skip
+    result = RowResult(
+        row=0, prompt=[{"role": "user", "content": "q"}], reference="a", answer="a", score=1.0
+    )
+    evaluation = Evaluation(
+        scorer="exact_match",
+        settings={},
+        contestants={"<b>base</b>": {"template_sha": "t1"}},
+        results={"<b>base</b>": [result]},
+        skipped=[4],
+    )
     shown = evaluation._repr_html_()
     assert "&lt;b&gt;base&lt;/b&gt;" in shown and "<b>base</b>" not in shown
     assert "1 row skipped" in shown and "100.0%" in shown
@@ -90,8 +99,11 @@ def test_a_run_shows_its_state_losses_and_what_went_wrong(session, chat_rows):
     with open(run.folder.metrics_file, "w") as f:
         for record in ({"step": 1, "loss": 2.5}, {"step": 2, "loss": 2.25, "eval_loss": 2.4}):
             f.write(json.dumps(record) + "\n")
-    run.folder.write_status(RunStatus("failed", step=2, max_steps=9,
-                                      message=f"Out of memory {ATTACK}: lower batch_size"))  # fmt: skip
+    run.folder.write_status(
+        RunStatus(
+            "failed", step=2, max_steps=9, message=f"Out of memory {ATTACK}: lower batch_size"
+        )
+    )
     shown = run_html(run)
     assert (
         f"<b>{run.name}</b>: failed · step 2/9 · method lora · loss 2.25 · eval loss 2.4" in shown

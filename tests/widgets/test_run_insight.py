@@ -14,8 +14,11 @@ def test_probe_answers_show_by_evaluation_also_after_a_restart(session, chat_row
     session.load_dataset(chat_rows * 8)
     session.set_max_length(64)
     session.split(eval_fraction=0.25, seed=0)
-    run = session.train(TrainConfig(method="lora", batch_size=2, max_steps=4, eval_steps=2,
-                                    probes=2, probe_max_new_tokens=6))  # fmt: skip
+    run = session.train(
+        TrainConfig(
+            method="lora", batch_size=2, max_steps=4, eval_steps=2, probes=2, probe_max_new_tokens=6
+        )
+    )
     assert run.wait(timeout=240).state == "finished"
     table = ProbeTable()
     table.show(run)
@@ -33,10 +36,15 @@ def test_probe_answers_show_by_evaluation_also_after_a_restart(session, chat_row
 
 def test_a_changed_answer_is_marked_and_every_answer_is_escaped():
     history = [
-        {"step": 4, "score": 0.5, "answers": [
-            {"probe": 0, "answer": "<script>x</script>", "correct": False, "changed": True},
-            {"probe": 1, "answer": "5", "correct": True, "changed": False}]},
-    ]  # fmt: skip
+        {
+            "step": 4,
+            "score": 0.5,
+            "answers": [
+                {"probe": 0, "answer": "<script>x</script>", "correct": False, "changed": True},
+                {"probe": 1, "answer": "5", "correct": True, "changed": False},
+            ],
+        },
+    ]
     shown = probe_table_html(history)
     assert "<script>" not in shown and "&lt;script&gt;" in shown
     assert "exact match 50%" in shown and "wrong changed" in shown and "<td>right</td>" in shown
@@ -45,8 +53,9 @@ def test_a_changed_answer_is_marked_and_every_answer_is_escaped():
 def _two_finished_runs(session, chat_rows) -> list:
     """Two one-step runs that differ in lora_r only (8, then 4)."""
     session.load_dataset(chat_rows * 8)
-    runs = [session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0))
-            for r in (8, 4)]  # fmt: skip
+    runs = [
+        session.train(TrainConfig(method="lora", max_steps=1, lora_r=r, probes=0)) for r in (8, 4)
+    ]
     for run in runs:
         assert run.wait(timeout=240).state == "finished"
     return runs

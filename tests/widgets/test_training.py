@@ -187,8 +187,11 @@ def test_start_hands_the_run_to_the_runner_waiting_since_the_launcher_showed(
     run = view.current_run
     assert run.status.pid == warm.process.pid
     assert run.wait(timeout=240).state == "finished", run.log_tail()
-    wait_for(lambda: session._warm is not None and session._warm is not warm, timeout=30,
-             what="a new runner waiting once the run ended")  # fmt: skip
+    wait_for(
+        lambda: session._warm is not None and session._warm is not warm,
+        timeout=30,
+        what="a new runner waiting once the run ended",
+    )
 
 
 def test_long_series_are_downsampled_and_keep_the_last_point():
@@ -209,8 +212,10 @@ def test_dpo_signals_are_drawn_when_a_run_logs_them():
     from widgets.live_plot import LossPlot
 
     plot = LossPlot("plotly")
-    plot.show_runs("run-2", {"run-2": [{"step": 1, "loss": 0.69, "rewards/margins": 0.1,
-                                        "rewards/accuracies": 0.5}]})  # fmt: skip
+    plot.show_runs(
+        "run-2",
+        {"run-2": [{"step": 1, "loss": 0.69, "rewards/margins": 0.1, "rewards/accuracies": 0.5}]},
+    )
     plot.append(
         "run-2", [{"step": 2, "loss": 0.5, "rewards/margins": 0.4, "rewards/accuracies": 1.0}]
     )
@@ -238,8 +243,15 @@ def test_probe_scores_draw_on_their_own_axis():
     from widgets.live_plot import LossPlot
 
     plot = LossPlot("plotly")
-    plot.show_runs("run-1", {"run-1": [{"step": 1, "loss": 1.0, "learning_rate": 2e-4},
-                                       {"step": 2, "probe_seconds": 1.0, "probe_score": 0.5}]})  # fmt: skip
+    plot.show_runs(
+        "run-1",
+        {
+            "run-1": [
+                {"step": 1, "loss": 1.0, "learning_rate": 2e-4},
+                {"step": 2, "probe_seconds": 1.0, "probe_score": 0.5},
+            ]
+        },
+    )
     traces = {t.name: t for t in plot.figure.data}
     assert (
         list(traces["probe exact match"].y) == [0.5] and traces["probe exact match"].yaxis == "y4"
@@ -348,7 +360,8 @@ def test_the_runs_table_shows_each_runs_peak_memory(session, chat_rows):
 
     session.load_dataset(chat_rows * 4)
     run = session.prepare(TrainConfig(max_steps=2))
-    run.folder.write_status(RunStatus("finished", step=2, max_steps=2,
-                                      extra={"peak_memory_gb": 1.234}))  # fmt: skip
+    run.folder.write_status(
+        RunStatus("finished", step=2, max_steps=2, extra={"peak_memory_gb": 1.234})
+    )
     view = TrainingLauncher(session, plot_backend="svg")
     assert any("peak 1.23 GB" in label for label, _ in view.runs_table.options)

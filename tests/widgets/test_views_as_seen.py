@@ -94,8 +94,10 @@ def test_trained_tokens_read_at_four_and_a_half_to_one_in_both_themes():
     assert TRAINED_BACKGROUND in TEMPLATE_STYLE and "success-color3" not in TEMPLATE_STYLE
     for text, page in THEMES.values():
         highlight = blend(TRAINED_BACKGROUND, page)
-        shown_text = blend(f"rgba({int(text[1:3], 16)}, {int(text[3:5], 16)}, "
-                           f"{int(text[5:7], 16)}, 0.87)", highlight)  # fmt: skip
+        shown_text = blend(
+            f"rgba({int(text[1:3], 16)}, {int(text[3:5], 16)}, {int(text[5:7], 16)}, 0.87)",
+            highlight,
+        )
         assert contrast(shown_text, highlight) >= 4.5, (page, highlight)
 
 
@@ -104,8 +106,11 @@ def test_every_button_of_every_view_uses_a_style_that_keeps_its_label_readable(s
     app.wait_until_loaded(120)
     buttons = [w for w in all_widgets(app) if isinstance(w, widgets.Button)]
     assert len(buttons) > 30
-    unreadable = {b.description: b.button_style for b in buttons
-                  if b.button_style not in READABLE_BUTTON_STYLES}  # fmt: skip
+    unreadable = {
+        b.description: b.button_style
+        for b in buttons
+        if b.button_style not in READABLE_BUTTON_STYLES
+    }
     assert unreadable == {}
 
 
@@ -176,9 +181,17 @@ def test_a_running_run_can_be_stopped_but_not_resumed(session, live_run):
 # -- 4. keys and clicks -------------------------------------------------------------------------
 @pytest.fixture
 def browser(session):
-    session.load_dataset([{"messages": [{"role": "user", "content": f"Question {i}"},
-                                        {"role": "assistant", "content": f"Answer {i}"}]}
-                          for i in range(25)])  # fmt: skip
+    session.load_dataset(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": f"Question {i}"},
+                    {"role": "assistant", "content": f"Answer {i}"},
+                ]
+            }
+            for i in range(25)
+        ]
+    )
     view = DatasetBrowser(session, page_size=10)
     yield view
     view.close()

@@ -96,7 +96,7 @@ class Comparison:
             prompts=[
                 [{"role": "user", "content": clip(prompt_text(p), chars)}]
                 for p in self.prompts[:rows]
-            ],  # fmt: skip
+            ],
             answers={
                 m: [clip(a, chars) for a in a_list[:rows]] for m, a_list in self.answers.items()
             },

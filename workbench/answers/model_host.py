@@ -239,10 +239,14 @@ class ModelHost:
             return texts
         ends = {*self.stop_ids, self.tokenizer.pad_token_id}  # finished rows are padded after
         return [
-            Continuation(text, ran_out=len(ids) >= settings.max_new_tokens
-                         and not ends.intersection(ids) and not (done and done(text)))
+            Continuation(
+                text,
+                ran_out=len(ids) >= settings.max_new_tokens
+                and not ends.intersection(ids)
+                and not (done and done(text)),
+            )
             for text, ids in zip(texts, answers)
-        ]  # fmt: skip
+        ]
 
     def _generate_kwargs(self, settings, size, on_text, stop) -> dict[str, Any]:
         from transformers import StoppingCriteriaList

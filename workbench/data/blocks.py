@@ -58,8 +58,13 @@ class LoadReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON (kept beside the cached table)."""
-        return {"source": self.source, "format": self.format, "rows": self.rows,
-                "skipped": self.skipped, "warnings": self.warnings}  # fmt: skip
+        return {
+            "source": self.source,
+            "format": self.format,
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "a load report") -> LoadReport:
@@ -114,8 +119,10 @@ def file_origin(path: Path, offset: int, length: int) -> Origin:
 
     def first() -> int:
         with open(path, "rb") as f:
-            return 1 + sum(f.read(min(BLOCK_BYTES, offset - k)).count(b"\n")
-                           for k in range(0, offset, BLOCK_BYTES))  # fmt: skip
+            return 1 + sum(
+                f.read(min(BLOCK_BYTES, offset - k)).count(b"\n")
+                for k in range(0, offset, BLOCK_BYTES)
+            )
 
     def text() -> bytes:
         with open(path, "rb") as f:

@@ -73,8 +73,9 @@ def _convert_all(blocks, opts, write, schema, report: LoadReport) -> tuple[Forma
         try:
             table = convert_block(block.table, choice, opts, note)
         except RowError as e:
-            raise DatasetLoadError(f"{block.where(e.index)}: {e}", option=e.option,
-                                   choices=e.choices) from None  # fmt: skip
+            raise DatasetLoadError(
+                f"{block.where(e.index)}: {e}", option=e.option, choices=e.choices
+            ) from None
         schema, table = _conform(table, schema)
         write(table)
         rows += table.num_rows
@@ -116,8 +117,13 @@ def _merge_schemas(first: pa.Schema, later: pa.Schema) -> tuple[pa.Schema, list]
                 types[f.name] = pa.unify_schemas(pair, promote_options="permissive")[0].type
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 types[f.name] = pa.string()
-                notes.append((f"column {f.name}", f"the column {f.name!r} holds {known} values "
-                              f"and, further on, {f.type} values; all are kept as text"))  # fmt: skip
+                notes.append(
+                    (
+                        f"column {f.name}",
+                        f"the column {f.name!r} holds {known} values "
+                        f"and, further on, {f.type} values; all are kept as text",
+                    )
+                )
     return pa.schema(list(types.items())), notes
 
 

@@ -84,11 +84,19 @@ def _assemble(messages, rejected, extra: pa.Table, note: Note) -> pa.Table:
             while kept in names:
                 kept = f"source_{kept}"
             names.add(kept)
-            note(f"column {name}", f"the column {name!r} is not the layout's and would clash "
-                 f"with the canonical {name!r}; it is kept as {kept!r}", None)  # fmt: skip
+            note(
+                f"column {name}",
+                f"the column {name!r} is not the layout's and would clash "
+                f"with the canonical {name!r}; it is kept as {kept!r}",
+                None,
+            )
         elif name in ROW_FIELDS:
-            note(f"column {name}", f"the column {name!r} is kept (and exported) but ds[i][{name!r}] "
-                 "shows the workbench's own field of that name", None)  # fmt: skip
+            note(
+                f"column {name}",
+                f"the column {name!r} is kept (and exported) but ds[i][{name!r}] "
+                "shows the workbench's own field of that name",
+                None,
+            )
         columns[kept] = extra.column(name)
     return pa.table(columns)
 
@@ -149,8 +157,11 @@ def self_instruct_row(fields: dict, ctx: RowContext) -> list[Output]:
             raise RowError(0, f"instances[{k}] is {kind(instance)}; expected input/output.")
         for key in sorted(k2 for k2, v in instance.items() if v is not None):
             if key not in ("input", "output"):
-                ctx.note(f"instance key {key}", f"instances[{k}] has the key {key!r}, which a "
-                         "row of messages cannot hold; it was left out")  # fmt: skip
+                ctx.note(
+                    f"instance key {key}",
+                    f"instances[{k}] has the key {key!r}, which a "
+                    "row of messages cannot hold; it was left out",
+                )
         prompt = join(instruction, instance.get("input"), f"instances[{k}].input", ctx)
         answer = assistant(instance.get("output"), f"instances[{k}].output", ctx)
         out.append(([{"role": "user", "content": prompt}, answer], None))

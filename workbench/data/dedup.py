@@ -32,8 +32,10 @@ def equal_groups(chunks: Chunks, text_of: TextOf) -> list[np.ndarray]:
     if shared.num_rows == 0:
         return []
     short = shared.column("length").to_numpy() <= 2 * EDGE_BYTES  # key is the whole text
-    groups = [np.sort(np.array(g, np.int64)) for g in shared.filter(pa.array(short)).column(
-        "row_list").to_pylist()]  # fmt: skip
+    groups = [
+        np.sort(np.array(g, np.int64))
+        for g in shared.filter(pa.array(short)).column("row_list").to_pylist()
+    ]
     long_rows = pc.list_flatten(shared.filter(pa.array(~short)).column("row_list"))
     if len(long_rows):
         groups += _verify(chunks, text_of, long_rows.to_numpy(zero_copy_only=False))

@@ -113,9 +113,12 @@ def _encode_mixed_column(lines, error, origin, first, protected, skipped, report
                         f"{name}, {unit} {first + k}: {where} is {_FOUND.get(odd, odd)} "
                         f"({json.dumps(value)[:60]}); expected {_EXPECTED.get(expected, expected)}."
                     ) from None
-                report.note(f"column {column}", f"the column {column!r} holds {was} and {now} "
-                            f"values ({unit} {first + k} has {_FOUND.get(odd, odd)}); all are "
-                            "kept as JSON text")  # fmt: skip
+                report.note(
+                    f"column {column}",
+                    f"the column {column!r} holds {was} and {now} "
+                    f"values ({unit} {first + k} has {_FOUND.get(odd, odd)}); all are "
+                    "kept as JSON text",
+                )
                 return [_stringify(line, column) for line in lines]
     raise DatasetLoadError(f"{name}: Arrow could not read it ({error}).") from None
 

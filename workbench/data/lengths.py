@@ -115,8 +115,13 @@ def _measure_base(ds, template, max_length) -> dict[str, Any]:
                     cut_rows.append(row)
                     cuts.append(_cut(example, max_length))
             advance(len(batch))
-    return {"total": total, "trained": trained, "cut_rows": np.array(cut_rows, np.int64),
-            "cut": np.array(cuts, np.int32), "cut_length": max_length}  # fmt: skip
+    return {
+        "total": total,
+        "trained": trained,
+        "cut_rows": np.array(cut_rows, np.int64),
+        "cut": np.array(cuts, np.int32),
+        "cut_length": max_length,
+    }
 
 
 def _measure_rows(ds, template, rows: list[int], max_length) -> list[tuple[int, int, int]]:
@@ -219,7 +224,7 @@ class DatasetStats:
                 ("response tokens", "response_tokens"),
                 ("total tokens", "total_tokens"),
                 ("turns", "turns"),
-            )  # fmt: skip
+            )
             if s[key]
         )
         roles = ", ".join(f"{html.escape(str(r))} {n:,}" for r, n in self.role_counts.items())
@@ -240,8 +245,11 @@ class DatasetStats:
         "total" tokens in them (one set of bins, so the three can be drawn together)."""
         top = int(self.total_tokens.max()) if len(self.total_tokens) else 1
         edges = np.linspace(0, max(top, 1), bins + 1)
-        values = {"prompt": self.prompt_tokens, "response": self.response_tokens,
-                  "total": self.total_tokens}  # fmt: skip
+        values = {
+            "prompt": self.prompt_tokens,
+            "response": self.response_tokens,
+            "total": self.total_tokens,
+        }
         counts = {k: np.histogram(v, bins=edges)[0].tolist() for k, v in values.items()}
         return edges.tolist(), counts
 
@@ -252,8 +260,13 @@ class DatasetStats:
             if not len(values):
                 return {}
             p50, p90, p99 = np.percentile(values, [50, 90, 99])
-            return {"mean": float(values.mean()), "p50": float(p50), "p90": float(p90),
-                    "p99": float(p99), "max": int(values.max())}  # fmt: skip
+            return {
+                "mean": float(values.mean()),
+                "p50": float(p50),
+                "p90": float(p90),
+                "p99": float(p99),
+                "max": int(values.max()),
+            }
 
         return {
             "rows": len(self.rows),

@@ -53,7 +53,7 @@ def encode(messages: list[dict] | None, on_drop: OnDrop | None = None) -> list[d
             "content": m.get("content"),
             EXTRA: extras_json(
                 {k: v for k, v in m.items() if k not in ("role", "content")}, on_drop
-            ),  # fmt: skip
+            ),
         }
         for m in messages
     ]

@@ -63,9 +63,14 @@ class Problem:
 
     def to_json(self) -> dict[str, Any]:
         """The problem as JSON (all rows, the notes kept)."""
-        return {"name": self.name, "title": self.title, "count": len(self.rows),
-                "summary": self.summary, "rows": self.rows.tolist(),
-                "notes": {str(k): v for k, v in self.notes.items()}}  # fmt: skip
+        return {
+            "name": self.name,
+            "title": self.title,
+            "count": len(self.rows),
+            "summary": self.summary,
+            "rows": self.rows.tolist(),
+            "notes": {str(k): v for k, v in self.notes.items()},
+        }
 
 
 @dataclass
@@ -111,8 +116,11 @@ class QualityReport:
 
     def to_json(self) -> dict[str, Any]:
         """The whole report as JSON, problem by problem."""
-        return {"checked_rows": self.checked_rows, "lengths_checked": self.lengths_checked,
-                "problems": [p.to_json() for p in self.problems.values()]}  # fmt: skip
+        return {
+            "checked_rows": self.checked_rows,
+            "lengths_checked": self.lengths_checked,
+            "problems": [p.to_json() for p in self.problems.values()],
+        }
 
 
 def _problem_html(problem: Problem) -> str:
@@ -145,8 +153,13 @@ def quality_report(
     if eval_rows is None and ds.last_split and ds.last_split[0] > 0:
         eval_rows = ds.split_indices(*ds.last_split)[1]
     template = ds.template if lengths else None
-    key = ("quality", ds.edit_version, template.fingerprint if template else None,
-           ds.max_length if template else None, _digest(eval_rows))  # fmt: skip
+    key = (
+        "quality",
+        ds.edit_version,
+        template.fingerprint if template else None,
+        ds.max_length if template else None,
+        _digest(eval_rows),
+    )
     if key not in ds._memo:
         ds._memo = {k: v for k, v in ds._memo.items() if k[0] != "quality"}
         ds._memo[key] = _check(ds, template is not None, eval_rows)
@@ -175,8 +188,13 @@ def _turn_checks(chunk: pa.ListArray) -> dict[str, np.ndarray]:
     n = len(chunk)
     if not len(t.codes):
         none = np.zeros(0, np.int64)
-        return {"empty_turn": none, "non_text": none, "bad_characters": none,
-                "missing_assistant": np.arange(n), "role_order": none}  # fmt: skip
+        return {
+            "empty_turn": none,
+            "non_text": none,
+            "bad_characters": none,
+            "missing_assistant": np.arange(n),
+            "role_order": none,
+        }
     null = pc.or_(t.content.is_null(), t.role.is_null()).to_numpy(zero_copy_only=False)
     blank = pc.equal(pc.utf8_trim_whitespace(t.content), "").fill_null(False)
     bad = pc.match_substring_regex(t.content, BAD_TEXT).fill_null(False)

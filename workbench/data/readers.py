@@ -79,8 +79,12 @@ def _csv_blocks(path: Path, delimiter: str, on_error: str, report: LoadReport) -
     bad_rows: list[dict] = []
 
     def on_invalid(row) -> str:
-        bad_rows.append({"line": row.number, "error": f"expected {row.expected_columns} "
-                         f"columns, found {row.actual_columns}"})  # fmt: skip
+        bad_rows.append(
+            {
+                "line": row.number,
+                "error": f"expected {row.expected_columns} columns, found {row.actual_columns}",
+            }
+        )
         return "skip" if on_error == "skip" else "error"
 
     parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid)
@@ -89,8 +93,9 @@ def _csv_blocks(path: Path, delimiter: str, on_error: str, report: LoadReport) -
         probe = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip")
         names = pacsv.open_csv(path, read_options=read, parse_options=probe).schema.names
         convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse,
-                                convert_options=convert)  # fmt: skip
+        reader = pacsv.open_csv(
+            path, read_options=read, parse_options=parse, convert_options=convert
+        )
         row = 0
         for batch in reader:
             table = pa.Table.from_batches([batch])

@@ -216,8 +216,10 @@ def _table_of_rows(rows: list, report: LoadReport) -> pa.Table:
     protected = {f for name in FORMATS for f in fields_of(name)}
     for column in mixed:
         if column not in protected:  # a layout's column is checked, and named, by the layout
-            report.note(f"column {column}", f"the column {column!r} holds values of several "
-                        "types; all are kept as JSON text")  # fmt: skip
+            report.note(
+                f"column {column}",
+                f"the column {column!r} holds values of several types; all are kept as JSON text",
+            )
     rows = [{k: _jsonish(v) if k in mixed else v for k, v in row.items()} for row in rows]
     try:
         return pa.Table.from_pylist(rows)

@@ -72,8 +72,11 @@ def _turn(turn: dict, where: str, role_key: str, content_key: str, ctx) -> dict 
     extras = {k: v for k, v in turn.items() if k not in (role_at, content_at)}
     for key in ("role", "content"):
         if key in extras:  # both "from" and "role", say: the layout's key wins
-            ctx.note(f"turn key {key}", f"{where} has both {role_at}/{content_at} and a "
-                     f"{key!r} key; the {key!r} key ({extras.pop(key)!r:.40}) was left out")  # fmt: skip
+            ctx.note(
+                f"turn key {key}",
+                f"{where} has both {role_at}/{content_at} and a "
+                f"{key!r} key; the {key!r} key ({extras.pop(key)!r:.40}) was left out",
+            )
     if extras.get("tool_calls"):
         # sorted keys: the same text whichever datasets version loaded the row (4.0 sorts a
         # struct's fields, 5 keeps the given order)
@@ -118,8 +121,11 @@ def answer_turns(value: Any, where: str, ctx: RowContext) -> list[dict]:
     if isinstance(value, dict):
         value = [value]
     if isinstance(value, list):
-        key = ("from", "value") if value and isinstance(value[0], dict) and "from" in value[0] \
-            else ("role", "content")  # fmt: skip
+        key = (
+            ("from", "value")
+            if value and isinstance(value[0], dict) and "from" in value[0]
+            else ("role", "content")
+        )
         return turns(value, where, *key, ctx) or []
     return [assistant(value, where, ctx)]
 
@@ -132,8 +138,11 @@ def with_system(fields: dict, messages: list[dict], ctx: RowContext) -> list[dic
         return messages
     if messages and messages[0]["role"] == "system":
         if text(system, "system", ctx) != messages[0]["content"]:
-            ctx.note("system", "the system column differs from the conversation's own system "
-                     "turn; the turn was kept and the column's text left out")  # fmt: skip
+            ctx.note(
+                "system",
+                "the system column differs from the conversation's own system "
+                "turn; the turn was kept and the column's text left out",
+            )
         return messages
     return [{"role": "system", "content": text(system, "system", ctx)}, *messages]
 
@@ -167,8 +176,11 @@ def text(value: Any, where: str, ctx: RowContext) -> str | None:
             if p.get("type", "text") != "text":
                 raise RowError(0, f"{where} has a {p.get('type')!r} part; only text is supported.")
             for key in sorted(set(without_nulls(p)) - {"type", "text", "value"}):
-                ctx.note(f"part key {key}", f"{where}: the key {key!r} of a text part was left "
-                         "out (parts are joined into one text)")  # fmt: skip
+                ctx.note(
+                    f"part key {key}",
+                    f"{where}: the key {key!r} of a text part was left "
+                    "out (parts are joined into one text)",
+                )
             parts.append(text(p.get("text", p.get("value")), where, ctx) or "")
         return "\n".join(parts)
     raise RowError(0, f"{where} is {kind(value)} ({value!r:.60}); expected text.")

@@ -64,9 +64,13 @@ class SynthesisActions:
         bounds = Bounds.of(seeds)
         name, answer, document = self._answerer(generator, stop, bounds)
         requests = build_requests(
-            seeds, n, examples=config.examples, instruction=instruction,
-            rng=random.Random(config.seed), document=document,
-        )  # fmt: skip
+            seeds,
+            n,
+            examples=config.examples,
+            instruction=instruction,
+            rng=random.Random(config.seed),
+            document=document,
+        )
         job = Job(
             requests=requests,
             generate=answer,

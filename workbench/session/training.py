@@ -286,9 +286,16 @@ class TrainingActions:
         rows = len(self._dataset) if self._dataset is not None else 0
         free = free_disk_gb(self.workspace.runs_dir)
         return estimate(
-            self.model_shape, self.plan(config), device, name, memory, measured, mean_tokens,
-            rows, free,
-        )  # fmt: skip
+            self.model_shape,
+            self.plan(config),
+            device,
+            name,
+            memory,
+            measured,
+            mean_tokens,
+            rows,
+            free,
+        )
 
     @property
     def model_shape(self):

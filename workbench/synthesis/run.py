@@ -59,9 +59,10 @@ class SynthesisSettings:
         metadata={
             "help": "Sample only from the k most likely tokens (0: no limit); a local model's "
             "generation is a third faster with it on a CPU. Endpoints sample as their server does.",
-            "min": 0, "max": 1000,
+            "min": 0,
+            "max": 1000,
         },
-    )  # fmt: skip
+    )
     max_new_tokens: int = field(
         default=256,
         metadata={"help": "Most tokens of each generated example.", "min": 16, "max": 4096},
@@ -71,9 +72,11 @@ class SynthesisSettings:
         metadata={
             "help": "Drop a candidate whose instruction has at least this ROUGE-L F1 with one "
             "already there (Self-Instruct: 0.7); 1 drops only identical instructions.",
-            "min": 0.0, "max": 1.0, "step": 0.05,
+            "min": 0.0,
+            "max": 1.0,
+            "step": 0.05,
         },
-    )  # fmt: skip
+    )
     seed: int = field(
         default=0, metadata={"help": "Seed of the draws of examples and of sampling."}
     )
@@ -90,9 +93,12 @@ class SynthesisSettings:
     def generation(self, batch: int) -> GenerationSettings:
         """The sampling settings of batch number `batch` (its own seed, so batches differ)."""
         return GenerationSettings(
-            max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-            top_k=self.top_k, seed=self.seed + batch,
-        )  # fmt: skip
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            seed=self.seed + batch,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object."""

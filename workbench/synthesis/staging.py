@@ -114,9 +114,14 @@ class Staging:
         rows = list(rows) if rows is not None else [None] * len(ids)
         for candidate_id, row in zip(ids, rows):
             record = DecisionRecord(
-                event, candidate_id, time.time(), row, reason, messages,
+                event,
+                candidate_id,
+                time.time(),
+                row,
+                reason,
+                messages,
                 verdict.to_json() if verdict else None,
-            )  # fmt: skip
+            )
             append_jsonl(self.path, asdict(record))
 
     def candidates(self, dataset: str | None = None) -> list[Candidate]:
@@ -156,6 +161,10 @@ def _decided(candidate: Candidate, decision: DecisionRecord, source: str) -> Can
     verdict = Verdict.from_json(decision.verdict or {}, source=source)
     status = "pending" if verdict.kept else "dropped"
     return replace(
-        candidate, messages=decision.messages, verdict=verdict, status=status, edited=True,
+        candidate,
+        messages=decision.messages,
+        verdict=verdict,
+        status=status,
+        edited=True,
         history=history,
-    )  # fmt: skip
+    )

@@ -232,16 +232,29 @@ class ProbeCallback(TrainerCallback):
         from ..answers.evaluate import normalise
 
         started = time.perf_counter()
-        answers = answer_probes(model, self.tokenizer, [p.prompt for p in self.probes],
-                                self.max_new_tokens, self.stop_ids)  # fmt: skip
+        answers = answer_probes(
+            model,
+            self.tokenizer,
+            [p.prompt for p in self.probes],
+            self.max_new_tokens,
+            self.stop_ids,
+        )
         marks = []
         for probe, answer in zip(self.probes, answers):
             correct = None
             if probe.reference is not None:
                 correct = normalise(answer) == normalise(probe.reference)
                 marks.append(correct)
-            append_jsonl(self.folder.samples_file, {"step": state.global_step, "probe": probe.id,
-                         "answer": answer, "reference": probe.reference, "correct": correct})  # fmt: skip
+            append_jsonl(
+                self.folder.samples_file,
+                {
+                    "step": state.global_step,
+                    "probe": probe.id,
+                    "answer": answer,
+                    "reference": probe.reference,
+                    "correct": correct,
+                },
+            )
         record = {"step": state.global_step, "probe_seconds": time.perf_counter() - started}
         if marks:
             record["probe_score"] = sum(marks) / len(marks)
@@ -254,8 +267,9 @@ def answer_probes(model, tokenizer, prompts: list[str], max_new_tokens: int, sto
     """Greedy answers of `model` (in its current state) to rendered `prompts`, in one batch."""
     import torch
 
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
-                      add_special_tokens=False).to(model.device)  # fmt: skip
+    batch = tokenizer(
+        prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+    ).to(model.device)
     settings = {"max_new_tokens": max_new_tokens, "do_sample": False, "eos_token_id": stop_ids}
     with evaluating(model), torch.no_grad():
         out = model.generate(**batch, **settings, pad_token_id=tokenizer.pad_token_id)

@@ -14,8 +14,11 @@ from pathlib import Path
 from ..resources import free_disk_gb, human_bytes
 
 # Errors of a write that cannot complete: a full disk, a full quota, a file-size limit.
-WRITE_ERRNOS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded",
-                errno.EFBIG: "file too large (a file-size limit)"}  # fmt: skip
+WRITE_ERRNOS = {
+    errno.ENOSPC: "no space left",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (a file-size limit)",
+}
 # The same errors as libraries word them when they do not raise an OSError (torch, safetensors).
 WRITE_TEXTS = {
     "no space left on device": "no space left",

@@ -194,8 +194,9 @@ def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None
     found = []
     probes = read_probes(folder) if has_eval else []
     if probes and not config.fsdp:  # FSDP shards the weights that generation would need whole
-        found.append(ProbeCallback(folder, probes, run_tokenizer(folder, spec),
-                                   config.probe_max_new_tokens))  # fmt: skip
+        found.append(
+            ProbeCallback(folder, probes, run_tokenizer(folder, spec), config.probe_max_new_tokens)
+        )
     if folder.keep_file.exists() and not config.fsdp:  # after the probes: it may void a best
         from ..keep.record import KeepRecord
         from .keep_drift import KeepDriftCallback
@@ -215,8 +216,13 @@ def adapter_step(trainer, config: TrainConfig, status: RunStatus) -> dict:
     best = state.best_model_checkpoint
     best_step = int(best.rsplit("-", 1)[1]) if best else None
     step = best_step if config.keep_best and best_step is not None else state.global_step
-    record = {"step": step, "last_step": state.global_step, "best_step": best_step,
-              "best_metric": config.best_metric, "best_value": state.best_metric}  # fmt: skip
+    record = {
+        "step": step,
+        "last_step": state.global_step,
+        "best_step": best_step,
+        "best_metric": config.best_metric,
+        "best_value": state.best_metric,
+    }
     status.extra = status.extra | {"adapter_step": step, "best_step": best_step}
     patience = [
         c for c in trainer.callback_handler.callbacks if hasattr(c, "early_stopping_patience")

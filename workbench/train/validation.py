@@ -188,8 +188,12 @@ def _validate_evaluation(config: TrainConfig) -> None:
         raise ConfigError("best_metric='probe_score' needs a one-process run; use 'eval_loss'.")
 
 
-TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
-                    "mlflow": ("mlflow",), "trackio": ("trackio",)}  # fmt: skip
+TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+    "trackio": ("trackio",),
+}
 
 
 def check_trackers(report_to: list[str]) -> None:
