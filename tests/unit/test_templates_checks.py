@@ -102,7 +102,7 @@ def test_rows_the_template_cannot_render_are_reported(tokenizer):
 
 
 def test_stop_tokens_are_those_generation_stops_on(tokenizer):
-    from workbench.answers.generate import END_OF_TURN_TOKENS
+    from workbench.templates.stops import END_OF_TURN_TOKENS
 
     vocab = tokenizer.get_vocab()
     expected = {tokenizer.eos_token_id} | {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}

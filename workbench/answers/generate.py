@@ -18,8 +18,9 @@ from typing import Any
 
 from .. import models
 from ..persist import fields_from_json
+from ..templates.stops import END_OF_TURN_TOKENS, stop_token_ids
 from ..templates.template import Template
-from .model_host import END_OF_TURN_TOKENS, Continuation, ModelHost, TextCallback, stop_token_ids
+from .model_host import Continuation, ModelHost, TextCallback
 
 __all__ = [
     "BASE",

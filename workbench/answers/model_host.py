@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from ..templates.stops import stop_token_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,14 +24,6 @@ if TYPE_CHECKING:
     from .generate import GenerationSettings
 
 PEFT_BASE = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
-END_OF_TURN_TOKENS = (
-    "<|im_end|>",
-    "<|eot_id|>",
-    "<end_of_turn>",
-    "<|end|>",
-    "</s>",
-    "<|endoftext|>",
-)
 
 TextCallback = Callable[[int, str], None]
 """Called as `on_text(index, text_so_far)` while answer `index` of a batch grows."""
@@ -364,11 +357,3 @@ class StopWhenDone:
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=True)
         return torch.tensor([self.done(t) for t in texts], device=input_ids.device)
-
-
-def stop_token_ids(tokenizer) -> list[int]:
-    """EOS plus the end-of-turn tokens this vocabulary knows, so answers stop at the turn's end."""
-    ids = {tokenizer.eos_token_id}
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[t] for t in END_OF_TURN_TOKENS if t in vocab)
-    return sorted(i for i in ids if i is not None)

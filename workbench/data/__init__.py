@@ -4,9 +4,9 @@
 pages, searches, filters, checks quality and measures token lengths over Arrow.
 """
 
+from ..errors import DatasetLoadError
 from .blocks import LoadReport
 from .dataset import InstructionDataset
-from .errors import DatasetLoadError
 from .formats import DESCRIPTIONS, fields_of
 from .lengths import DatasetStats, TokenLengths
 from .options import FORMATS, LoadOptions

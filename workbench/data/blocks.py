@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..errors import DatasetLoadError
 from ..persist import fields_from_json
-from .errors import DatasetLoadError
 
 BLOCK_BYTES = 16 << 20
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..errors import DatasetLoadError, RowError
 from ..persist import atomic_write_json
 from .blocks import Block, LoadReport
 from .convert import convert_block
 from .dataset import InstructionDataset
-from .errors import DatasetLoadError, RowError
 from .formats import FormatChoice, detect_format
 from .options import LoadOptions
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from .errors import RowError
+from ..errors import RowError
 from .formats import FormatChoice
 from .messages import MESSAGE_TYPE, MESSAGES_TYPE, ROLES, arrow_messages, encode
 from .options import LoadOptions

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import DatasetLoadError
+from ..errors import DatasetLoadError
 from .options import FORMATS, LoadOptions
 
 REQUIRED: dict[str, tuple[str, ...]] = {

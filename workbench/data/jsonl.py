@@ -16,8 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as paj
 
+from ..errors import DatasetLoadError
 from .blocks import Block, LoadReport, Origin, bom_length, check_utf8
-from .errors import DatasetLoadError
 
 JSON_ITEMS_PER_BLOCK = 20_000
 PARSER_BLOCK = 1 << 20

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import RowError
 from ..templates.jinja import TRAIN_FLAGS  # the templates decide what a switch does
-from .errors import RowError
 
 ROLES = ("system", "user", "assistant")
 EXTRA = "extra_json"

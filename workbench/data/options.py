@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import DatasetLoadError
 from ..persist import fields_from_json
-from .errors import DatasetLoadError
 
 FORMATS = (
     "chat",

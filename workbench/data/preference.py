@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import RowError
 from ..preferences.pairs import preference_pair
-from .errors import RowError
 from .turns import RowContext, answer_turns, maybe_json, turns, user, with_system
 
 Turns = list[dict]

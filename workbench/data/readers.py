@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..errors import DatasetLoadError
 from .blocks import Block, LoadReport, check_utf8, check_utf8_file, file_origin, line_blocks
-from .errors import DatasetLoadError
 from .jsonl import json_array_blocks, parse_jsonl
 
 SUFFIXES = {

@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import DatasetLoadError
 from .blocks import Block, LoadReport
 from .building import build_dataset, open_cached
 from .dataset import InstructionDataset
-from .errors import DatasetLoadError
 from .formats import detect_format, fields_of
 from .messages import MESSAGES_TYPE, PLAIN_MESSAGES_TYPE, ROLES
 from .options import FORMATS, LoadOptions

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RowError
+from ..errors import RowError
 from .messages import ROLES, check_flags, without_nulls
 from .options import LoadOptions
 

@@ -9,7 +9,7 @@ knows) follow, so an exported model stops wherever the adapter stopped in the wo
 
 from __future__ import annotations
 
-from ..answers.model_host import END_OF_TURN_TOKENS, stop_token_ids
+from ..templates.stops import END_OF_TURN_TOKENS, stop_token_ids
 from ..templates.template import PROBE_ANSWER, Template
 
 

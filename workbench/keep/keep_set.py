@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..data.errors import TrainingDataError
+from ..errors import TrainingDataError
 
 DEFAULT = "default"  # TrainConfig.keep_set: the bundled prompts
 OFF = "off"  # TrainConfig.keep_set: no keep set, nothing measured

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.errors import TrainingDataError
+from ..errors import TrainingDataError
 from ..templates.template import Template
 
 MIN_PAIRS = 8

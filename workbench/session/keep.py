@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .. import models
-from ..data.errors import TrainingDataError
+from ..errors import TrainingDataError
 from ..keep.base_answers import KEEP_MAX_NEW_TOKENS, base_answers, cache_file
 from ..keep.keep_set import KeepPrompt, KeepSet, flag_training_overlap, load_keep_set
 from ..keep.record import KeepItem, KeepRecord

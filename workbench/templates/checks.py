@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..answers.generate import END_OF_TURN_TOKENS
-from ..answers.model_host import stop_token_ids as generation_stop_ids
 from .preview import trim_to_length
 from .spans import train_flag
+from .stops import END_OF_TURN_TOKENS
+from .stops import stop_token_ids as generation_stop_ids
 from .template import (
     IGNORE_INDEX,
     Template,

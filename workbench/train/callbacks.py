@@ -220,7 +220,7 @@ class ProbeCallback(TrainerCallback):
     `probe_score` (what keep_best can select on), with the seconds the answers took."""
 
     def __init__(self, folder: RunFolder, probes: list[Probe], tokenizer, max_new_tokens: int):
-        from ..answers.model_host import stop_token_ids
+        from ..templates.stops import stop_token_ids
 
         self.folder, self.probes, self.tokenizer = folder, probes, tokenizer
         self.max_new_tokens = max_new_tokens

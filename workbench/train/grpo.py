@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..data.errors import TrainingDataError
+from ..errors import TrainingDataError
 from ..models import ModelSpec
 from ..templates.template import Template
 from .config import TrainConfig
@@ -79,7 +79,7 @@ def grpo_trainer(
     import datasets
     from trl import GRPOConfig, GRPOTrainer
 
-    from ..answers.model_host import stop_token_ids
+    from ..templates.stops import stop_token_ids
     from .builders import policy_model, run_tokenizer, trainable_in_float32, trl_arguments
     from .reward import load_reward_model
 

@@ -45,7 +45,7 @@ class KeepDriftCallback(TrainerCallback):
     ):
         import datasets
 
-        from ..answers.model_host import stop_token_ids
+        from ..templates.stops import stop_token_ids
 
         self.folder, self.record, self.tokenizer = folder, record, tokenizer
         self.best_metric = f"eval_{config.best_metric.removeprefix('eval_')}"  # as builders.py

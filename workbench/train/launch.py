@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from ..data.errors import TrainingDataError
+from ..errors import TrainingDataError
 from ..keep.record import KeepRecord
 from ..models import ModelSpec
 from ..progress import progress
