@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import models
 from ..persist import fields_from_json
+from ..settings import documented, setting
 from ..templates.stops import END_OF_TURN_TOKENS, stop_token_ids
 from ..templates.template import Template
 from .model_host import Continuation, ModelHost, TextCallback
@@ -36,6 +37,32 @@ __all__ = [
 BASE = "base"
 
 
+SAMPLING: dict[str, tuple[str, dict[str, Any]]] = {
+    "max_new_tokens": ("Most tokens each answer may have.", {"min": 1, "max": 4096}),
+    "temperature": (
+        "0: greedy and reproducible; higher: more varied answers.",
+        {"min": 0.0, "max": 5.0, "step": 0.1},
+    ),
+    "top_p": (
+        "Sample only from the most likely tokens whose probabilities add up to this, in (0, 1].",
+        {"min": 0.01, "max": 1.0, "step": 0.05},
+    ),
+    "top_k": (
+        "Sample only from the k most likely tokens (0: no limit). Also the cheap way to sample "
+        "on a CPU: top-p alone sorts the whole vocabulary every token.",
+        {"min": 0, "max": 1000},
+    ),
+}
+"""The sampling settings every config that samples shares: help and bounds, written once."""
+
+
+def sampling_setting(name: str, default: Any) -> Any:
+    """The field of sampling setting `name` (a key of SAMPLING) with this config's default."""
+    help, bounds = SAMPLING[name]
+    return setting(default, help, **bounds)
+
+
+@documented
 @dataclass(frozen=True)
 class GenerationSettings:
     """Settings every contestant shares; temperature 0 means greedy (reproducible).
@@ -43,50 +70,20 @@ class GenerationSettings:
     Each field's help and bounds are field metadata, from which the comparator's form is built.
     """
 
-    max_new_tokens: int = field(
-        default=256, metadata={"help": "Most tokens each answer may have.", "min": 1, "max": 4096}
+    max_new_tokens: int = sampling_setting("max_new_tokens", 256)
+    temperature: float = sampling_setting("temperature", 0.0)
+    top_p: float = sampling_setting("top_p", 1.0)
+    top_k: int = sampling_setting("top_k", 0)
+    repetition_penalty: float = setting(
+        1.0,
+        "Above 1 discourages repeating tokens; 1 leaves them as they are.",
+        min=0.5,
+        max=3.0,
+        step=0.05,
     )
-    temperature: float = field(
-        default=0.0,
-        metadata={
-            "help": "0: greedy and reproducible; higher: more varied answers.",
-            "min": 0.0,
-            "max": 5.0,
-            "step": 0.1,
-        },
-    )
-    top_p: float = field(
-        default=1.0,
-        metadata={
-            "help": "Sample only from the most likely tokens whose probabilities add up "
-            "to this, in (0, 1].",
-            "min": 0.01,
-            "max": 1.0,
-            "step": 0.05,
-        },
-    )
-    top_k: int = field(
-        default=0,
-        metadata={
-            "help": "Sample only from the k most likely tokens (0: no limit). Also the cheap "
-            "way to sample on a CPU: top-p alone sorts the whole vocabulary every token.",
-            "min": 0,
-            "max": 1000,
-        },
-    )
-    repetition_penalty: float = field(
-        default=1.0,
-        metadata={
-            "help": "Above 1 discourages repeating tokens; 1 leaves them as they are.",
-            "min": 0.5,
-            "max": 3.0,
-            "step": 0.05,
-        },
-    )
-    seed: int = field(default=0, metadata={"help": "Seed of sampling (temperature above 0)."})
-    system_prompt: str | None = field(
-        default=None,
-        metadata={"help": "A system message put before every prompt that has none.", "rows": 2},
+    seed: int = setting(0, "Seed of sampling (temperature above 0).")
+    system_prompt: str | None = setting(
+        None, "A system message put before every prompt that has none.", rows=2
     )
 
     def __post_init__(self) -> None:

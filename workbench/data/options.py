@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DatasetLoadError
 from ..persist import fields_from_json
+from ..settings import documented, setting
 
 FORMATS = (
     "chat",
@@ -19,42 +20,50 @@ FORMATS = (
     "preference",
 )
 FILE_TYPES = ("jsonl", "json", "csv", "tsv", "parquet")
-CHOICES: dict[str, tuple] = {
-    "format": FORMATS,
-    "file_type": FILE_TYPES,
-    "on_error": ("raise", "skip"),
-    "tool_turns": ("as_text", "drop_rows"),
-    "instances": ("expand", "first"),
-}
 
 
+@documented
 @dataclass(frozen=True)
 class LoadOptions:
-    """Options of `load_source` / `Session.load_dataset`; each is None (or default) to detect.
+    """Options of `load_source` / `Session.load_dataset`; each is None (or default) to detect."""
 
-    format: the data layout (one of FORMATS). mapping: canonical field -> source column, e.g.
-    {"prompt": "question_text", "completion": "reply"}. file_type: how to read a file whose
-    suffix does not say. on_error="skip" loads a JSON Lines file around its malformed lines.
-    split: which split of a DatasetDict or hub dataset. tool_turns: "as_text" keeps tool calls
-    and results as assistant and user turns, "drop_rows" leaves rows with tool turns out.
-    instances: "expand" makes one row per Self-Instruct instance, "first" keeps the first.
-    """
-
-    format: str | None = None
-    mapping: dict[str, str] = field(default_factory=dict)
-    file_type: str | None = None
-    on_error: str = "raise"
-    split: str | None = None
-    tool_turns: str | None = None
-    instances: str | None = None
+    format: str | None = setting(
+        None, "The data layout; None: detected from the rows.", choices=FORMATS
+    )
+    mapping: dict[str, str] = setting(
+        {},
+        "Canonical field -> source column, e.g. {'prompt': 'question_text', 'completion': "
+        "'reply'}.",
+    )
+    file_type: str | None = setting(
+        None, "How to read a file whose suffix does not say.", choices=FILE_TYPES
+    )
+    on_error: str = setting(
+        "raise",
+        "raise: stop at a malformed line, naming it; skip: load a JSON Lines file around its "
+        "malformed lines (each is reported).",
+        choices=("raise", "skip"),
+    )
+    split: str | None = setting(None, "Which split of a DatasetDict or hub dataset.")
+    tool_turns: str | None = setting(
+        None,
+        "as_text: tool calls and results kept as assistant and user turns; drop_rows: rows "
+        "with tool turns left out.",
+        choices=("as_text", "drop_rows"),
+    )
+    instances: str | None = setting(
+        None,
+        "expand: one row per Self-Instruct instance; first: the first instance only.",
+        choices=("expand", "first"),
+    )
 
     def __post_init__(self) -> None:
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value is not None and value not in allowed:
+        for f in dataclasses.fields(self):
+            allowed, value = f.metadata.get("choices"), getattr(self, f.name)
+            if allowed and value is not None and value not in allowed:
                 raise DatasetLoadError(
-                    f"{name}={value!r} is not an option; choose one of {list(allowed)}.",
-                    option=name,
+                    f"{f.name}={value!r} is not an option; choose one of {list(allowed)}.",
+                    option=f.name,
                     choices=list(allowed),
                 )
         mapping = self.mapping or {}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..persist import fields_from_json
+from ..settings import documented, setting
 
 FORMATS = ("merged", "gguf", "ollama", "adapter")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -29,46 +30,42 @@ class ExportError(ValueError):
     left at the export path."""
 
 
-def option(default: Any, help: str, **more: Any) -> Any:
-    """A dataclass field carrying its help text (and choices or bounds) as metadata."""
-    return field(default=default, metadata={"help": help, **more})
-
-
+@documented
 @dataclass(frozen=True)
 class ExportConfig:
     """Settings of one export; every field has help (and choices) for the Export panel's form."""
 
-    format: str = option(
+    format: str = setting(
         "merged",
         "merged: safetensors for transformers or vLLM; gguf: one file for llama.cpp or LM "
         "Studio; ollama: the GGUF plus a Modelfile; adapter: the LoRA adapter alone.",
         choices=FORMATS,
     )
-    dtype: str = option(
+    dtype: str = setting(
         "auto",
         "Merged weights' dtype. auto: the dtype the merge computes in (float32 on a CPU, "
         "bfloat16 or float16 on a GPU); bfloat16 halves a CPU export's size.",
         choices=DTYPES,
     )
-    quantization: str = option(
+    quantization: str = setting(
         "f16",
         "GGUF tensor type. f16 and bf16 keep the merged weights (parity is required); q8_0 "
         "is about half the size (parity is reported, not required).",
         choices=QUANTIZATIONS,
     )
-    shard_size: str = option(
+    shard_size: str = setting(
         "5GB", "Largest safetensors file of a merged export, e.g. '2GB' or '500MB'."
     )
-    probes: int = option(
+    probes: int = setting(
         8, "Eval prompts the exported model must answer as the adapter does.", min=1, max=64
     )
-    max_new_tokens: int = option(
+    max_new_tokens: int = setting(
         48, "Tokens of each probe answer compared in the parity check.", min=1, max=1024
     )
-    system_prompt: str | None = option(
+    system_prompt: str | None = setting(
         None, "Ollama's SYSTEM line; None: the template's own default system message, if any."
     )
-    overwrite: bool = option(
+    overwrite: bool = setting(
         False, "Replace a non-empty folder at the export path (only once the export succeeds)."
     )
 

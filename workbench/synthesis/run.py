@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..answers.generate import GenerationSettings
+from ..answers.generate import GenerationSettings, sampling_setting
 from ..persist import fields_from_json
+from ..settings import documented, setting
 from .filters import DROP_REASONS, CandidateFilter, Verdict
 from .judge import judge_prompt, read_grade
 from .parse import Cut, Malformed, Parsed, parse_candidate
@@ -29,57 +30,26 @@ MAX_RAW_CHARS = 2000  # of a malformed answer, kept for a person to see what the
 JUDGE_TOKENS = 96
 
 
+@documented
 @dataclass(frozen=True)
 class SynthesisSettings:
     """How candidates are asked for and filtered; each field's help and bounds are metadata."""
 
-    examples: int = field(
-        default=3,
-        metadata={"help": "Seed rows shown as examples in each request.", "min": 1, "max": 10},
+    examples: int = setting(3, "Seed rows shown as examples in each request.", min=1, max=10)
+    batch_size: int = setting(10, "Requests generated together (then staged).", min=1, max=256)
+    temperature: float = sampling_setting("temperature", 0.7)  # varied, as Self-Instruct samples
+    top_p: float = sampling_setting("top_p", 0.95)
+    top_k: int = sampling_setting("top_k", 50)  # a local model's generation: a third faster
+    max_new_tokens: int = sampling_setting("max_new_tokens", 256)
+    similarity: float = setting(
+        0.7,
+        "Drop a candidate whose instruction has at least this ROUGE-L F1 with one already "
+        "there (Self-Instruct: 0.7); 1 drops only identical instructions.",
+        min=0.0,
+        max=1.0,
+        step=0.05,
     )
-    batch_size: int = field(
-        default=10,
-        metadata={"help": "Requests generated together (then staged).", "min": 1, "max": 256},
-    )
-    temperature: float = field(
-        default=0.7,
-        metadata={
-            "help": "Above 0: varied candidates (Self-Instruct samples).",
-            "min": 0.0,
-            "max": 2.0,
-            "step": 0.1,
-        },
-    )
-    top_p: float = field(
-        default=0.95,
-        metadata={"help": "Nucleus sampling, in (0, 1].", "min": 0.01, "max": 1.0, "step": 0.05},
-    )
-    top_k: int = field(
-        default=50,
-        metadata={
-            "help": "Sample only from the k most likely tokens (0: no limit); a local model's "
-            "generation is a third faster with it on a CPU. Endpoints sample as their server does.",
-            "min": 0,
-            "max": 1000,
-        },
-    )
-    max_new_tokens: int = field(
-        default=256,
-        metadata={"help": "Most tokens of each generated example.", "min": 16, "max": 4096},
-    )
-    similarity: float = field(
-        default=0.7,
-        metadata={
-            "help": "Drop a candidate whose instruction has at least this ROUGE-L F1 with one "
-            "already there (Self-Instruct: 0.7); 1 drops only identical instructions.",
-            "min": 0.0,
-            "max": 1.0,
-            "step": 0.05,
-        },
-    )
-    seed: int = field(
-        default=0, metadata={"help": "Seed of the draws of examples and of sampling."}
-    )
+    seed: int = setting(0, "Seed of the draws of examples and of sampling.")
 
     def __post_init__(self) -> None:
         if not isinstance(self.examples, int) or self.examples < 1:

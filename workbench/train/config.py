@@ -11,10 +11,11 @@ new field shows in the form without touching the widget.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..persist import fields_from_json
+from ..settings import documented, setting
 from .rewards import as_specs
 from .validation import (  # noqa: F401 - the names other modules import from here
     BATCHING,
@@ -46,14 +47,7 @@ SFT = {"method": ("lora", "qlora")}
 DRIFT_LIMIT = 0.1
 
 
-def setting(default: Any, help: str, group: str, **more: Any) -> Any:
-    """A dataclass field with its help text, form group and any of choices/advanced/min/max."""
-    metadata = {"help": help, "group": group, **more}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
+@documented
 @dataclass
 class TrainConfig:
     """Settings of one run. None means "decided by plan for this model and hardware"."""
@@ -317,9 +311,8 @@ class TrainConfig:
         choices=QUANT_STORAGE,
         advanced=True,
     )
-    reasons: dict[str, str] = field(
-        default_factory=dict,
-        metadata={"help": "Why plan chose each value it decided.", "form": False},
+    reasons: dict[str, str] = setting(
+        {}, "Why plan chose each value it decided.", "plan", form=False
     )
 
     def __post_init__(self) -> None:
