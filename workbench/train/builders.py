@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..models import ModelSpec, compute_dtype, load_model, quantization_config, resolve
 from .config import TrainConfig
 from .folder import RunFolder
+from .plan import schedule
 from .ranks import model_placement
 
 
@@ -129,11 +130,7 @@ def training_arguments(folder: RunFolder, config: TrainConfig, device: str, has_
     from transformers import TrainingArguments
 
     dtype = compute_dtype(device)
-    steps = config.max_steps if config.max_steps > 0 else None
-    eval_steps = config.eval_steps or max(1, (steps or 500) // 5)
-    save_steps = config.save_steps or (
-        eval_steps if config.keep_best else max(1, (steps or 500) // 5)
-    )
+    eval_steps, save_steps = schedule(config)  # planned; a config never planned gets them here
     best = has_eval and (config.keep_best or config.early_stopping_patience is not None)
     return TrainingArguments(
         output_dir=str(folder.checkpoints_dir),

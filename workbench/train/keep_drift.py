@@ -49,7 +49,9 @@ class KeepDriftCallback(TrainerCallback):
 
         self.folder, self.record, self.tokenizer = folder, record, tokenizer
         self.best_metric = f"eval_{config.best_metric.removeprefix('eval_')}"  # as builders.py
-        self.has_eval, self.eval_steps = has_eval, config.eval_steps
+        self.has_eval = has_eval
+        # an interval a person set; a planned one is only a guide here (at least MIN_EVERY)
+        self.eval_steps = None if "eval_steps" in config.reasons else config.eval_steps
         self.stopped = stopped  # set when a person stopped the run: no answers, a quick stop
         self.examples = datasets.load_from_disk(str(folder.data_dir / "keep"))
         self.stop_ids = stop_token_ids(tokenizer)

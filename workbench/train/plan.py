@@ -75,6 +75,9 @@ def plan(
             n_params, device, config.batching, batch * length
         )
     _plan_feedback(config, method, device, changes, reasons)
+    _plan_schedule(config, changes, reasons)
+    if config.mixed_precision is None and (decided := _mixed_precision(device, device_name)):
+        changes["mixed_precision"], reasons["mixed_precision"] = decided
     if config.replay is None and method in ("lora", "qlora"):  # the runs with supervised rows
         changes["replay"], reasons["replay"] = _replay(config)
     four_bit = method in ("qlora", "dpo") or changes.get("load_in_4bit", config.load_in_4bit)
@@ -104,6 +107,57 @@ def _plan_feedback(config: TrainConfig, method, device: str, changes: dict, reas
             if on
             else "off: on a CPU 4-bit weights save no time and little memory for a small model"
         )
+
+
+# Evaluations (and checkpoints) a run gets when their interval is not set: enough points for the
+# eval curve, the probes and keep drift to show a trend, few enough to cost little.
+EVALUATIONS = 5
+STEPS_UNKNOWN = 500  # a run's length in steps before its rows are counted (an epoch budget)
+# Cards without bfloat16 arithmetic (compute capability under 8.0): fp16 there.
+FP16_CARDS = ("T4", "V100")
+
+
+def schedule(config: TrainConfig) -> tuple[int, int]:
+    """(eval_steps, save_steps) of `config`, each as set or as plan decides it."""
+    changes: dict[str, int] = {}
+    _plan_schedule(config, changes, {})
+    return (
+        changes.get("eval_steps", config.eval_steps),
+        changes.get("save_steps", config.save_steps),
+    )
+
+
+def _plan_schedule(config: TrainConfig, changes: dict, reasons: dict) -> None:
+    """eval_steps and save_steps, about EVALUATIONS a run; keep_best saves at each evaluation."""
+    steps = config.max_steps if config.max_steps > 0 else STEPS_UNKNOWN
+    every = max(1, steps // EVALUATIONS)
+    basis = (
+        f"{steps} steps" if config.max_steps > 0 else f"an epoch budget (counted as {steps} steps)"
+    )
+    if config.eval_steps is None:
+        changes["eval_steps"] = every
+        reasons["eval_steps"] = f"{every}: about {EVALUATIONS} evaluations over {basis}"
+    if config.save_steps is None:
+        evals = changes.get("eval_steps", config.eval_steps)
+        keep = config.keep_best
+        changes["save_steps"] = evals if keep else every
+        reasons["save_steps"] = (
+            f"{evals}: keep_best keeps the best evaluation's checkpoint, so one at each"
+            if keep
+            else f"{every}: about {EVALUATIONS} checkpoints over {basis}"
+        )
+
+
+def _mixed_precision(device: str, device_name: str) -> tuple[str, str] | None:
+    """The Trainer's mixed precision for the device, and why; None for a card this table does
+    not know (the runner then reads its bf16 support when it starts)."""
+    if device != "cuda":
+        return "no", "no: float32 on a CPU"
+    if device_name in FP16_CARDS:
+        return "fp16", f"fp16: a {device_name} has no bfloat16 arithmetic"
+    if device_name in ("A100", "H100", "H200", "L4"):
+        return "bf16", f"bf16: a {device_name} computes bfloat16 fastest, without fp16's overflow"
+    return None
 
 
 # What replay plan picks for supervised runs with a keep set (benchmarks/forgetting.py).
