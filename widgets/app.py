@@ -63,7 +63,5 @@ class Workbench(widgets.VBox):
     def _warm_up(self) -> None:
         """Load what the Template and Train tabs need, after the app is on the page."""
         for view, what in ((self.template, "the template preview"), (self.train, "the estimate")):
-            try:
+            with self.message.guard(f"Loading {what} failed"):  # told, never lost in a thread
                 view.warm_up()
-            except Exception as e:  # told in the app, never lost in a thread
-                self.message.error(f"Loading {what} failed: {e}", e)

@@ -26,7 +26,7 @@ from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, SettingsForm
 from .compat import titled, with_tooltip
 from .keys import PromptBox
-from .notice import Notice, sentence
+from .notice import Notice
 from .preferences_panel import PreferencesPanel
 from .theme import style_view, stylesheet
 
@@ -141,13 +141,13 @@ class ChatComparator(widgets.VBox):
         if self.busy:
             return self.message.warn("Still answering; press Stop first.")
         text = self.prompt.value
-        try:
+        with self.message.guard() as outcome:
             settings = self.settings_form.settings()
             self._ensure_conversation()
             if not text.strip():
                 raise ValueError("Type a prompt first; nothing was sent.")
-        except Exception as e:
-            return self.message.error(e)
+        if outcome.failed:
+            return None
         self._stop.clear()
         for name, pane in zip(self.shown, self.panes):
             asked = [*self.conversation.histories[name], {"role": "user", "content": text}]
@@ -200,7 +200,8 @@ class ChatComparator(widgets.VBox):
         if not name or self.busy or not self._turns:
             self.scores.value = ""
             return
-        try:
+        self.scores.value = ""
+        with self.message.guard("No scores") as outcome:  # another base model, a missing folder
             system = self.settings_form.settings().system_prompt
             scores = [
                 self.session.score(
@@ -208,9 +209,8 @@ class ChatComparator(widgets.VBox):
                 )[0]
                 for c in self.shown
             ]
-        except Exception as e:  # another base model, a missing folder: told in a sentence
-            self.scores.value = ""
-            return self.message.error(f"No scores: {sentence(e)}", e)
+        if outcome.failed:
+            return None
         parts = [f"{LETTERS[k]} {score:.3g}" for k, score in enumerate(scores)]
         self.scores.value = html.escape(f"Reward model {name}: " + " · ".join(parts))
 
@@ -222,7 +222,7 @@ class ChatComparator(widgets.VBox):
             return self.message.warn(refusal)
         a, b = (self.shown[d.value] for d in self.vote_pair)
         settings = self.settings_form.settings()
-        try:
+        with self.message.guard("The vote was not recorded") as outcome:
             self.session.record_vote(
                 self.conversation.prompt_of(a, settings.system_prompt),
                 (a, self.conversation.last_answer(a)),
@@ -233,8 +233,8 @@ class ChatComparator(widgets.VBox):
                 settings=settings.to_json(),
                 blind=self.blind.value,
             )
-        except Exception as e:
-            return self.message.error(f"The vote was not recorded: {sentence(e)}", e)
+        if outcome.failed:
+            return None
         self.voted = True
         self.revealed = True
         self.comment.value = ""
@@ -306,11 +306,9 @@ class ChatComparator(widgets.VBox):
     # -- background work ----------------------------------------------------------------------
     def _answer(self, text: str, settings) -> None:
         started = time.monotonic()
-        try:
+        answers = None
+        with self.message.guard("No answer"):
             answers = self.conversation.ask(text, settings, self._on_text, self._stop)
-        except Exception as e:
-            self.message.error(f"No answer: {sentence(e)}", e)
-            answers = None
         if answers is not None:
             for name, pane in zip(self.shown, self.panes):
                 history = self.conversation.histories[name][:-1]

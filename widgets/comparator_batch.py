@@ -106,14 +106,14 @@ class BatchPanel(widgets.VBox):
         if self._thread is not None and self._thread.is_alive():
             return self.message.warn("Still running; wait for the table, or press Stop.")
         prompts = None if self.use_eval.value else self._prompt_lines()
-        try:
+        with self.message.guard() as outcome:
             settings = self.settings_form.settings()
             if prompts is not None and not prompts:
                 raise ValueError("Type one prompt per line, or use the eval split.")
             if len(self.models.value) < 1:
                 raise ValueError("Choose at least one contestant.")
-        except Exception as e:
-            return self.message.error(e)
+        if outcome.failed:
+            return None
         count = "the eval split" if prompts is None else plural(len(prompts), "prompt")
         self.message.say(f"Answering {count} with {plural(len(self.models.value), 'contestant')}…")
         self._stop.clear()
@@ -146,28 +146,30 @@ class BatchPanel(widgets.VBox):
             self._thread.join(timeout)
 
     def _run(self, prompts, models, settings) -> None:
-        started = time.monotonic()
+        started, comparison = time.monotonic(), None
         try:
-            comparison = self.session.compare(
-                prompts,
-                models,
-                progress=self.progress.show,
-                stop=self._stop,
-                **settings.to_json(),
-            )
-        except ComparisonStopped as e:
-            self.message.say(str(e))
-        except Exception as e:
-            self.message.error(f"The batch did not run: {sentence(e)}", e)
-        else:
-            self.comparison = comparison
-            self.scores.value = _scores_html(comparison)
-            self.table.value = table_html(comparison)
-            self.export_button.disabled = False
-            took = time.monotonic() - started
-            self.message.say(f"{plural(len(comparison), 'prompt')} answered in {took:.1f} s.")
+            with self.message.guard("The batch did not run"):
+                try:
+                    comparison = self.session.compare(
+                        prompts,
+                        models,
+                        progress=self.progress.show,
+                        stop=self._stop,
+                        **settings.to_json(),
+                    )
+                except ComparisonStopped as e:  # a stop asked for: said, not a failure
+                    self.message.say(str(e))
+            if comparison is not None:
+                self._show(comparison, time.monotonic() - started)
         finally:
             self._set_running(False)
+
+    def _show(self, comparison, took: float) -> None:
+        self.comparison = comparison
+        self.scores.value = _scores_html(comparison)
+        self.table.value = table_html(comparison)
+        self.export_button.disabled = False
+        self.message.say(f"{plural(len(comparison), 'prompt')} answered in {took:.1f} s.")
 
     def _set_running(self, running: bool) -> None:
         self.run_button.disabled = running

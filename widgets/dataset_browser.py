@@ -384,19 +384,19 @@ class DatasetBrowser(widgets.VBox):
         """Run a user action; an error shows as one sentence with the details a click away.
         The core's progress reports (tokenising) go to `progress`."""
         try:
-            if progress is None:
-                action()
-            else:
-                with reporting_to(progress.show):
+            with self.message.guard() as outcome:
+                if progress is None:
                     action()
-        except Exception as e:  # the view reports every failure instead of raising into Jupyter
-            if isinstance(e, DatasetLoadError):
-                self.loader.offer_option(e)
-            self.message.error(e)
-            return False
+                else:
+                    with reporting_to(progress.show):
+                        action()
         finally:
             if progress is not None:
                 progress.hide()
+        if outcome.failed:
+            if isinstance(outcome.error, DatasetLoadError):
+                self.loader.offer_option(outcome.error)
+            return False
         self.message.clear()
         return True
 

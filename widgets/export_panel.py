@@ -87,15 +87,14 @@ class ExportPanel(widgets.VBox):
 
     def _export(self, path, settings: ExportConfig) -> None:
         try:
-            done = self.session.export_model(
-                self.model.value, path, progress=self._on_progress, **settings.to_json()
-            )
-        except Exception as e:  # shown as one sentence with the details folded
-            self.message.error(e)
-        else:
-            self.progress.value = 1
-            self.message.say(f"Exported to {done.path}.")
-            self.result.value = f"<pre>{escape_text(str(done))}</pre>"
+            with self.message.guard() as outcome:
+                done = self.session.export_model(
+                    self.model.value, path, progress=self._on_progress, **settings.to_json()
+                )
+            if not outcome.failed:
+                self.progress.value = 1
+                self.message.say(f"Exported to {done.path}.")
+                self.result.value = f"<pre>{escape_text(str(done))}</pre>"
         finally:
             self.export_button.disabled = False
 

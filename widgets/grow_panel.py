@@ -19,7 +19,7 @@ from workbench.synthesis import Candidate, Endpoint, SynthesisResult
 from .compat import with_tooltip
 from .dataset_loader import make_button
 from .html_text import escape_text, transcript
-from .notice import Notice, sentence
+from .notice import Notice
 from .theme import line, plural
 
 PAGE = 10  # candidates listed at once
@@ -223,15 +223,15 @@ class GrowPanel(widgets.VBox):
 
     def _run(self, **kwargs) -> None:
         try:
-            result = self.session.synthesize(
-                progress=self._show_progress, stop=self._stop, **kwargs
-            )
-        except Exception as e:
-            self.message.error(f"Growing stopped: {sentence(e)}", e)
-            self._show_progress(getattr(e, "result", None))
-        else:
-            self._show_progress(result)
-            self.message.say(result.summary())
+            with self.message.guard("Growing stopped") as outcome:
+                result = self.session.synthesize(
+                    progress=self._show_progress, stop=self._stop, **kwargs
+                )
+            if outcome.failed:
+                self._show_progress(getattr(outcome.error, "result", None))
+            else:
+                self._show_progress(result)
+                self.message.say(result.summary())
         finally:
             self._set_running(False)
             self.refresh()
@@ -266,11 +266,9 @@ class GrowPanel(widgets.VBox):
         self.reject(self._ticked())
 
     def _decide(self, action, done: str) -> None:
-        try:
+        with self.message.guard() as outcome:
             action()
-        except Exception as e:
-            self.message.error(e)
-        else:
+        if not outcome.failed:
             self.message.say(done)
         self.refresh()
 
@@ -303,10 +301,10 @@ class GrowPanel(widgets.VBox):
         messages = _with_contents(
             candidate.messages, self.edit_prompt.value, self.edit_answer.value
         )
-        try:
+        with self.message.guard() as outcome:
             edited = self.session.edit_candidate(candidate.id, messages)
-        except Exception as e:
-            return self.message.error(e)
+        if outcome.failed:
+            return
         verdict = edited.verdict
         outcome = "it passes the filters" if verdict.kept else f"still dropped: {verdict.note}"
         self.message.say(f"Saved; {outcome}.")
@@ -324,12 +322,10 @@ class GrowPanel(widgets.VBox):
         self._to_page(self.page)
 
     def _to_page(self, number: int) -> None:
-        try:
+        found = []
+        with self.message.guard():  # a hand-edited candidates.jsonl: it says which line
             wanted = self.show.value
             found = [c for c in self.session.candidates if not wanted or c.status == wanted]
-        except Exception as e:  # a hand-edited candidates.jsonl: say which line
-            self.message.error(e)
-            found = []
         last = max(0, (len(found) - 1) // PAGE)
         self.page = min(max(0, number), last)
         self._shown = found[self.page * PAGE : (self.page + 1) * PAGE]

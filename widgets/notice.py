@@ -1,15 +1,18 @@
 """Notice: the one way a view tells a person something: one sentence, the details one click away.
 
 Every view owns one Notice, as its `message` attribute, and calls `say` (information), `warn` or
-`error`; code reads the sentence back as `message.text`. An exception becomes one sentence (what
+`error`, and runs what may fail under `guard`; code reads the sentence back as `message.text`. An exception becomes one sentence (what
 happened and what to do, as the core writes its messages) with its traceback folded under
 "Details". Text is always escaped; colours come from JupyterLab's theme.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 
@@ -26,6 +29,18 @@ ROLES = {"info": "status", "warning": "status", "error": "alert"}
 LINE = (
     "color: var(--jp-ui-font-color1); border-left: 3px solid {}; padding: 2px 8px; margin: 2px 0;"
 )
+
+
+@dataclass
+class Outcome:
+    """What a guarded block came to: the exception it raised (shown already), or None."""
+
+    error: Exception | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the block raised."""
+        return self.error is not None
 
 
 class Notice(widgets.VBox):
@@ -63,6 +78,19 @@ class Notice(widgets.VBox):
         if isinstance(details, BaseException):
             details = "".join(traceback.format_exception(details))
         self._show("error", text, details)
+
+    @contextlib.contextmanager
+    def guard(self, failed: str = "", then: str = "") -> Iterator[Outcome]:
+        """Run the block; an exception it raises is shown as this notice's error instead of
+        reaching Jupyter or a thread's log: "<failed>: <its sentence> <then>", its traceback
+        folded. The yielded Outcome says whether it failed. The one way views catch errors."""
+        outcome = Outcome()
+        try:
+            yield outcome
+        except Exception as e:
+            outcome.error = e
+            text = f"{failed}: {sentence(e)}" if failed else sentence(e)
+            self.error(f"{text} {then}" if then else text, e)
 
     def clear(self) -> None:
         """Show nothing."""

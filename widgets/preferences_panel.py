@@ -80,10 +80,9 @@ class PreferencesPanel(widgets.VBox):
             base_adapter=self.start_from.value or None,
             include_ties=self.include_ties.value,
         )
-        try:
+        with self.message.guard() as outcome:  # a refusal (too few votes, a run already going)
             run = self.session.train(config)
-        except Exception as e:  # a refusal (too few votes, a run already going) is shown
-            self.message.error(e)
+        if outcome.failed:
             return None
         self.message.say(
             f"{run.name} started: its curves are in the Train tab, and its adapter joins the "
@@ -96,10 +95,9 @@ class PreferencesPanel(widgets.VBox):
         config = TrainConfig(
             method="reward", max_steps=DEFAULT_REWARD_STEPS, include_ties=self.include_ties.value
         )
-        try:
+        with self.message.guard() as outcome:  # a refusal (too few votes, identical answers)
             run = self.session.train(config)
-        except Exception as e:  # a refusal (too few votes, identical answers) is shown
-            self.message.error(e)
+        if outcome.failed:
             return None
         self.message.say(
             f"{run.name} started: its accuracy on held-out votes is in the Train tab; when it "
@@ -112,10 +110,9 @@ class PreferencesPanel(widgets.VBox):
         name = self.reward_model.value
         if not name:
             return self.message.warn("Train a reward model first.")
-        try:
+        with self.message.guard() as outcome:
             result = self.session.reward_agreement(name)
-        except Exception as e:
-            self.message.error(e)
+        if outcome.failed:
             return None
         held = result.held_out_accuracy
         measured = (

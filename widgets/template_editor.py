@@ -156,14 +156,15 @@ class TemplateEditor(widgets.VBox):
 
     def _apply(self, action, resync: bool = False) -> None:
         """Run one Session call; a refusal shows as a sentence, with the details a click away."""
-        try:
-            action()
-        except Exception as e:  # whatever the session refuses reaches the person, not a log
-            if resync:  # a refused preset or train_on: show what the session still holds
-                self._sync_controls()
-                self.message.error(f"{sentence(e)} The session keeps its current template.", e)
-            else:
-                self.message.error(f"{sentence(e)} {FIX_DRAFT}", e)
+        then = "The session keeps its current template." if resync else FIX_DRAFT
+        with self.message.guard(then=then) as outcome:  # a refusal reaches the person
+            try:
+                action()
+            except Exception:
+                if resync:  # a refused preset or train_on: show what the session still holds
+                    self._sync_controls()
+                raise
+        if outcome.failed:
             return
         if not self._preview_failed:  # applied; a preview that fails on it keeps its message
             self.message.clear()

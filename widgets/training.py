@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import threading
 import time
-import traceback
 
 import ipywidgets as widgets
 
@@ -386,12 +385,10 @@ class TrainingLauncher(widgets.VBox):
         """Tail the shown runs' metrics into the plot while one of them is active."""
         while True:
             time.sleep(POLL_SECONDS)
-            try:
+            # a view must never kill its own updates silently
+            with self.message.guard("The live view stopped updating") as outcome:
                 self.refresh()
-            except Exception as e:  # a view must never kill its own updates silently
-                self.message.error(
-                    f"The live view stopped updating: {e}", details=traceback.format_exc()
-                )
+            if outcome.failed:
                 return
             if not any(r.status.active for r in list(self._shown.values())):
                 self.refresh()  # the last records of a run that just ended
