@@ -88,8 +88,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import workbench as wb
-    from widgets.dataset_browser import DatasetBrowser
-    from widgets.template_editor import TemplateEditor
+    from widgets.data.dataset_browser import DatasetBrowser
+    from widgets.template.template_editor import TemplateEditor
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.jsonl"

@@ -116,7 +116,7 @@ class LiveWatcher:
     """A TrainingLauncher-like plot fed from the run folder twice a second, in this process."""
 
     def __init__(self, run):
-        from widgets.live_plot import LossPlot
+        from widgets.train.live_plot import LossPlot
 
         self.run, self.plot, self.redraws = run, LossPlot("plotly"), 0
         self.plot.show_runs(run.name, {})

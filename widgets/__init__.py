@@ -5,12 +5,12 @@ Workbench(session)
 """
 
 from .app import Workbench
-from .comparator import ChatComparator
-from .dataset_browser import DatasetBrowser
-from .export_panel import ExportPanel
-from .grow_panel import GrowPanel
-from .template_editor import TemplateEditor
-from .training import TrainingLauncher
+from .compare.comparator import ChatComparator
+from .data.dataset_browser import DatasetBrowser
+from .data.grow_panel import GrowPanel
+from .template.template_editor import TemplateEditor
+from .train.export_panel import ExportPanel
+from .train.training import TrainingLauncher
 
 __all__ = [
     "ChatComparator",

@@ -19,13 +19,13 @@ import ipywidgets as widgets
 
 from workbench import Session
 
-from .comparator import ChatComparator
-from .compat import titled
-from .dataset_browser import DatasetBrowser
-from .notice import Notice
-from .template_editor import TemplateEditor
-from .theme import style_view, stylesheet
-from .training import TrainingLauncher
+from .common.compat import titled
+from .common.notice import Notice
+from .common.theme import style_view, stylesheet
+from .compare.comparator import ChatComparator
+from .data.dataset_browser import DatasetBrowser
+from .template.template_editor import TemplateEditor
+from .train.training import TrainingLauncher
 
 TITLES = ("Data", "Template", "Train", "Compare")
 

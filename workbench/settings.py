@@ -1,7 +1,7 @@
 """One way to declare a setting of a config dataclass, and the help that is generated from it.
 
 A setting is a dataclass field whose metadata carries its `help`, its form `group` and any of
-`choices`, `advanced`, `min`, `max`, `step` and `rows`. The forms (widgets.forms) are built from
+`choices`, `advanced`, `min`, `max`, `step` and `rows`. The forms (widgets.common.forms) are built from
 it, and `documented` writes every field's help, by group, into the class's docstring, so that
 `help(wb.TrainConfig)` lists them (as the Parameters block of TRL's configs reads).
 """

@@ -60,7 +60,7 @@ def test_a_local_model_folder_is_flagged_when_exported(session, chat_rows, tmp_p
 
 @pytest.mark.slow
 def test_an_exported_job_trains_elsewhere_and_is_followed_live(session, chat_rows, tmp_path):
-    from widgets.training import TrainingLauncher
+    from widgets.train.training import TrainingLauncher
 
     run = prepared_run(session, chat_rows, max_steps=40)
     there = session.model.name_or_path  # the same folder is there: shared storage

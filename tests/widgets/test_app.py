@@ -7,7 +7,7 @@ import time
 import pytest
 
 from widgets import Workbench
-from widgets.compat import title_of
+from widgets.common.compat import title_of
 
 
 def test_a_row_selected_in_data_is_previewed_in_template(session, chat_rows):

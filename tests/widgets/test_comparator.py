@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from widgets.comparator import ChatComparator
+from widgets.compare.comparator import ChatComparator
 from workbench import models
 from workbench.answers.adapters import write_random_adapter
 

@@ -4,8 +4,8 @@ Comparison and the pane keep everything (exports write it all)."""
 
 from __future__ import annotations
 
-from widgets.comparator_batch import table_html
-from widgets.comparator_parts import AnswerPane
+from widgets.compare.comparator_batch import table_html
+from widgets.compare.comparator_parts import AnswerPane
 from workbench.answers.compare import Comparison
 from workbench.data.excerpt import CELL_CHARS, LISTED_TURNS, TABLE_ROWS
 

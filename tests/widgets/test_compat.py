@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import pytest
 
-from widgets.compat import title_of, titled, tooltip_of, with_tooltip
+from widgets.common.compat import title_of, titled, tooltip_of, with_tooltip
 
 
 @pytest.mark.parametrize("container", [widgets.Tab, widgets.Accordion])

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from benchmarks.huge_row import text_bytes
-from widgets.dataset_browser import DatasetBrowser
-from widgets.html_text import MARK_STYLE, capped_html, fold, highlight, log_tail_html
+from widgets.common.html_text import MARK_STYLE, capped_html, fold, highlight, log_tail_html
+from widgets.data.dataset_browser import DatasetBrowser
 from workbench.data.excerpt import EDIT_CHARS, TURN_CHARS
 
 ATTACK = "<img src=x onerror=alert(1)>"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tests.unit.test_export import SHORT, add_run
-from widgets.export_panel import ExportPanel
-from widgets.training import TrainingLauncher
+from widgets.train.export_panel import ExportPanel
+from widgets.train.training import TrainingLauncher
 
 
 def test_the_panel_exports_the_chosen_run_and_shows_files_and_parity(session, chat_rows):

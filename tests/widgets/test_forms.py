@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 import pytest
 
-from widgets.compat import tooltip_of
-from widgets.forms import AUTO, ConfigForm
+from widgets.common.compat import tooltip_of
+from widgets.common.forms import AUTO, ConfigForm
 from workbench.answers.generate import GenerationSettings
 from workbench.train import ConfigError, TrainConfig
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.unit.test_synthesis import ROWS, StandIn, asked, chat, scripted
-from widgets.grow_panel import GrowPanel, parse_rows
+from widgets.data.grow_panel import GrowPanel, parse_rows
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_an_endpoint_that_is_down_shows_one_sentence(panel):
 
 
 def test_the_browser_seeds_the_grow_panel_from_its_view_and_marks_synthetic_rows(session):
-    from widgets.dataset_browser import DatasetBrowser
+    from widgets.data.dataset_browser import DatasetBrowser
 
     rows = [
         {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from widgets.comparator import ChatComparator
-from widgets.preferences_panel import PreferencesPanel
+from widgets.compare.comparator import ChatComparator
+from widgets.compare.preferences_panel import PreferencesPanel
 
 
 def vote(session, n, chosen_model="run-1", rejected_model="base"):

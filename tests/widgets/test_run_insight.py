@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import workbench as wb
-from widgets.run_insight import ProbeTable, RunDiff, probe_table_html
+from widgets.train.run_insight import ProbeTable, RunDiff, probe_table_html
 from workbench.persist import append_jsonl
 from workbench.train import TrainConfig
 
@@ -72,7 +72,7 @@ def test_the_run_diff_shows_only_the_settings_that_differ(session, chat_rows):
 
 
 def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(session, chat_rows):
-    from widgets.training import TrainingLauncher
+    from widgets.train.training import TrainingLauncher
 
     runs = _two_finished_runs(session, chat_rows)
     for step, (train, evaluated) in enumerate([(2.0, 1.9), (1.6, 1.8), (1.2, 2.0), (0.9, 2.3)]):
@@ -90,8 +90,8 @@ def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(se
 def test_the_launcher_draws_keep_drift_on_its_own_axis_and_raises_the_forgetting_alarm(
     session, chat_rows
 ):
-    from widgets.live_plot import svg_chart
-    from widgets.training import TrainingLauncher
+    from widgets.train.live_plot import svg_chart
+    from widgets.train.training import TrainingLauncher
 
     run = _two_finished_runs(session, chat_rows)[0]
     for step in range(2, 12, 2):

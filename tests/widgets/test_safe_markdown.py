@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from widgets.safe_markdown import NO_MATH, TAGS, markdown_html, plain_html
+from widgets.common.safe_markdown import NO_MATH, TAGS, markdown_html, plain_html
 
 
 class Elements(HTMLParser):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from widgets.template_editor import TemplateEditor
+from widgets.template.template_editor import TemplateEditor
 from workbench.templates import Template
 from workbench.templates.presets import PRESETS
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from widgets.template_editor import TemplateEditor
+from widgets.template.template_editor import TemplateEditor
 from workbench.train import TrainConfig
 
 

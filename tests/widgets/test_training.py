@@ -7,9 +7,9 @@ import re
 import pytest
 
 from tests.conftest import wait_for
-from widgets.compat import tooltip_of
-from widgets.live_plot import Curves, downsample, svg_chart
-from widgets.training import TrainingLauncher
+from widgets.common.compat import tooltip_of
+from widgets.train.live_plot import Curves, downsample, svg_chart
+from widgets.train.training import TrainingLauncher
 from workbench.persist import read_json
 from workbench.train import ConfigError, RunStatus, TrainConfig
 
@@ -209,7 +209,7 @@ def test_svg_fallback_escapes_run_names():
 
 
 def test_dpo_signals_are_drawn_when_a_run_logs_them():
-    from widgets.live_plot import LossPlot
+    from widgets.train.live_plot import LossPlot
 
     plot = LossPlot("plotly")
     plot.show_runs(
@@ -228,7 +228,7 @@ def test_dpo_signals_are_drawn_when_a_run_logs_them():
 def test_a_new_run_without_points_leaves_no_curve_of_the_last_one_behind():
     """The chart hides until the new run's first point; hidden, it holds none of the old run's
     points (the browser test counted those as the new run's, and waited for a run that lagged)."""
-    from widgets.live_plot import LossPlot
+    from widgets.train.live_plot import LossPlot
 
     plot = LossPlot("plotly")
     plot.show_runs("run-1", {"run-1": [{"step": s, "loss": 1.0} for s in (1, 2, 3, 4)]})
@@ -240,7 +240,7 @@ def test_a_new_run_without_points_leaves_no_curve_of_the_last_one_behind():
 
 
 def test_probe_scores_draw_on_their_own_axis():
-    from widgets.live_plot import LossPlot
+    from widgets.train.live_plot import LossPlot
 
     plot = LossPlot("plotly")
     plot.show_runs(
@@ -285,7 +285,7 @@ def test_the_launcher_offers_reward_and_grpo_with_their_own_fields(session, chat
 
 
 def test_reward_model_and_grpo_signals_are_drawn_when_a_run_logs_them():
-    from widgets.live_plot import LossPlot
+    from widgets.train.live_plot import LossPlot
 
     plot = LossPlot("plotly")
     grpo = {"step": 1, "loss": 0.0, "reward": 0.4, "kl": 0.01, "completions/mean_length": 12.0}
@@ -330,7 +330,7 @@ def test_the_comparator_warns_while_a_run_trains_on_its_device(session, chat_row
     import time
 
     from tests.widgets.test_comparator import add_adapter_run
-    from widgets.comparator import ChatComparator
+    from widgets.compare.comparator import ChatComparator
 
     add_adapter_run(session)  # a second contestant beside the base model
     session.load_dataset(chat_rows * 4)

@@ -15,14 +15,8 @@ import pytest
 
 from tests.widgets.test_training import end_as
 from widgets import Workbench
-from widgets.comparator import ChatComparator
-from widgets.dataset_browser import DatasetBrowser
-from widgets.keys import PROMPT_ESM, ClickableHTML
-from widgets.live_plot import NO_RUN, NOT_SELECTED, LossPlot
-from widgets.preferences_panel import PreferencesPanel
-from widgets.template_editor import STYLE as TEMPLATE_STYLE
-from widgets.template_editor import TemplateEditor
-from widgets.theme import (
+from widgets.common.keys import PROMPT_ESM, ClickableHTML
+from widgets.common.theme import (
     BACKGROUNDS,
     CSS,
     PLOT_COLOURS,
@@ -32,11 +26,17 @@ from widgets.theme import (
     contrast,
     plural,
 )
-from widgets.training import TrainingLauncher
+from widgets.compare.comparator import ChatComparator
+from widgets.compare.preferences_panel import PreferencesPanel
+from widgets.data.dataset_browser import DatasetBrowser
+from widgets.template.template_editor import STYLE as TEMPLATE_STYLE
+from widgets.template.template_editor import TemplateEditor
+from widgets.train.live_plot import NO_RUN, NOT_SELECTED, LossPlot
+from widgets.train.training import TrainingLauncher
 from workbench.train import RunStatus, TrainConfig
 
 # JupyterLab's text colour over its page: rgba(0,0,0,.87) on white, rgba(255,255,255,.87) on
-# #212121 (the dark theme's panels), as widgets.theme says.
+# #212121 (the dark theme's panels), as widgets.common.theme says.
 THEMES = {"light": ("#000000", "#ffffff"), "dark": ("#ffffff", "#212121")}
 
 

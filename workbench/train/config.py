@@ -4,7 +4,7 @@ Each field carries `help`, its `group` for the form and, where it has them, its 
 rarely touched fields are marked `advanced`. Fields left as None are decided for the model and
 the hardware by `workbench.train.plan.plan`, each with a one-line reason in `reasons`. A field that
 only one method reads names it under `when` ({"method": (...)}), and the form shows it only for
-that method. The launcher form is generated from this metadata (widgets.forms.ConfigForm), so a
+that method. The launcher form is generated from this metadata (widgets.common.forms.ConfigForm), so a
 new field shows in the form without touching the widget.
 """
 

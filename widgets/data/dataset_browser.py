@@ -2,10 +2,10 @@
 
 A thin view over a Session: reading goes through the dataset's page/search/filter/quality/stats,
 every change is one Session call (load_dataset, select, edit, flag, exclude, add_row). All row
-text is escaped (widgets.html_text) before it reaches an HTML widget, and none is sent whole: a
+text is escaped (widgets.common.html_text) before it reaches an HTML widget, and none is sent whole: a
 turn shows a window (workbench.data.excerpt) that its "show more" buttons move, and the editor
 edits the head of a long turn, keeping the rest. Enter in the search box searches; clicking a
-row's text selects it (widgets.keys). The length histogram (widgets.length_plot) is drawn on
+row's text selects it (widgets.common.keys). The length histogram (widgets.data.length_plot) is drawn on
 first need: before that a one-line hint stands in its place.
 """
 
@@ -17,15 +17,16 @@ from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
 from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
 from workbench.progress import reporting_to
 
-from .compat import titled
-from .dataset_loader import DatasetLoader, make_button
+from ..common.compat import titled
+from ..common.html_text import escape_text, row_badges, transcript
+from ..common.keys import ClickableHTML
+from ..common.parts import make_button
+from ..common.progress_line import ProgressLine
+from ..common.theme import line, plural, style_view, stylesheet
+from .dataset_loader import DatasetLoader
 from .grow_panel import GrowPanel
-from .html_text import escape_text, row_badges, transcript
-from .keys import ClickableHTML
 from .length_plot import LengthPlot
-from .progress_line import ProgressLine
 from .row_editor import ROLES, RowEditor
-from .theme import line, plural, style_view, stylesheet
 
 PAGE_SIZE = 10
 LISTED_ROWS = 500

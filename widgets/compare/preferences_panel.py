@@ -14,8 +14,8 @@ import ipywidgets as widgets
 
 from workbench import Session, TrainConfig
 
-from .notice import Notice
-from .theme import plural
+from ..common.notice import Notice
+from ..common.theme import plural
 
 DEFAULT_DPO_STEPS = 50
 DEFAULT_REWARD_STEPS = 100

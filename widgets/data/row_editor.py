@@ -13,8 +13,8 @@ import ipywidgets as widgets
 
 from workbench.data.excerpt import EDIT_CHARS, text_window
 
-from .dataset_loader import make_button
-from .html_text import escape_text, row_badges
+from ..common.html_text import escape_text, row_badges
+from ..common.parts import make_button
 
 ROLES = ("system", "user", "assistant")
 

@@ -1,7 +1,7 @@
 """Pieces of the comparator: the shared settings form, answer panes and their style.
 
 No business logic: the form only turns its fields into GenerationSettings, and panes only show
-escaped text or sanitised Markdown (widgets.safe_markdown), cut to sizes that keep the page small
+escaped text or sanitised Markdown (widgets.common.safe_markdown), cut to sizes that keep the page small
 whatever a model or a pasted prompt holds (workbench.data.excerpt).
 """
 
@@ -14,8 +14,8 @@ import ipywidgets as widgets
 from workbench.answers.generate import GenerationSettings
 from workbench.data.excerpt import ANSWER_CHARS, LISTED_TURNS, TURN_CHARS, clip
 
-from .forms import ConfigForm
-from .safe_markdown import markdown_html, plain_html
+from ..common.forms import ConfigForm
+from ..common.safe_markdown import markdown_html, plain_html
 
 STYLE = {"description_width": "130px"}
 CSS = """

@@ -9,7 +9,7 @@ throttled by the caller, and long series are downsampled. Where FigureWidget is 
 (Colab, some VS Code setups) the same curves draw as a plain SVG chart in an HTML widget.
 Before a run has a point, a one-line hint stands where the chart will be (never empty axes), and
 the figure (and plotly with it) is made only then. Line colours read in both themes
-(widgets.theme.PLOT_COLOURS); the learning rate has its own axis in scientific notation.
+(widgets.common.theme.PLOT_COLOURS); the learning rate has its own axis in scientific notation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import ipywidgets as widgets
 
-from .theme import PLOT_COLOURS, SERIES_COLOURS
+from ..common.parts import new_figure_widget
+from ..common.theme import PLOT_COLOURS, SERIES_COLOURS
 
 MAX_POINTS = 1500
 # Training signals drawn on their own right axis when a run logs them: key -> legend label
@@ -229,16 +230,6 @@ def _rate_range(rates: list[float]) -> list[float] | None:
     finite = [r for r in rates if isinstance(r, (int, float)) and math.isfinite(r)]
     top = max(finite, default=0.0)
     return [0.0, top * 1.1] if top > 0 else None
-
-
-def new_figure_widget(figure, fill):
-    """A FigureWidget made from `figure` after `fill(figure)` put the data in. Its first state
-    then holds every trace whole: plotly's widget, restyled before the page shows it, loses
-    the traces' names (the legend read "trace 0"), so nothing is restyled until it is shown."""
-    import plotly.graph_objects as go
-
-    fill(figure)
-    return go.FigureWidget(figure)
 
 
 def _make_figure():

@@ -2,11 +2,11 @@
 
 Each button calls one Session (or Conversation) method. Answers stream from a background thread
 that only sets widget traits (HTML values), which ipykernel 6.17+ and 7.1+ send from any thread;
-model text is always sanitised (widgets.safe_markdown). The contestant pickers follow the
+model text is always sanitised (widgets.common.safe_markdown). The contestant pickers follow the
 session's "runs" announcements; the blind order and the vote rule are the core's
 (workbench.answers.blind).
 A reward model picked under "reward model" scores each pane's answer (`session.score`).
-Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.keys.PromptBox).
+Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.common.keys.PromptBox).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from workbench.answers.blind import blind_order, vote_refusal
 from workbench.answers.chat import Conversation
 from workbench.preferences import VOTES
 
+from ..common.compat import titled, with_tooltip
+from ..common.keys import PromptBox
+from ..common.notice import Notice
+from ..common.theme import style_view, stylesheet
 from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, SettingsForm
-from .compat import titled, with_tooltip
-from .keys import PromptBox
-from .notice import Notice
 from .preferences_panel import PreferencesPanel
-from .theme import style_view, stylesheet
 
 LETTERS = "ABCD"
 MAX_PANES = 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .notice import Notice
+from ..common.notice import Notice
 
 NONE = ""  # "compare with": nobody, colour by the model's own loss
 

@@ -12,15 +12,9 @@ import ipywidgets as widgets
 
 from workbench.data import DESCRIPTIONS, FORMATS, DatasetLoadError, describe_columns, fields_of
 
-from .notice import Notice
-from .theme import plural
-
-
-def make_button(label: str, on_click: Callable[[], None], **style) -> widgets.Button:
-    """A Button that calls `on_click()` (no argument), the way every view wires its buttons."""
-    made = widgets.Button(description=label, **style)
-    made.on_click(lambda _: on_click())
-    return made
+from ..common.notice import Notice
+from ..common.parts import make_button
+from ..common.theme import plural
 
 
 class DatasetLoader(widgets.VBox):

@@ -16,11 +16,11 @@ import ipywidgets as widgets
 from workbench import Session
 from workbench.synthesis import Candidate, Endpoint, SynthesisResult
 
-from .compat import with_tooltip
-from .dataset_loader import make_button
-from .html_text import escape_text, transcript
-from .notice import Notice
-from .theme import line, plural
+from ..common.compat import with_tooltip
+from ..common.html_text import escape_text, transcript
+from ..common.notice import Notice
+from ..common.parts import make_button
+from ..common.theme import line, plural
 
 PAGE = 10  # candidates listed at once
 SHOW = [

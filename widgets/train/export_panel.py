@@ -13,9 +13,9 @@ import ipywidgets as widgets
 
 from workbench.export.config import ExportConfig
 
-from .forms import ConfigForm
-from .html_text import escape_text
-from .notice import Notice
+from ..common.forms import ConfigForm
+from ..common.html_text import escape_text
+from ..common.notice import Notice
 
 
 class ExportPanel(widgets.VBox):

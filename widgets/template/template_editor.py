@@ -24,9 +24,9 @@ from workbench.templates import (
 from workbench.templates.checks import EXAMPLE, TemplateWarning, check_template, rows_to_check
 from workbench.templates.preview import TemplatePreview, preview
 
-from .compat import titled
-from .notice import Notice, sentence
-from .theme import TRAINED_BACKGROUND, style_view, stylesheet
+from ..common.compat import titled
+from ..common.notice import Notice, sentence
+from ..common.theme import TRAINED_BACKGROUND, style_view, stylesheet
 from .token_loss_view import TokenLossView
 
 CUSTOM = "custom"

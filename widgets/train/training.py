@@ -1,6 +1,6 @@
 """TrainingLauncher: the run form, its plan and estimate, Start/Stop/Resume, a live loss plot, runs.
 
-The form is generated from TrainConfig's field metadata (widgets.forms.ConfigForm) and starts at
+The form is generated from TrainConfig's field metadata (widgets.common.forms.ConfigForm) and starts at
 TrainConfig's own defaults, or, when the workspace already has runs (a kernel restart), at the
 settings of the run it follows: the active one, else the latest, selected at once. What is left
 open is decided by `session.plan`, the same for code and this view, and shown with its reasons.
@@ -9,7 +9,7 @@ their tooltip, while they cannot act. The Session's run watcher announces run ch
 a background thread here only tails the metrics of the runs shown, for the plot, touching widget
 traits only: ipykernel 6.17+ and 7.1+ send a comm message from any thread (7.0 dropped them
 and is excluded), as both test tiers' browsers check. The words of the view are in
-widgets.training_text.
+widgets.train.training_text.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from workbench.train import Run, TrainConfig
 from workbench.train.insight import forgetting_warning, overfitting_warning
 from workbench.train.run import nothing_to_stop
 
+from ..common.compat import titled
+from ..common.forms import ConfigForm
+from ..common.notice import Notice
+from ..common.theme import style_view, stylesheet
 from . import training_text as text
-from .compat import titled
 from .export_panel import ExportPanel
-from .forms import ConfigForm
 from .live_plot import LossPlot
-from .notice import Notice
 from .run_insight import ProbeTable, RunDiff
-from .theme import style_view, stylesheet
 
 POLL_SECONDS = 0.5
 

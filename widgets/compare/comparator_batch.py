@@ -22,10 +22,10 @@ from workbench.answers.compare import Comparison, ComparisonStopped
 from workbench.answers.report import answers_table
 from workbench.data.excerpt import CELL_CHARS, TABLE_ROWS
 
+from ..common.notice import Notice, sentence
+from ..common.progress_line import ProgressLine
+from ..common.theme import plural
 from .comparator_parts import SettingsForm
-from .notice import Notice, sentence
-from .progress_line import ProgressLine
-from .theme import plural
 
 EXPORT_FORMATS = ("html", "jsonl", "csv")
 

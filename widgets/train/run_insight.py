@@ -13,8 +13,8 @@ import ipywidgets as widgets
 
 from workbench.train import Run
 
-from .notice import Notice
-from .theme import plural
+from ..common.notice import Notice
+from ..common.theme import plural
 
 ANSWER_CHARS = 160  # a probe answer longer than this is cut in the table (the file has it all)
 

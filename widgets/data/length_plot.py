@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from .html_text import escape_text
-from .live_plot import new_figure_widget
-from .theme import plural
+from ..common.html_text import escape_text
+from ..common.parts import new_figure_widget
+from ..common.theme import plural
 
 HINT = (
     "No lengths plotted yet: “Token lengths” tokenises the rows under the session's template "
     "and draws prompt, response and total tokens."
 )
-COLOURS = {"prompt": "#1f77b4", "response": "#c2571a", "total": "#808080"}  # widgets.theme: 3:1
+COLOURS = {
+    "prompt": "#1f77b4",
+    "response": "#c2571a",
+    "total": "#808080",
+}  # widgets.common.theme: 3:1
 CSS = """<style>
 .wb-dsb-plot .main-svg text { fill: var(--jp-ui-font-color1) !important; }
 .wb-dsb-plot .main-svg .gridlayer path { stroke: var(--jp-border-color2) !important; }
@@ -54,7 +58,7 @@ class LengthPlot(widgets.Box):
             figure.layout.xaxis.range = [0, top * 1.02]  # the data's, not the limit's
             figure.layout.shapes = [] if beyond else _limit_line(stats.max_length)
 
-        if self.figure is None:  # made with its data (live_plot.new_figure_widget says why)
+        if self.figure is None:  # made with its data (common.parts.new_figure_widget says why)
             self.figure = new_figure_widget(_figure(), fill)
             self.figure.add_class("wb-dsb-plot")
             self.children = [widgets.HTML(CSS), self.figure]

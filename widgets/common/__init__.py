@@ -1,0 +1,1 @@
+"""What every view shares: notices, buttons, the figure widget, theme, forms, text."""

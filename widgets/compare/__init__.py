@@ -1,0 +1,1 @@
+"""The Compare tab's views: the chat comparator, batch comparison, preferences."""

@@ -1,0 +1,1 @@
+"""The Template tab's views: the template editor and per-token losses."""

@@ -1,0 +1,1 @@
+"""The Train tab's views: the launcher, its live chart, run insight and export."""
