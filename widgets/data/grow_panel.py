@@ -306,8 +306,8 @@ class GrowPanel(widgets.VBox):
         if outcome.failed:
             return
         verdict = edited.verdict
-        outcome = "it passes the filters" if verdict.kept else f"still dropped: {verdict.note}"
-        self.message.say(f"Saved; {outcome}.")
+        result = "it passes the filters" if verdict.kept else f"still dropped: {verdict.note}"
+        self.message.say(f"Saved; {result}.")
         self.close_editor()
         self.refresh()
 
