@@ -99,6 +99,40 @@ def test_an_unplanned_config_validates_and_round_trips():
         TrainConfig.from_json({"batch_sise": 4}, source="config.json")
 
 
+def test_evaluations_and_checkpoints_are_planned_about_five_a_run_with_reasons():
+    planned = planned_on("cpu", TrainConfig(max_steps=40))
+    assert (planned.eval_steps, planned.save_steps) == (8, 8)
+    assert "5 evaluations over 40 steps" in planned.reasons["eval_steps"]
+    by_epochs = planned_on("cpu", TrainConfig(epochs=2))
+    assert by_epochs.eval_steps == 100 and "epoch budget" in by_epochs.reasons["eval_steps"]
+    best = planned_on("cpu", TrainConfig(max_steps=40, eval_steps=4, keep_best=True))
+    assert best.save_steps == 4 and "keep_best" in best.reasons["save_steps"]
+    assert planned_on("cpu", TrainConfig(max_steps=40, save_steps=3)).save_steps == 3  # as set
+
+
+@pytest.mark.parametrize(
+    "card, precision", [("cpu", "no"), ("T4", "fp16"), ("A100", "bf16"), ("cuda", None)]
+)
+def test_mixed_precision_follows_the_card_and_says_why(card, precision):
+    planned = planned_on(card)
+    assert planned.mixed_precision == precision
+    assert ("mixed_precision" in planned.reasons) is (precision is not None)
+
+
+def test_help_lists_every_setting_by_group():
+    import workbench as wb
+    from workbench.answers.generate import GenerationSettings
+    from workbench.data.options import LoadOptions
+    from workbench.export import ExportConfig
+    from workbench.synthesis.run import SynthesisSettings
+
+    assert "Basics:" in wb.TrainConfig.__doc__ and "Schedule:" in wb.TrainConfig.__doc__
+    for cls in (wb.TrainConfig, ExportConfig, GenerationSettings, SynthesisSettings, LoadOptions):
+        for f in dataclasses.fields(cls):
+            assert f"    {f.name} = " in cls.__doc__, (cls.__name__, f.name)
+            assert f.metadata["help"][:40] in cls.__doc__, (cls.__name__, f.name)
+
+
 def test_every_setting_has_help_and_a_group():
     for f in dataclasses.fields(TrainConfig):
         if f.metadata.get("form", True):

@@ -376,6 +376,8 @@ PLANNED_FIELDS = (
     "learning_rate",
     "max_length",
     "gradient_checkpointing",
+    "eval_steps",
+    "save_steps",
 )
 # The fields plan decides only for one method (other methods never read them).
 METHOD_PLANNED: dict[str, tuple[str, ...]] = {
