@@ -229,7 +229,7 @@ def reward_model(ctx: Context) -> dict:
     return {
         "steps": status.step,
         "scores": [right, wrong],
-        "peak_gb": status.extra.get("peak_memory_gb"),
+        "peak_gb": status.progress.peak_memory_gb,
     }
 
 
@@ -251,7 +251,7 @@ def grpo(ctx: Context) -> dict:
         "steps": status.step,
         "reward_records": len(rewards),
         "answer": answer,
-        "peak_gb": status.extra.get("peak_memory_gb"),
+        "peak_gb": status.progress.peak_memory_gb,
     }
 
 

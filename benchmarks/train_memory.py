@@ -1,7 +1,7 @@
 """Training memory: each run's measured peak beside the launcher's estimate, and beside TRL's.
 
 For a grid of runs (batch 1 and 8, max length 256 and 1024, padded / padding-free / packed,
-LoRA and QLoRA) our runner trains in a process of its own and records its peak (status.extra);
+LoRA and QLoRA) our runner trains in a process of its own and records its peak (status.progress);
 the estimate is what the launcher shows for the same settings (Session.estimate). TRL's
 SFTTrainer with its defaults trains the same rows with the same settings, alone in its process.
 TRL's default turns gradient checkpointing on and ours plans it only where memory needs it, so
@@ -82,7 +82,7 @@ def measure_ours(settings: dict, steps: int, model: str) -> dict:
         records = [m for m in run.metrics if "loss" in m]
         from train_throughput import rate
 
-        measured = status.extra["peak_memory_gb"]
+        measured = status.progress.peak_memory_gb
         return rate(records, "tokens_seen", "trained_tokens_seen") | {
             "peak_gb": measured,
             "estimate_gb": round(estimate.total_gb, 3),

@@ -15,6 +15,7 @@ measured after the first warm-up steps.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -84,7 +85,7 @@ def run_ours(
     checkpointing: bool | None = None,
 ) -> dict:
     """Our runner in a process of its own (`python -m workbench.train RUN_DIR`), as a person's
-    run is: its peak memory is the runner's alone (status.extra, written by the runner).
+    run is: its peak memory is the runner's alone (status.progress, written by the runner).
     `checkpointing`: gradient checkpointing forced on or off; None: as planned."""
     with tempfile.TemporaryDirectory() as tmp:
         session, _, run = prepare_ours(
@@ -103,7 +104,8 @@ def run_ours(
             watcher.stop()
         records = [m for m in run.metrics if "loss" in m]
         assert run.status.state == "finished", run.status.message + run.log_tail()
-        memory = {k: v for k, v in run.status.extra.items() if k.startswith("peak_")}
+        progress = dataclasses.asdict(run.status.progress)
+        memory = {k: v for k, v in progress.items() if k.startswith("peak_") and v is not None}
         session.close()
         return (
             rate(records, "tokens_seen", "trained_tokens_seen")

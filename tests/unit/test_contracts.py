@@ -99,3 +99,17 @@ def test_every_json_contract_refuses_an_unknown_key(cls, data):
         cls.from_json(data, source="where.json")
     with pytest.raises(ValueError, match="where.json"):
         from_json(cls, data, source="where.json")
+
+
+def test_run_progress_is_typed_and_an_older_status_file_still_reads(tmp_path):
+    from workbench.train.folder import RunFolder, RunProgress, RunStatus
+
+    folder = RunFolder(tmp_path / "run-1")
+    folder.root.mkdir()
+    status = RunStatus("running", step=3, progress=RunProgress(eta_s=12.5, peak_memory_gb=0.7))
+    folder.write_status(status)
+    assert folder.read_status() == status  # round-trips through status.json
+    older = {"state": "finished", "extra": {"peak_memory_gb": 1.5, "adapter_step": 30}}
+    folder.status_file.write_text(json.dumps(older))
+    read = folder.read_status().progress
+    assert (read.peak_memory_gb, read.adapter_step, read.eta_s) == (1.5, 30, None)

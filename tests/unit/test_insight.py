@@ -60,7 +60,7 @@ def test_early_stopping_stops_and_keep_best_keeps_the_best_evaluations_adapter(s
     best_step = min(evals, key=lambda e: e[1])[0]
     assert evals[-1][0] < 40 and evals[-1][0] == best_step + 2 * 2  # two evaluations past it
     assert status.message.startswith(f"Stopped early at step {evals[-1][0]}")
-    assert status.extra["adapter_step"] == status.extra["best_step"] == best_step
+    assert status.progress.adapter_step == status.progress.best_step == best_step
     record = json.loads((run.adapter_path / "adapter_step.json").read_text())
     assert record["step"] == best_step and record["last_step"] == evals[-1][0]
     kept = load_file(run.adapter_path / "adapter_model.safetensors")

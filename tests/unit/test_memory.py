@@ -148,8 +148,8 @@ def test_every_run_records_its_peak_memory(session, chat_rows):
         assert 0.1 < record["peak_rss_gb"] < 64  # a real process: more than the interpreter
         assert record["peak_memory_gb"] == record.get("peak_gpu_reserved_gb", record["peak_rss_gb"])
     assert records[-1]["peak_rss_gb"] >= records[0]["peak_rss_gb"]  # a peak never falls
-    assert status.extra["peak_memory_gb"] >= records[-1]["peak_memory_gb"]
-    assert status.extra["tokens_per_s"] > 0
+    assert status.progress.peak_memory_gb >= records[-1]["peak_memory_gb"]
+    assert status.progress.tokens_per_s > 0
 
 
 @pytest.mark.slow
@@ -176,7 +176,7 @@ def test_the_estimate_holds_against_the_measured_peak(tmp_path, default_model_di
         run = s.train(config)
         status = wait_for(lambda: run.status if not run.status.active else None, timeout=900)
         assert status.state == "finished", status.message
-        measured = status.extra["peak_memory_gb"]
+        measured = status.progress.peak_memory_gb
         assert abs(estimate.total_gb - measured) <= 0.25 * measured, (estimate, measured)
     finally:
         s.close()

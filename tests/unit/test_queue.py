@@ -53,7 +53,7 @@ def test_three_runs_started_back_to_back_train_one_at_a_time_in_order(loaded):
     waiting = [(q.name, q.position) for q in loaded.queue]
     assert waiting == [(runs[1].name, 1), (runs[2].name, 2)]
     assert "#2 in line" in runs[2].status.message
-    assert runs[1].name in runs[2].status.extra["waits_for"]  # waits for the run ahead
+    assert runs[1].name in runs[2].status.progress.waits_for  # waits for the run ahead
     assert watch_until_done(runs) <= 1  # never two runners alive at once
     statuses = [r.status for r in runs]
     assert [s.state for s in statuses] == ["finished"] * 3, [s.message for s in statuses]

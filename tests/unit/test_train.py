@@ -225,7 +225,7 @@ def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat
     """The heartbeat beats while training returns; "finished" appears only with its end time and
     the whole run's peak memory (a reader that saw it early got a stale peak)."""
     from workbench.train import callbacks, runner
-    from workbench.train.folder import RunFolder
+    from workbench.train.folder import RunFolder, RunProgress
 
     session.load_dataset(chat_rows * 8)
     run = session.prepare(TrainConfig(method="lora", max_steps=1))
@@ -233,11 +233,11 @@ def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat
     write = RunFolder.write_status
 
     def recording(folder, status):
-        written.append((status.state, status.ended, dict(status.extra)))
+        written.append((status.state, status.ended, status.progress.peak_memory_gb))
         write(folder, status)
 
     def training(folder, status, stopper):
-        status.extra = {"peak_memory_gb": 0.0}  # what the last record said
+        status.progress = RunProgress(peak_memory_gb=0.0)  # what the last record said
         time.sleep(0.2)  # the heartbeat writes meanwhile
 
     class Heartbeat(callbacks.Heartbeat):
@@ -252,10 +252,10 @@ def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat
     monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
     assert runner.main(str(run.path)) == 0
     assert ("heartbeat stops", "running", None) in written
-    finished = [(ended, extra) for state, ended, extra in written if state == "finished"]
+    finished = [(ended, peak) for state, ended, peak in written if state == "finished"]
     assert len(written) > 3 and len(finished) == 1
-    ended, extra = finished[0]
-    assert ended is not None and extra["peak_memory_gb"] > 0.1
+    ended, peak = finished[0]
+    assert ended is not None and peak > 0.1
 
 
 @pytest.mark.slow

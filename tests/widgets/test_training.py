@@ -356,12 +356,12 @@ def test_the_comparator_warns_while_a_run_trains_on_its_device(session, chat_row
 
 
 def test_the_runs_table_shows_each_runs_peak_memory(session, chat_rows):
-    from workbench.train.folder import RunStatus
+    from workbench.train.folder import RunProgress, RunStatus
 
     session.load_dataset(chat_rows * 4)
     run = session.prepare(TrainConfig(max_steps=2))
     run.folder.write_status(
-        RunStatus("finished", step=2, max_steps=2, extra={"peak_memory_gb": 1.234})
+        RunStatus("finished", step=2, max_steps=2, progress=RunProgress(peak_memory_gb=1.234))
     )
     view = TrainingLauncher(session, plot_backend="svg")
     assert any("peak 1.23 GB" in label for label, _ in view.runs_table.options)

@@ -11,6 +11,7 @@ from workbench.data.excerpt import clip
 from workbench.train import Run, TrainConfig
 from workbench.train.folder import RunStatus
 from workbench.train.launch import resume_refusal
+from workbench.train.run_view import progress_facts
 
 NOTE_CHARS = 2_000  # a note in the progress line
 
@@ -59,10 +60,10 @@ def run_label(run: Run, status: RunStatus | None = None) -> str:
     """One line of the runs table; a run waiting in the queue shows its place and what it
     waits for."""
     status = status or run.status
-    state = status.state
-    if status.waiting and "position" in status.extra:
-        state = f"queued #{status.extra['position']}, waits for {status.extra.get('waits_for')}"
-    peak = status.extra.get("peak_memory_gb")
+    state, progress = status.state, status.progress
+    if status.waiting and progress.position is not None:
+        state = f"queued #{progress.position}, waits for {progress.waits_for}"
+    peak = progress.peak_memory_gb
     memory = f" · peak {peak:.2f} GB" if peak else ""
     return (
         f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
@@ -73,18 +74,8 @@ def run_label(run: Run, status: RunStatus | None = None) -> str:
 def status_line(run: Run, status: RunStatus, plotted_step: int | None) -> str:
     """The progress line: state, step, ETA, speed, peak memory. The step is the later of the
     status's and the last one plotted, so the line never lags the chart above it."""
-    total = status.max_steps or run.config.max_steps
-    step = max(status.step, plotted_step or 0)
-    parts = [f"{html.escape(run.name)}: {html.escape(status.state)}, step {step}/{total}"]
-    eta = status.extra.get("eta_s")
-    if status.active and eta is not None:
-        parts.append(f"ETA {eta / 60:.1f} min")
-    speed = status.extra.get("tokens_per_s")
-    if speed:
-        parts.append(f"{speed:.0f} tokens/s")
-    peak = status.extra.get("peak_memory_gb")  # the runner's own peak, measured
-    if peak:
-        parts.append(f"peak {peak:.2f} GB")
+    step, *rest = progress_facts(run, status, plotted_step)
+    parts = [f"{html.escape(run.name)}: {html.escape(status.state)}, {step}", *rest]
     if run.metrics_problem:  # a torn metrics file: what was complete still shows
         parts.append(html.escape(clip(run.metrics_problem, NOTE_CHARS)))
     return " · ".join(parts)

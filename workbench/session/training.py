@@ -275,7 +275,7 @@ class TrainingActions:
                     continue
             except (OSError, ValueError, TypeError):
                 continue  # a run folder that cannot be read says so in the runs table
-            measured = run.status.extra.get("tokens_per_s")
+            measured = run.status.progress.tokens_per_s
             break
         mean_tokens = 256.0
         if self._dataset is not None and len(self._dataset):

@@ -2,7 +2,7 @@
 SFT, DPO, reward models and GRPO with reward functions."""
 
 from .config import ConfigError, TrainConfig
-from .folder import RunStatus
+from .folder import RunProgress, RunStatus
 from .jobs import JobFormatError
 from .launch import TrainingDataError
 from .plan import for_hardware
@@ -16,6 +16,7 @@ __all__ = [
     "RewardFunctionError",
     "RewardModelError",
     "Run",
+    "RunProgress",
     "RunStatus",
     "TrainConfig",
     "TrainingDataError",

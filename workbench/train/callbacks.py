@@ -17,7 +17,7 @@ from transformers import TrainerCallback
 from ..persist import append_jsonl
 from ..resources import peak_rss_gb
 from .collate import TokenCounter
-from .folder import HEARTBEAT_SECONDS, RunFolder, RunStatus
+from .folder import HEARTBEAT_SECONDS, RunFolder, RunProgress, RunStatus
 from .probes import Probe
 from .ranks import any_rank, sum_over_ranks
 
@@ -136,7 +136,9 @@ class MetricsCallback(TrainerCallback):
             return
         append_jsonl(self.folder.metrics_file, record)
         self.status.step, self.status.max_steps = state.global_step, state.max_steps
-        self.status.extra = {k: record[k] for k in STATUS_KEYS if k in record} | peak_memory()
+        progress = RunProgress(**{k: record[k] for k in STATUS_KEYS if k in record})
+        progress.update(peak_memory())
+        self.status.progress = progress
 
     def _rates(self, state, tokens: int, trained: int) -> dict:
         now = time.time()
@@ -207,7 +209,7 @@ class Heartbeat:
         while not self._stop.is_set():
             self.status.heartbeat = time.time()
             # In place: a new dict built from a stale read could undo a record's newer figures.
-            self.status.extra.update(peak_memory())
+            self.status.progress.update(peak_memory())
             with contextlib.suppress(OSError):  # a full disk: training meets it and reports it
                 self.folder.write_status(self.status)
             self._stop.wait(HEARTBEAT_SECONDS)

@@ -70,7 +70,7 @@ class ModelShape:
 
 @dataclass
 class Estimate:
-    """Peak memory by part (GB; what status.extra's peak_memory_gb measures: the resident set on a
+    """Peak memory by part (GB; what status.progress.peak_memory_gb measures: the resident set on a
     CPU, torch's reserved memory on a GPU), seconds per step, the device's memory, and a
     warning naming the settings to change when the run will not fit."""
 

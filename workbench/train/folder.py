@@ -6,6 +6,7 @@ module is the only one that knows the folder's file names.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -21,11 +22,44 @@ HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
+class RunProgress:
+    """What a run reports besides its state, each None until known: its place in the queue
+    while it waits, its speed, ETA and peak memory (GB, 1024**3 bytes) while it trains, and the
+    step its adapter's weights come from when it ends."""
+
+    queued_at: float | None = None  # when it joined the run queue (time.time())
+    position: int | None = None  # its place in the queue, 1 next
+    waits_for: str | None = None  # what it waits for, in words ("run-2", "cuda:1")
+    eta_s: float | None = None
+    tokens_per_s: float | None = None
+    epoch: float | None = None
+    peak_rss_gb: float | None = None  # the resident set of the training process
+    peak_gpu_allocated_gb: float | None = None
+    peak_gpu_reserved_gb: float | None = None
+    peak_memory_gb: float | None = None  # what decides whether a run fits (reserved on a GPU)
+    adapter_step: int | None = None
+    best_step: int | None = None
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set the fields named in `values` (a metrics record's, peak_memory()'s); TypeError
+        for a name this class does not have."""
+        for name, value in values.items():
+            if name not in self.__dataclass_fields__:
+                raise TypeError(f"RunProgress has no field {name!r}")
+            setattr(self, name, value)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, source: str = "status.json") -> RunProgress:
+        """Read the `progress` of status.json; an unknown key is refused naming the file."""
+        return cls(**fields_from_json(cls, data, source=f"{source} (progress)"))
+
+
+@dataclass
 class RunStatus:
     """Where a run stands: prepared (written, never started), queued, running, finished,
     stopped, failed, died, or cancelled (stopped while it waited in the queue, never started).
     Only queued and running are active. A queued run with no devices and no process yet waits
-    in the workspace's run queue (workbench.train.queue); `extra` says its place and why."""
+    in the workspace's run queue (workbench.train.queue); `progress` says its place and why."""
 
     state: str
     step: int = 0
@@ -41,7 +75,7 @@ class RunStatus:
     ended: float | None = None
     devices: list[str] = field(default_factory=list)  # held once started: "cpu", "cuda:1"
     oom_kills: int | None = None  # the system's out-of-memory kills at the start (resources)
-    extra: dict[str, Any] = field(default_factory=dict)
+    progress: RunProgress = field(default_factory=RunProgress)
 
     @property
     def active(self) -> bool:
@@ -54,8 +88,18 @@ class RunStatus:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, source: str = "status.json") -> RunStatus:
-        """Read status.json; an unknown key is refused naming the file (persist.fields_from_json)."""
-        return cls(**fields_from_json(cls, data, source=source))
+        """Read status.json; an unknown key is refused naming the file (persist.fields_from_json).
+        A file written before progress was typed holds it as `extra`."""
+        data = dict(data)
+        if "extra" in data and "progress" not in data:
+            data["progress"] = data.pop("extra")
+        fields = fields_from_json(cls, data, source=source)
+        fields["progress"] = RunProgress.from_json(fields.get("progress") or {}, source=source)
+        return cls(**fields)
+
+    def to_json(self) -> dict[str, Any]:
+        """status.json's content."""
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -126,7 +170,7 @@ class RunFolder:
         atomic_write_json(self.config_file, info.to_json())
 
     def write_status(self, status: RunStatus) -> None:
-        atomic_write_json(self.status_file, status.__dict__)
+        atomic_write_json(self.status_file, status.to_json())
 
     def status_lock(self):
         """A file lock held while a queued run is started or cancelled, so exactly one wins."""

@@ -97,7 +97,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "probe_score": probes[-1] if probes else None,
         "keep_drift": drift[-1] if drift else None,
         "keep_changed": changed[-1] if changed else None,
-        "tokens_per_s": status.extra.get("tokens_per_s"),
+        "tokens_per_s": status.progress.tokens_per_s,
         "wall_s": ended - status.started if ended and status.started else None,
     }
 

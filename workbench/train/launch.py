@@ -28,7 +28,7 @@ from .distributed import (
     visible_devices_env,
     write_accelerate_config,
 )
-from .folder import RunFolder, RunInfo, RunStatus
+from .folder import RunFolder, RunInfo, RunProgress, RunStatus
 from .probes import resolve_probes, write_probes
 from .run import Run
 from .validation import check_trackers
@@ -198,7 +198,7 @@ def start_runner(run: Run, warm: WarmRunner | None = None) -> Run:
     status = folder.read_status()
     status.state, status.message, status.host = "queued", "", socket.gethostname()
     status.heartbeat, status.worker_pid, status.world_size = time.time(), None, 1
-    status.extra = {}  # the queue's notes (place, what it waited for) no longer apply
+    status.progress = RunProgress()  # the queue's notes (place, what it waited for) are done
     status.oom_kills = oom_kill_count()  # a rise by the time it ends: the OOM killer ended it
     config = run.config
     if config.distributed:

@@ -1,7 +1,7 @@
 """The run queue: one run per device at a time, started in the order the runs were started.
 
 A run started while another holds its device waits: status "queued" with its place and what it
-waits for (status.extra "position", "waits_for"), and starts by itself once the device frees.
+waits for (status.progress.position, .waits_for), and starts by itself once the device frees.
 The queue is a file in the workspace (Workspace.run_queue_file, replaced atomically) listing the
 waiting runs in start order; each run folder's status.json stays the truth. A run starts only
 after its folder moved from waiting to holding devices under the folder's lock, so it never
@@ -13,6 +13,7 @@ cluster jobs (Run.export_job) wait in their own scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
@@ -25,6 +26,7 @@ from pathlib import Path
 from ..persist import atomic_write_json, fields_from_json, read_json
 from .config import TrainConfig
 from .distributed import machine_devices
+from .folder import RunProgress
 from .run import Run
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,7 @@ class RunQueue:
             status.state, status.pid, status.worker_pid, status.devices = "queued", None, None, []
             status.host, status.heartbeat, status.ended = socket.gethostname(), now, None
             status.message, status.traceback_tail = "Queued; waiting for its turn.", ""
-            status.extra = {"queued_at": now}
+            status.progress = RunProgress(queued_at=now)
             run.folder.write_status(status)
             entries = [e for e in self._read()[0] if e.run != run.name]
             self._write([*entries, QueueEntry(run.name, now, needs(run.config, self._devices()))])
@@ -219,7 +221,7 @@ class RunQueue:
                 continue
             status = run.folder.readable_status()
             if status.waiting:
-                missing.append((status.extra.get("queued_at", 0.0), name, run))
+                missing.append((status.progress.queued_at or 0.0, name, run))
         for queued_at, name, run in sorted(missing, key=lambda m: (m[0], m[1])):
             problems.append(f"{name} waits but was not listed")
             kept.append(QueueEntry(name, queued_at, needs(run.config, self._devices())))
@@ -275,10 +277,10 @@ class RunQueue:
             status = run.folder.readable_status()
             if not status.waiting:
                 return
-            extra = {**status.extra, "position": position, "waits_for": what}
-            if extra == status.extra:
+            progress = dataclasses.replace(status.progress, position=position, waits_for=what)
+            if progress == status.progress:
                 return
-            status.extra = extra
+            status.progress = progress
             status.message = (
                 f"Queued, #{position} in line: waits for {what}. It starts by itself while "
                 "this workspace is open in a kernel."
@@ -286,5 +288,5 @@ class RunQueue:
             run.folder.write_status(status)
 
     def _as_queued(self, run: Run, position: int) -> QueuedRun:
-        extra = run.folder.readable_status().extra
-        return QueuedRun(run.name, position, str(extra.get("waits_for", "its turn")))
+        progress = run.folder.readable_status().progress
+        return QueuedRun(run.name, position, progress.waits_for or "its turn")

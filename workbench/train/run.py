@@ -21,7 +21,7 @@ from ..persist import whole_folder
 from ..resources import oom_kill_count
 from .config import TrainConfig
 from .faults import death_message
-from .folder import RunFolder, RunInfo, RunStatus
+from .folder import RunFolder, RunInfo, RunProgress, RunStatus
 
 DEAD_AFTER_SECONDS = 60.0
 REAP_SECONDS = 60.0
@@ -216,7 +216,7 @@ class Run:
             if not status.waiting:
                 return False
             self.folder.stop_file.touch()  # a copy started elsewhere (a job) stops at once
-            status.state, status.ended, status.extra = "cancelled", time.time(), {}
+            status.state, status.ended, status.progress = "cancelled", time.time(), RunProgress()
             status.message = (
                 "Cancelled while it waited in the queue; it never started. Start it later "
                 "with session.resume(run)."

@@ -14,26 +14,38 @@ from typing import TYPE_CHECKING
 from ..data.excerpt import clip
 
 if TYPE_CHECKING:
+    from .folder import RunStatus
     from .run import Run
 
 MESSAGE_CHARS = 500  # a failed run's message as the notebook shows it
 
 
-def run_html(run: Run) -> str:
-    """The run's name and state, step of max_steps, method, last train and eval loss, ETA,
-    peak memory, the adapter folder once written, and a failed run's message with what to do."""
-    status = run.status
+def progress_facts(run: Run, status: RunStatus, step: int | None = None) -> list[str]:
+    """The run's progress in words, as every view shows it: step of max_steps, then the ETA
+    (while active), tokens/s and peak memory as far as known. `step`: a later step than the
+    status's (the launcher's chart may be ahead of status.json)."""
     total = status.max_steps or run.config.max_steps
-    facts = [f"step {status.step:,}/{total:,}" if total and total > 0 else f"step {status.step:,}"]
-    facts.append(f"method {run.config.method}")
+    step = max(status.step, step or 0)
+    facts = [f"step {step:,}/{total:,}" if total and total > 0 else f"step {step:,}"]
+    progress = status.progress
+    if status.active and progress.eta_s is not None:
+        facts.append(f"ETA {progress.eta_s / 60:.1f} min")
+    if progress.tokens_per_s:
+        facts.append(f"{progress.tokens_per_s:.0f} tokens/s")
+    if progress.peak_memory_gb:  # the runner's own peak, measured
+        facts.append(f"peak {progress.peak_memory_gb:.2f} GB")
+    return facts
+
+
+def run_html(run: Run) -> str:
+    """The run's name and state, its progress (progress_facts) with its method and last train
+    and eval loss, the adapter folder once written, and a failed run's message with what to do."""
+    status = run.status
+    step, *rest = progress_facts(run, status)
     losses = _last_losses(run.metrics)
+    facts = [step, f"method {run.config.method}"]
     facts += [f"{name} {value:.4g}" for name, value in losses.items()]
-    eta = status.extra.get("eta_s")
-    if status.active and eta is not None:
-        facts.append(f"ETA {eta / 60:.1f} min")
-    peak = status.extra.get("peak_memory_gb")
-    if peak:
-        facts.append(f"peak {peak:.2f} GB")
+    facts += rest
     lines = [
         f"<b>{html.escape(run.name)}</b>: {html.escape(status.state)} · "
         + html.escape(" · ".join(facts))

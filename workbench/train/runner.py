@@ -69,7 +69,7 @@ def main(run_dir: str) -> int:
         outcome = _train_to_the_end(folder, status, stopper)
     status.state, status.message, status.traceback_tail = outcome
     status.ended = time.time()
-    status.extra = status.extra | peak_memory()  # the whole run's peak, saving included
+    status.progress.update(peak_memory())  # the whole run's peak, saving included
     folder.remove_incomplete_checkpoints()
     reserve.unlink(missing_ok=True)  # on a full disk, the room the last status needs
     folder.write_status(status)
@@ -223,7 +223,7 @@ def adapter_step(trainer, config: TrainConfig, status: RunStatus) -> dict:
         "best_metric": config.best_metric,
         "best_value": state.best_metric,
     }
-    status.extra = status.extra | {"adapter_step": step, "best_step": best_step}
+    status.progress.adapter_step, status.progress.best_step = step, best_step
     patience = [
         c for c in trainer.callback_handler.callbacks if hasattr(c, "early_stopping_patience")
     ]
