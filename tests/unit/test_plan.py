@@ -62,6 +62,9 @@ def test_values_set_by_the_person_are_never_changed():
         max_length=77,
         gradient_checkpointing=True,
         beta=0.3,
+        eval_steps=7,
+        save_steps=14,
+        mixed_precision="no",
     )
     for card in ("cpu", "T4", "A100"):
         planned = planned_on(card, asked, n_params=7_000_000_000)
