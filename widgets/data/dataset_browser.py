@@ -386,17 +386,19 @@ class DatasetBrowser(widgets.VBox):
         The core's progress reports (tokenising) go to `progress`."""
         try:
             with self.message.guard() as outcome:
-                if progress is None:
-                    action()
-                else:
-                    with reporting_to(progress.show):
+                try:
+                    if progress is None:
                         action()
+                    else:
+                        with reporting_to(progress.show):
+                            action()
+                except DatasetLoadError as e:  # the choice that resolves it, offered first
+                    self.loader.offer_option(e)
+                    raise
         finally:
             if progress is not None:
                 progress.hide()
         if outcome.failed:
-            if isinstance(outcome.error, DatasetLoadError):
-                self.loader.offer_option(outcome.error)
             return False
         self.message.clear()
         return True
