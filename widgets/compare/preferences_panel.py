@@ -80,29 +80,30 @@ class PreferencesPanel(widgets.VBox):
             base_adapter=self.start_from.value or None,
             include_ties=self.include_ties.value,
         )
-        with self.message.guard() as outcome:  # a refusal (too few votes, a run already going)
-            run = self.session.train(config)
-        if outcome.failed:
-            return None
-        self.message.say(
-            f"{run.name} started: its curves are in the Train tab, and its adapter joins the "
-            "contestants when it ends."
+        return self._start(
+            config,
+            "its curves are in the Train tab, and its adapter joins the contestants when it ends.",
         )
-        return run
 
     def train_reward_model(self):
         """Start a reward-model run on the votes (one Session call); errors show as a sentence."""
         config = TrainConfig(
             method="reward", max_steps=DEFAULT_REWARD_STEPS, include_ties=self.include_ties.value
         )
-        with self.message.guard() as outcome:  # a refusal (too few votes, identical answers)
+        return self._start(
+            config,
+            "its accuracy on held-out votes is in the Train tab; when it ends, pick it as the "
+            "comparator's reward model.",
+        )
+
+    def _start(self, config: TrainConfig, then: str):
+        """Start the run; a refusal (too few votes, identical answers, a run already going) is
+        told, and None returned."""
+        with self.message.guard() as outcome:
             run = self.session.train(config)
         if outcome.failed:
             return None
-        self.message.say(
-            f"{run.name} started: its accuracy on held-out votes is in the Train tab; when it "
-            "ends, pick it as the comparator's reward model."
-        )
+        self.message.say(f"{run.name} started: {then}")
         return run
 
     def check_agreement(self):
