@@ -10,7 +10,7 @@ import pytest
 import workbench as wb
 from workbench import models
 from workbench.answers.adapters import write_random_adapter
-from workbench.export import ExportConfig, ExportError, Parity, ParityError
+from workbench.export import ExportConfig, ExportError
 from workbench.export import merged as merged_module
 from workbench.export.ollama import GO_TEMPLATES, modelfile, ollama_template, with_system
 from workbench.export.turns import end_of_turn
@@ -33,25 +33,6 @@ def add_run(session, name="run-1", state="finished", seed=1, method="qlora", bas
     )
     (adapter / "train_config.json").write_text(json.dumps(train.to_json()))
     return adapter
-
-
-@pytest.fixture
-def tuned(session):
-    """A session with a chatml template, an eval split and one finished run with an adapter."""
-    session.set_template("chatml")
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": f"What is {i} plus {i}?"},
-                {"role": "assistant", "content": str(2 * i)},
-            ]
-        }
-        for i in range(20)
-    ]
-    session.load_dataset(rows)
-    session.split(eval_fraction=0.2, seed=0)
-    add_run(session)
-    return session
 
 
 def leftovers(path):
@@ -90,45 +71,6 @@ def test_merged_export_answers_as_the_adapter_in_full_weights(tuned, tmp_path, m
     probes = json.loads((out / "export.json").read_text())["probes"]
     answers = tuned.generate([p["prompt"] for p in probes], model="run-1", max_new_tokens=SHORT)
     assert [p["answer"] for p in probes] == answers  # the reference is the workbench's answer
-
-
-def test_the_reference_is_the_workbenchs_answer_and_the_answers_own_logits(tuned, tmp_path):
-    """More probes than one generation batch: each answer is session.generate's, and the logits
-    kept are the full forward's at the answer's positions (prompt-wide logits are never made)."""
-    import torch
-
-    from workbench.export import parity
-
-    prompts = [[{"role": "user", "content": f"What is {i} times 3?"}] for i in range(6)]
-    assert len(prompts) > parity.PROBE_BATCH
-    model, tokenizer = tuned.generator.model, tuned.generator.tokenizer
-    ref = parity.reference(model, tokenizer, tuned.template, prompts, SHORT, tmp_path / "ref")
-
-    assert ref.answers == tuned.generate(prompts, model="base", max_new_tokens=SHORT)
-    for k, (ids, start) in enumerate(zip(ref.ids, ref.starts)):
-        with torch.inference_mode():
-            full = model(input_ids=torch.tensor([ids])).logits[0, start:]
-        torch.testing.assert_close(ref.expected(k), full)
-
-
-def test_a_differing_export_fails_naming_the_prompt_and_writes_nothing(
-    tuned, tmp_path, monkeypatch
-):
-    import torch
-
-    real = merged_module.merge
-
-    def damaged(peft):
-        model = real(peft)
-        with torch.no_grad():
-            model.lm_head.weight.mul_(-1)  # tied: the embedding flips too
-        return model
-
-    monkeypatch.setattr(merged_module, "merge", damaged)
-    out = tmp_path / "merged"
-    with pytest.raises(ParityError, match=r"First differing prompt 'What is \d+ plus \d+\?'"):
-        tuned.export_model("run-1", out, max_new_tokens=SHORT)
-    assert leftovers(out) == []
 
 
 def test_a_failure_midway_leaves_nothing_and_keeps_an_old_export(tuned, tmp_path, monkeypatch):
@@ -173,45 +115,6 @@ def test_gguf_f16_reads_back_with_its_template_and_stops(tuned, tmp_path):
     params = sum(p.numel() for p in models.load_model(tuned.model).parameters())
     vocabulary = 3_000_000  # tokens and merges of a 49k vocabulary: under 3 MB
     assert 2 * params < file.stat().st_size < 2 * params + vocabulary  # 2 bytes a weight
-
-
-def test_answers_that_part_at_a_near_tie_do_not_refuse_a_correct_export(tuned, tmp_path):
-    """Long answers of the random tiny model, whose logits are near ties: F16 rounding tips
-    some greedy choices. The export is correct, so it is written, and each parting is told
-    with the adapter's own margin there (it was refused: "3/4 greedy answers ... FAILED")."""
-    export = tuned.export_model("run-1", tmp_path / "gguf", format="gguf", max_new_tokens=48)
-    parity = export.parity
-    assert parity.passed and parity.max_logit_diff <= parity.tolerance
-    assert parity.agree + len(parity.partings) == parity.probes
-    for parting in parity.partings:
-        assert abs(parting["margin"]) <= parity.tolerance
-        assert f"probe {parting['probe']} by" in parity.line()
-
-
-@pytest.mark.parametrize(
-    ("diff", "margins", "passed"),
-    [
-        (0.03, [0.01], True),  # F16 rounding tipped a near tie: reported, not refused
-        (0.03, [], True),
-        (0.03, [3.0], False),  # the adapter was sure of its token: a real difference
-        (0.5, [], False),  # logits moved more than F16 rounding moves them: wrong weights
-    ],
-)
-def test_parity_refuses_only_what_rounding_cannot_explain(diff, margins, passed):
-    from workbench.export import parity
-
-    partings = [{"probe": 7, "margin": m} for m in margins]
-    result = Parity("GGUF F16", 8, 8 - len(partings), diff, True, partings=partings)
-    result.tolerance = parity.tolerance("f16")
-    assert result.passed is passed
-    assert ("FAILED" in result.line()) is not passed
-
-
-def test_each_tensor_type_gets_its_own_tolerance():
-    from workbench.export.parity import tolerance
-
-    assert tolerance("float32") < tolerance("f16") < tolerance("bf16") <= tolerance("q8_0")
-    assert tolerance("float32", "bfloat16") == tolerance("bf16")  # a GPU's compute dtype
 
 
 def test_ollama_q8_0_reports_agreement_and_carries_the_stop_strings(tuned, tmp_path):
