@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.notebooks.test_notebooks import (
+    COMPARE_SMALL,
+    EXPLORE_SMALL,
+    TRAIN_SMALL,
     check_compare_notebook,
     check_explore_notebook,
     check_train_notebook,
@@ -29,7 +32,7 @@ def test_explore_data_notebook(lab, page):
     url, root = lab
     shutil.copytree(NOTEBOOKS / "data", root / "data", dirs_exist_ok=True)
     ws = root / "ws-explore"
-    prepare_notebook(root, "01_explore_data.ipynb", WORKSPACE=str(ws), MAX_NEW_TOKENS=8, SYNTH_N=2)
+    prepare_notebook(root, "01_explore_data.ipynb", WORKSPACE=str(ws), **EXPLORE_SMALL)
     open_and_run_all(page, url, "01_explore_data.ipynb")
     check_explore_notebook(notebook_outputs(page), ws)
 
@@ -101,11 +104,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
         root,
         "02_train_qlora.ipynb",
         WORKSPACE=str(ws),
-        MAX_STEPS=4,
-        ROWS=80,
-        EVAL_ROWS=2,
-        MAX_NEW_TOKENS=8,
-        KEEP_PROMPTS=8,
+        **TRAIN_SMALL,
     )
     open_and_run_all(page, url, "02_train_qlora.ipynb", timeout_s=900)
     check_train_notebook(notebook_outputs(page), ws)
@@ -138,16 +137,11 @@ def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
         root,
         "03_compare_and_demo.ipynb",
         WORKSPACE=str(ws),
-        ROWS=200,  # its tenth held out covers PROMPTS; fewer rows replay fewer keep answers
-        SFT_STEPS=4,
-        DPO_STEPS=2,
-        PROMPTS=10,
-        MAX_NEW_TOKENS=8,
-        KEEP_PROMPTS=8,
+        **COMPARE_SMALL,
     )
     open_and_run_all(page, url, "03_compare_and_demo.ipynb", timeout_s=900)
-    check_compare_notebook(notebook_outputs(page), ws, root, prompts=10)
-    votes_before = 10
+    check_compare_notebook(notebook_outputs(page), ws, root, prompts=COMPARE_SMALL["PROMPTS"])
+    votes_before = COMPARE_SMALL["PROMPTS"]
     comparator = page.locator(".wb-comparator").first
     comparator.scroll_into_view_if_needed()
     comparator.locator(".wb-prompt textarea").fill("Write this in capital letters: quiet river")

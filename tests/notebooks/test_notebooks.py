@@ -11,6 +11,19 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
+# The notebooks' parameters shrunk for a CPU test (with the workspace each test gives).
+EXPLORE_SMALL = {"MAX_NEW_TOKENS": 8, "SYNTH_N": 2}
+TRAIN_SMALL = {"MAX_STEPS": 4, "ROWS": 80, "EVAL_ROWS": 2, "MAX_NEW_TOKENS": 8, "KEEP_PROMPTS": 4}
+COMPARE_SMALL = {
+    "ROWS": 200,  # its tenth held out covers PROMPTS; fewer rows replay fewer keep answers
+    "SFT_STEPS": 2,
+    "DPO_STEPS": 1,  # votes -> an adapter -> a contestant: the path, not the margins (test_dpo)
+    "PROMPTS": 10,
+    "MAX_NEW_TOKENS": 8,
+    "KEEP_PROMPTS": 4,
+}
+
+
 def run_notebook(name: str, workdir: Path, **parameters) -> nbformat.NotebookNode:
     """Execute a notebook with its `parameters` cell overridden, as papermill would."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -76,8 +89,7 @@ def test_explore_data_notebook_runs_offline(tmp_path):
         tmp_path,
         WORKSPACE=str(tmp_path / "ws"),
         SAMPLE_FILE=str(NOTEBOOKS / "data" / "alpaca_identity.json"),
-        MAX_NEW_TOKENS=16,
-        SYNTH_N=2,
+        **EXPLORE_SMALL,
     )
     check_explore_notebook(outputs_text(nb), tmp_path / "ws")
 
@@ -89,11 +101,7 @@ def test_train_notebook_runs_on_the_cpu(tmp_path):
         "02_train_qlora.ipynb",
         tmp_path,
         WORKSPACE=str(tmp_path / "ws"),
-        MAX_STEPS=4,
-        ROWS=80,
-        EVAL_ROWS=4,
-        MAX_NEW_TOKENS=8,
-        KEEP_PROMPTS=8,
+        **TRAIN_SMALL,
     )
     check_train_notebook(outputs_text(nb), tmp_path / "ws")
 
@@ -105,11 +113,6 @@ def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
         "03_compare_and_demo.ipynb",
         tmp_path,
         WORKSPACE=str(tmp_path / "ws"),
-        ROWS=200,  # its tenth held out covers PROMPTS; fewer rows replay fewer keep answers
-        SFT_STEPS=4,
-        DPO_STEPS=2,
-        PROMPTS=10,
-        MAX_NEW_TOKENS=8,
-        KEEP_PROMPTS=8,
+        **COMPARE_SMALL,
     )
-    check_compare_notebook(outputs_text(nb), tmp_path / "ws", tmp_path, prompts=10)
+    check_compare_notebook(outputs_text(nb), tmp_path / "ws", tmp_path, prompts=COMPARE_SMALL["PROMPTS"])
