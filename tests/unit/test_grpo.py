@@ -176,7 +176,9 @@ def test_grpo_from_an_sft_run_of_the_embedded_model_finishes_with_reward_curves(
         s.load_dataset(demo_data.generate(300, seed=3, tasks=["change_case"], handwritten=False))
         _, eval_rows = s.split(eval_fraction=0.1, seed=0)
         s.set_max_length(96)
+        # one evaluation and one checkpoint: the SFT run is the start, GRPO is what is tested
         sft_config = {"max_steps": 16, "learning_rate": 1e-3, "probes": 0, "keep_set": "off"}
+        sft_config |= {"eval_steps": 16, "save_steps": 16}
         sft = s.train(wb.TrainConfig(method="lora", **sft_config))
         assert sft.wait(timeout=1200).state == "finished", sft.log_tail()
         run = s.train(
