@@ -123,6 +123,16 @@ def test_fields_of_one_method_show_only_for_that_method():
     assert form.visible("lora_r") and not form.visible("beta")
 
 
+def test_a_planned_method_shows_the_supervised_runs_fields():
+    """Method left to plan (None) is lora or qlora: the keep set, replay and probes show."""
+    form = ConfigForm(TrainConfig, show_advanced=True)
+    assert form.value().method is None
+    for name in ("keep_set", "keep_measure", "replay", "probes", "probe_max_new_tokens"):
+        assert form.visible(name), name
+    form.fields["method"].value = "grpo"
+    assert not form.visible("keep_set") and not form.visible("replay")
+
+
 def test_lists_keep_their_item_type_and_separator():
     form = ConfigForm(TrainConfig)
     form.fields["method"].value = "grpo"

@@ -39,8 +39,9 @@ PAIRS = {"method": PREFERENCE_METHODS}
 FROM_ADAPTER = {"method": ("dpo", "grpo")}
 FEEDBACK = {"method": ("dpo", "reward", "grpo")}
 FROM_BASE_4BIT = {"method": ("reward", "grpo")}
-PROBED = {"method": ("lora", "qlora", "dpo")}  # methods whose model answers probes
-SFT = {"method": ("lora", "qlora")}
+# None: the method is planned, and plan picks lora or qlora (supervised tuning) for it.
+PROBED = {"method": (None, "lora", "qlora", "dpo")}  # methods whose model answers probes
+SFT = {"method": (None, "lora", "qlora")}
 # Keep drift past which a run is said to forget (nats per token). benchmarks/forgetting.py: at
 # 0.12, after 10 steps of the defaults, 31 of 32 keep answers of the embedded model had changed,
 # most into fragments; runs with replay stayed below 0. README, "No worse elsewhere".
