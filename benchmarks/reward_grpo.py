@@ -162,7 +162,7 @@ def reward_model(args, tmp: Path) -> dict:
     """Held-out accuracy of a reward model on correct/wrong pairs from the demo tasks."""
     import workbench as wb
     from workbench import demo_data
-    from workbench.train.reward import REWARD_FILE
+    from workbench.train.reward_model import REWARD_FILE
 
     s = open_session(tmp / "reward", args.model, args.rm_max_length)
     rows = demo_data.generate(args.rm_rows, seed=2, handwritten=False)

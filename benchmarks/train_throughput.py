@@ -208,7 +208,7 @@ def run_trl(
     records = [
         {"time": t, "tokens_seen": n, "trained_tokens_seen": m, "loss": 0.0} for t, n, m in times
     ]
-    from workbench.train.callbacks import peak_memory
+    from workbench.train.runner.callbacks import peak_memory
 
     result = rate(records, "tokens_seen", "trained_tokens_seen") | peak_memory()
     result["final_loss"] = sum(losses[-3:]) / len(losses[-3:])

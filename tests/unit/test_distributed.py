@@ -125,9 +125,9 @@ def test_runners_put_large_tensors_on_huge_pages_unless_the_environment_says_oth
 
 
 def test_only_the_main_process_writes_metrics(tmp_path):
-    from workbench.train.callbacks import MetricsCallback
-    from workbench.train.collate import TokenCounter
     from workbench.train.folder import RunFolder, RunStatus
+    from workbench.train.runner.callbacks import MetricsCallback
+    from workbench.train.runner.collate import TokenCounter
 
     folder = RunFolder(tmp_path)
     args = SimpleNamespace(learning_rate=1e-3)

@@ -11,7 +11,7 @@ import workbench as wb
 from tests.unit.faulty_rewards import short_answer
 from workbench.answers.adapters import write_random_adapter
 from workbench.train import ConfigError, TrainingDataError
-from workbench.train.reward import write_random_reward_model
+from workbench.train.reward_model import write_random_reward_model
 from workbench.train.rewards import RewardFunctionError, build_rewards, parse_reward
 
 TINY = {"max_steps": 2, "batch_size": 4, "num_generations": 2, "max_completion_length": 8}

@@ -183,7 +183,7 @@ def test_a_fresh_adapter_answers_keep_prompts_with_zero_drift(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.train.keep_drift import adapter_off, mean_loss, row_losses
+    from workbench.train.runner.keep_drift import adapter_off, mean_loss, row_losses
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -231,7 +231,7 @@ def test_an_evaluation_past_the_drift_limit_never_counts_as_best(session, chat_r
     from types import SimpleNamespace
 
     from workbench.keep import KeepRecord
-    from workbench.train.keep_drift import KeepDriftCallback
+    from workbench.train.runner.keep_drift import KeepDriftCallback
 
     session.load_dataset(chat_rows * 4)
     session.set_max_length(64)

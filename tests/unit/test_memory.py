@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import wait_for
 from workbench.train import TrainConfig
-from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, packed_blocks
+from workbench.train.runner.collate import FlatCollator, PaddedCollator, TokenCounter, packed_blocks
 
 
 def _random_batch(seed: int = 0):
@@ -37,7 +37,7 @@ def test_chunked_loss_equals_transformers_on_random_states(wrapped, items):
     import torch
     from transformers.loss.loss_utils import ForCausalLMLoss
 
-    from workbench.train.loss import causal_lm_loss
+    from workbench.train.runner.loss import causal_lm_loss
 
     states, labels, head, vocab = _random_batch()
     count = None if items is None else torch.tensor(items)
@@ -56,7 +56,7 @@ def test_chunked_loss_without_gradients_is_the_same_value():
     import torch
     from transformers.loss.loss_utils import ForCausalLMLoss
 
-    from workbench.train.loss import causal_lm_loss
+    from workbench.train.runner.loss import causal_lm_loss
 
     states, labels, head, vocab = _random_batch(1)
     with torch.no_grad():
@@ -82,7 +82,7 @@ def _batches(session, chat_rows) -> dict:
 def _trainer(model, tmp_path, chunked: bool):
     from transformers import Trainer, TrainingArguments
 
-    from workbench.train.loss import ChunkedLoss
+    from workbench.train.runner.loss import ChunkedLoss
 
     cls = type("ChunkedTrainer", (ChunkedLoss, Trainer), {}) if chunked else Trainer
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
@@ -107,7 +107,7 @@ def test_chunked_loss_equals_transformers_on_a_real_batch(
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from workbench.train.loss import loss_parts
+    from workbench.train.runner.loss import loss_parts
 
     base = AutoModelForCausalLM.from_pretrained(str(request.getfixturevalue(model_dir)))
     base.config.use_cache = False

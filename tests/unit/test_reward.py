@@ -11,7 +11,7 @@ import workbench as wb
 from tests.unit.test_dpo import capital_votes
 from workbench.preferences.pairs import MIN_PAIRS
 from workbench.train import TrainingDataError
-from workbench.train.reward import (
+from workbench.train.reward_model import (
     REWARD_FILE,
     RewardModelError,
     RewardRecord,

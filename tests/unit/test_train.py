@@ -12,8 +12,8 @@ import pytest
 import workbench as wb
 from tests.conftest import wait_for
 from workbench.train import ConfigError, RunStatus, TrainConfig, TrainingDataError
-from workbench.train.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
 from workbench.train.launch import resume_refusal
+from workbench.train.runner.collate import FlatCollator, PaddedCollator, TokenCounter, pack_rows
 
 
 @pytest.mark.parametrize(
@@ -200,8 +200,8 @@ def test_a_killed_runner_shows_died_and_resumes(session, chat_rows):
 def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeypatch):
     from types import SimpleNamespace
 
-    from workbench.train import runner
-    from workbench.train.callbacks import MetricsCallback, NonFiniteLossError
+    from workbench.train.runner import process
+    from workbench.train.runner.callbacks import MetricsCallback, NonFiniteLossError
 
     run = small_run(session, chat_rows, max_steps=5)
     run.wait(timeout=240)
@@ -214,9 +214,9 @@ def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeyp
     def diverging(folder, status, stopper):
         callback.on_log(args, state, None, logs={"loss": float("inf")})
 
-    monkeypatch.setattr(runner, "train", diverging)
-    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
-    assert runner.main(str(run.path)) == 1
+    monkeypatch.setattr(process, "train", diverging)
+    monkeypatch.setattr(process.signal, "signal", lambda *a: None)
+    assert process.main(str(run.path)) == 1
     status = run.status
     assert status.state == "failed" and "Lower the learning rate" in status.message
 
@@ -224,8 +224,8 @@ def test_nan_loss_fails_the_run_with_a_plain_message(session, chat_rows, monkeyp
 def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat_rows, monkeypatch):
     """The heartbeat beats while training returns; "finished" appears only with its end time and
     the whole run's peak memory (a reader that saw it early got a stale peak)."""
-    from workbench.train import callbacks, runner
     from workbench.train.folder import RunFolder, RunProgress
+    from workbench.train.runner import callbacks, process
 
     session.load_dataset(chat_rows * 8)
     run = session.prepare(TrainConfig(method="lora", max_steps=1))
@@ -246,11 +246,11 @@ def test_a_reader_never_sees_a_run_finished_before_its_last_status(session, chat
             super().__exit__(*exc)
 
     monkeypatch.setattr(callbacks, "HEARTBEAT_SECONDS", 0.01)
-    monkeypatch.setattr(runner, "Heartbeat", Heartbeat)
+    monkeypatch.setattr(process, "Heartbeat", Heartbeat)
     monkeypatch.setattr(RunFolder, "write_status", recording)
-    monkeypatch.setattr(runner, "train", training)
-    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)
-    assert runner.main(str(run.path)) == 0
+    monkeypatch.setattr(process, "train", training)
+    monkeypatch.setattr(process.signal, "signal", lambda *a: None)
+    assert process.main(str(run.path)) == 0
     assert ("heartbeat stops", "running", None) in written
     finished = [(ended, peak) for state, ended, peak in written if state == "finished"]
     assert len(written) > 3 and len(finished) == 1

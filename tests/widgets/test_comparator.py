@@ -263,7 +263,7 @@ def test_a_new_base_model_starts_a_new_chat(view, session, tiny_model_dir):
 
 def add_reward_model_run(session, name="run-rm"):
     """A finished run folder holding an untrained reward model, as a reward run writes it."""
-    from workbench.train.reward import write_random_reward_model
+    from workbench.train.reward_model import write_random_reward_model
 
     run_dir = session.workspace.runs_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)

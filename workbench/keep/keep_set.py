@@ -3,8 +3,8 @@
 A model tuned narrowly can get worse everywhere else (catastrophic forgetting). The keep set is
 what a run is measured against: by default about 200 varied prompts bundled with the package
 (facts, explanations, rewriting, lists, short code, advice, small talk, prompts with a system
-turn), or any prompts, rows or file a person gives. Part of it measures drift (train/keep_drift.py);
-the rest can be replayed with the base's own answers (keep/replay.py), so the two never mix.
+turn), or any prompts, rows or file a person gives. Part of it measures drift
+(train/runner/keep_drift.py); the rest can be replayed with the base's own answers (keep/replay.py), so the two never mix.
 """
 
 from __future__ import annotations

@@ -269,7 +269,7 @@ class ComparisonActions:
         """How often a reward model scores the chosen answer above the rejected one, on the
         votes (or `preferences` rows) it never trained on; ties and both-bad are left out."""
         from ..preferences.pairs import as_pairs
-        from ..train.reward import pair_fingerprint
+        from ..train.reward_model import pair_fingerprint
 
         model = self._reward_model(reward_model)
         trained = set(model.record.trained_pairs)
@@ -285,7 +285,7 @@ class ComparisonActions:
         return RewardAgreement(agree, len(pairs), model.record.held_out_accuracy)
 
     def _reward_model(self, reward_model: str | os.PathLike):
-        from ..train.reward import RewardModelError, load_reward_model
+        from ..train.reward_model import RewardModelError, load_reward_model
 
         known = self.reward_models
         if isinstance(reward_model, str) and reward_model in known:
@@ -352,7 +352,7 @@ class RewardAgreement:
 
 
 def _is_reward_model(model: Any) -> bool:
-    from ..train.reward import is_reward_model
+    from ..train.reward_model import is_reward_model
 
     return isinstance(model, (str, os.PathLike)) and is_reward_model(Path(model))
 

@@ -128,7 +128,7 @@ class RunsActions:
     def adapters(self) -> dict[str, Path]:
         """Every trained adapter that writes answers (the contestants), by run name; reward
         models are in `reward_models`."""
-        from ..train.reward import is_reward_model
+        from ..train.reward_model import is_reward_model
 
         found = {r.name: r.adapter_path for r in self.runs if r.adapter_path is not None}
         return {name: path for name, path in found.items() if not is_reward_model(path)}
@@ -136,7 +136,7 @@ class RunsActions:
     @property
     def reward_models(self) -> dict[str, Path]:
         """Every trained reward model (method "reward") of this workspace, by run name."""
-        from ..train.reward import is_reward_model
+        from ..train.reward_model import is_reward_model
 
         found = {r.name: r.adapter_path for r in self.runs}
         return {name: path for name, path in found.items() if is_reward_model(path)}

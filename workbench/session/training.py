@@ -201,7 +201,7 @@ class TrainingActions:
 
     def _grpo_examples(self, config: TrainConfig) -> tuple[TrainConfig, tuple[list[dict], list]]:
         """GRPO's prompts (train split), checked; reward models and base adapter as folders."""
-        from ..train.grpo import grpo_prompts
+        from ..train.grpo_prompts import grpo_prompts
 
         ds = self._require_dataset()
         rows = {i: ds[i] for i in self.split_rows[0]}
@@ -227,7 +227,7 @@ class TrainingActions:
 
     def _reward_spec(self, spec: str) -> str:
         """A reward_model=RUN spec as the reward model's folder, checked against this base."""
-        from ..train.reward import RewardModelError, check_reward_model
+        from ..train.reward_model import RewardModelError, check_reward_model
         from ..train.rewards import parse_reward
 
         parsed = parse_reward(spec)

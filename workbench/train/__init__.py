@@ -6,7 +6,7 @@ from .folder import RunProgress, RunStatus
 from .jobs import JobFormatError
 from .launch import TrainingDataError
 from .plan import for_hardware
-from .reward import RewardModelError
+from .reward_model import RewardModelError
 from .rewards import RewardFunctionError
 from .run import Run
 

@@ -238,11 +238,19 @@ def _saved_bytes_per_token(shape: ModelShape, config: TrainConfig, device: str) 
     return shape.hidden * SAVED_PER_HIDDEN[kind] * (2 if device == "cuda" else 4) * shape.layers
 
 
+# Float32 logits the runner's chunked loss holds at once (runner/loss.py); fewer bytes means
+# more, smaller matrix products.
+CHUNK_BYTES = 128 * 1024**2
+
+
+def chunk_positions(vocab: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Positions per chunk so that one chunk's float32 logits take about `chunk_bytes`."""
+    return max(64, chunk_bytes // (4 * max(vocab, 1)))
+
+
 def _logits_bytes(shape: ModelShape, config: TrainConfig, tokens: float) -> float:
     """SFT's chunked loss holds one chunk of float32 logits; the other methods hold them all."""
     if config.method in ("lora", "qlora"):
-        from .loss import chunk_positions
-
         return min(tokens, chunk_positions(shape.vocab)) * shape.vocab * 4 * LOGIT_COPIES
     return tokens * shape.vocab * 4 * 2
 

@@ -2,7 +2,8 @@
 samples.jsonl, so a person sees what a run learns beside its loss curve, not only that it learns.
 
 The launcher resolves `TrainConfig.probes` into probes.json when it writes the run folder; the
-runner's ProbeCallback (callbacks.py) answers them with the adapter as it stands at each evaluation.
+runner's ProbeCallback (runner/callbacks.py) answers them with the adapter as it stands at each
+evaluation.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def probe_history(folder: RunFolder) -> list[dict[str, Any]]:
     "answer", "reference", "correct", "changed"}]}; `changed`: unlike the previous evaluation's."""
     by_step: dict[int, list[dict]] = {}
     for record in read_jsonl(folder.samples_file):
-        if "probe" not in record:  # a keep answer (train.keep_drift), not a probe's
+        if "probe" not in record:  # a keep answer (train/runner/keep_drift.py), not a probe's
             continue
         by_step.setdefault(record["step"], []).append(record)
     history, last = [], {}

@@ -171,7 +171,7 @@ def build_rewards(
 ) -> list[Callable]:
     """The checked reward functions of `specs`, for GRPOTrainer (in the runner process).
 
-    `load_reward_model(value)` gives a loaded reward model (workbench.train.reward.RewardModel)
+    `load_reward_model(value)` gives a loaded reward model (workbench.train.reward_model.RewardModel)
     for a `reward_model=` spec. Raises RewardFunctionError when a function cannot be imported.
     """
     functions = []

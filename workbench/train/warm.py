@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 # What the warm process imports before it waits: everything a single-process run of any method
-# imports before its first step (see runner.build_trainer), trl included for DPO, reward models
+# imports before its first step (see runner/process.py, build_trainer), trl included for DPO, reward models
 # and GRPO.
 PRELOADED = (
     "torch",
@@ -36,8 +36,8 @@ PRELOADED = (
     "bitsandbytes",
     "trl",
     "workbench.train.runner",
-    "workbench.train.sft",
-    "workbench.train.loss",
+    "workbench.train.runner.sft",
+    "workbench.train.runner.loss",
 )
 READY = "[workbench] warm runner ready"  # its first line in the log: waiting for a run
 SETTLE_SECONDS = 5.0  # an unused warm process is given this long to exit before it is killed

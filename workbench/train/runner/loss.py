@@ -17,15 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..estimate import chunk_positions
 from .collate import IGNORE_INDEX
-
-# Float32 logits held at once per chunk; fewer bytes means more, smaller matrix products.
-CHUNK_BYTES = 128 * 1024**2
-
-
-def chunk_positions(vocab: int, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """Positions per chunk so that one chunk's float32 logits take about `chunk_bytes`."""
-    return max(64, chunk_bytes // (4 * max(vocab, 1)))
 
 
 def causal_lm_loss(

@@ -14,11 +14,11 @@ import time
 
 from transformers import TrainerCallback
 
-from ..persist import append_jsonl
-from ..resources import peak_rss_gb
+from ...persist import append_jsonl
+from ...resources import peak_rss_gb
+from ..folder import HEARTBEAT_SECONDS, RunFolder, RunProgress, RunStatus
+from ..probes import Probe
 from .collate import TokenCounter
-from .folder import HEARTBEAT_SECONDS, RunFolder, RunProgress, RunStatus
-from .probes import Probe
 from .ranks import any_rank, sum_over_ranks
 
 # What metrics.jsonl keeps of a log record: these keys, and keys under these prefixes.
@@ -222,7 +222,7 @@ class ProbeCallback(TrainerCallback):
     `probe_score` (what keep_best can select on), with the seconds the answers took."""
 
     def __init__(self, folder: RunFolder, probes: list[Probe], tokenizer, max_new_tokens: int):
-        from ..templates.stops import stop_token_ids
+        from ...templates.stops import stop_token_ids
 
         self.folder, self.probes, self.tokenizer = folder, probes, tokenizer
         self.max_new_tokens = max_new_tokens
@@ -231,7 +231,7 @@ class ProbeCallback(TrainerCallback):
     def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
         if not self.probes or model is None or not state.is_world_process_zero:
             return
-        from ..answers.evaluate import normalise
+        from ...answers.evaluate import normalise
 
         started = time.perf_counter()
         answers = answer_probes(

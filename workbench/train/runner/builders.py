@@ -6,10 +6,11 @@ TrainingArguments from here, so a setting means the same in each of them.
 
 from __future__ import annotations
 
-from ..models import ModelSpec, compute_dtype, load_model, quantization_config, resolve
-from .config import TrainConfig
-from .folder import RunFolder
-from .plan import schedule
+from ...models import ModelSpec, compute_dtype, load_model, resolve
+from ..config import TrainConfig
+from ..folder import RunFolder
+from ..plan import schedule
+from ..reward_model import load_reward_base
 from .ranks import model_placement
 
 
@@ -52,28 +53,6 @@ def load_base_model(
         **model_placement(config, device),
         **({"num_labels": 1} if reward_head else {}),
     )
-
-
-def load_reward_base(spec: ModelSpec, *, quantize_4bit: bool, device: str):
-    """The base model with a fresh scalar head (sequence classification, one label), from
-    safetensors only; 4-bit when asked. A reward adapter's saved head replaces the fresh one."""
-    import torch
-
-    kwargs: dict = {"revision": spec.revision, "use_safetensors": True, "num_labels": 1}
-    if quantize_4bit:
-        kwargs["quantization_config"] = quantization_config(device=device)
-        kwargs["device_map"] = {"": device if device == "cpu" else 0}
-    else:
-        kwargs["dtype"] = compute_dtype(device) if device == "cuda" else torch.float32
-    from transformers.utils import logging
-
-    level = logging.get_verbosity()
-    logging.set_verbosity_error()  # not the "score.weight newly initialized" report: it is meant
-    try:
-        model = _model_class(True).from_pretrained(resolve(spec), **kwargs)
-    finally:
-        logging.set_verbosity(level)
-    return model if quantize_4bit else model.to(device)
 
 
 def _model_class(reward_head: bool):
@@ -185,9 +164,9 @@ def precision_flags(config: TrainConfig, dtype) -> dict[str, bool]:
 def run_tokenizer(folder: RunFolder, spec: ModelSpec):
     """The base's tokenizer rendering with the run's template (its chat_template), with a
     padding token: what TRL's trainers format prompts and answers with."""
-    from ..models import load_tokenizer
-    from ..persist import read_json
-    from ..templates.template import Template
+    from ...models import load_tokenizer
+    from ...persist import read_json
+    from ...templates.template import Template
 
     tokenizer = load_tokenizer(spec)
     template = Template.from_json(read_json(folder.template_file))

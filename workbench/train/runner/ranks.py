@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .config import TrainConfig
-from .distributed import usable_cpus
+from ..config import TrainConfig
+from ..distributed import usable_cpus
 
 
 def start_process_group(device: str):
@@ -100,7 +100,7 @@ def model_placement(config: TrainConfig, device: str) -> dict[str, Any]:
     import torch
     from accelerate import PartialState
 
-    from ..models import compute_dtype, quantization_config
+    from ...models import compute_dtype, quantization_config
 
     kwargs: dict[str, Any] = {}
     storage = config.bnb_4bit_quant_storage

@@ -8,11 +8,11 @@ logits: the same value and gradients as transformers' loss, without its largest 
 
 from __future__ import annotations
 
-from ..models import ModelSpec, load_tokenizer
+from ...models import ModelSpec, load_tokenizer
+from ..config import TrainConfig
+from ..folder import RunFolder
 from .builders import build_peft_model, training_arguments
 from .collate import FlatCollator, PaddedCollator, TokenCounter, packed_blocks
-from .config import TrainConfig
-from .folder import RunFolder
 
 
 def sft_trainer(

@@ -19,10 +19,10 @@ import time
 
 from transformers import TrainerCallback
 
-from ..keep.record import KeepRecord
-from ..persist import append_jsonl
-from .config import TrainConfig
-from .folder import RunFolder
+from ...keep.record import KeepRecord
+from ...persist import append_jsonl
+from ..config import TrainConfig
+from ..folder import RunFolder
 
 BATCH = 8
 IGNORE = -100
@@ -45,7 +45,7 @@ class KeepDriftCallback(TrainerCallback):
     ):
         import datasets
 
-        from ..templates.stops import stop_token_ids
+        from ...templates.stops import stop_token_ids
 
         self.folder, self.record, self.tokenizer = folder, record, tokenizer
         self.best_metric = f"eval_{config.best_metric.removeprefix('eval_')}"  # as builders.py

@@ -1,11 +1,9 @@
-"""Reward models (method "reward"): trained on preference pairs, then loaded to score answers.
+"""A trained reward model, kernel side: its record, the checks before use, and loading it to score.
 
-The runner trains with TRL's RewardTrainer: LoRA on the session's base model with a scalar head
-(sequence classification, one label; the head trains in full and is saved with the adapter),
-on 4-bit weights when the plan says so. The tokenizer renders with the run's template, so
-prompt and answer read exactly as in generation. The adapter folder gets reward_model.json:
-held-out accuracy and margin, and fingerprints of the pairs it trained on and held out, so
-agreement with later votes is measured only on pairs it never saw.
+A run of method "reward" (workbench.train.runner.reward) leaves LoRA with a scalar head and
+reward_model.json: held-out accuracy and margin, and fingerprints of the pairs it trained on and
+held out, so agreement with later votes is measured only on pairs it never saw. The session
+loads it here to score answers; GRPO's runner loads it the same way as a reward.
 """
 
 from __future__ import annotations
@@ -18,11 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models import ModelSpec
+from ..models import ModelSpec, compute_dtype, quantization_config, resolve
 from ..persist import fields_from_json, read_json
 from ..templates.template import Template
-from .config import TrainConfig
-from .folder import RunFolder
 
 REWARD_FILE = "reward_model.json"
 SCORE_BATCH = 16
@@ -70,86 +66,32 @@ def _messages(prompt: Any) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
 
-# -- training, in the runner process ----------------------------------------------------------
-
-
-def reward_trainer(folder: RunFolder, config: TrainConfig, spec: ModelSpec, device: str, callbacks):
-    """The runner's reward-model step: base with a scalar head, LoRA, TRL's RewardTrainer."""
-    import datasets
-    from peft import prepare_model_for_kbit_training
-    from trl import RewardConfig, RewardTrainer
-
-    from .builders import (
-        checkpointing_kwargs,
-        load_base_model,
-        lora_config,
-        run_tokenizer,
-        trainable_in_float32,
-        trl_arguments,
-    )
-
-    tokenizer = run_tokenizer(folder, spec)
-    model = load_base_model(spec, config, device, reward_head=True)
-    model.config.use_cache = False
-    model.config.pad_token_id = tokenizer.pad_token_id
-    if config.quantize_4bit:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=bool(config.gradient_checkpointing),
-            gradient_checkpointing_kwargs=checkpointing_kwargs(config),
-        )
-    train_set = datasets.load_from_disk(str(folder.data_dir / "train"))
-    eval_path = folder.data_dir / "eval"
-    eval_set = datasets.load_from_disk(str(eval_path)) if eval_path.exists() else None
-    args = trl_arguments(
-        RewardConfig,
-        folder,
-        config,
-        device,
-        has_eval=eval_set is not None,
-        max_length=None,  # pairs past max_length were refused before launch, never dropped here
-        eval_on_start=eval_set is not None,
-    )
-    trainer = RewardTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        peft_config=lora_config(config, reward_head=True),
-        callbacks=callbacks,
-    )
-    return trainable_in_float32(trainer, device) if config.quantize_4bit else trainer
-
-
-def reward_record(trainer, folder: RunFolder) -> RewardRecord:
-    """The finished reward model's record: a last held-out evaluation and the pair fingerprints."""
-    record = RewardRecord(trained_pairs=_fingerprints(folder.data_dir / "train"))
-    eval_path = folder.data_dir / "eval"
-    if eval_path.exists():
-        step = trainer.state.global_step
-        logged = [m for m in trainer.state.log_history if "eval_accuracy" in m]
-        last = logged[-1] if logged and logged[-1].get("step") == step else None
-        metrics = last or trainer.evaluate()  # evaluated at the last step already, or now
-        record.held_out_accuracy = metrics.get("eval_accuracy")
-        record.held_out_margin = metrics.get("eval_margin")
-        record.held_out_pairs = _fingerprints(eval_path)
-    return record
-
-
-def _fingerprints(path: Path) -> list[str]:
-    import datasets
-
-    rows = datasets.load_from_disk(str(path))
-    return [pair_fingerprint(r["prompt"], r["chosen"], r["rejected"]) for r in rows]
-
-
 def record_json(record: RewardRecord) -> dict[str, Any]:
     """reward_model.json's content."""
     return asdict(record)
 
 
-# -- scoring ----------------------------------------------------------------------------------
+def load_reward_base(spec: ModelSpec, *, quantize_4bit: bool, device: str):
+    """The base model with a fresh scalar head (sequence classification, one label), from
+    safetensors only; 4-bit when asked. A reward adapter's saved head replaces the fresh one."""
+    import torch
+
+    kwargs: dict = {"revision": spec.revision, "use_safetensors": True, "num_labels": 1}
+    if quantize_4bit:
+        kwargs["quantization_config"] = quantization_config(device=device)
+        kwargs["device_map"] = {"": device if device == "cpu" else 0}
+    else:
+        kwargs["dtype"] = compute_dtype(device) if device == "cuda" else torch.float32
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()  # not the "score.weight newly initialized" report: it is meant
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(resolve(spec), **kwargs)
+    finally:
+        logging.set_verbosity(level)
+    return model if quantize_4bit else model.to(device)
 
 
 class RewardModel:
@@ -159,7 +101,6 @@ class RewardModel:
         from peft import PeftModel
 
         from ..models import best_device, load_tokenizer
-        from .builders import load_reward_base
 
         self.folder = Path(folder)
         check_reward_model(self.folder, spec)
@@ -259,7 +200,6 @@ def write_random_reward_model(
 
     from ..answers.adapters import BASE_MODEL_FILE
     from ..persist import atomic_write_json
-    from .builders import load_reward_base
 
     torch.manual_seed(seed)
     base = load_reward_base(spec, quantize_4bit=False, device="cpu")

@@ -18,8 +18,13 @@ import time
 import traceback
 from pathlib import Path
 
-from ..models import best_device, resolve
-from ..persist import atomic_write_json, read_json, staged_folder
+from ...models import best_device, resolve
+from ...persist import atomic_write_json, read_json, staged_folder
+from ..config import TrainConfig
+from ..faults import explain_failure
+from ..folder import RunFolder, RunStatus
+from ..jobs import job_refusal
+from ..rewards import RewardFunctionError, Samples
 from .callbacks import (
     Heartbeat,
     MetricsCallback,
@@ -29,12 +34,7 @@ from .callbacks import (
     peak_memory,
 )
 from .collate import TokenCounter
-from .config import TrainConfig
-from .faults import explain_failure
-from .folder import RunFolder, RunStatus
-from .jobs import job_refusal
 from .ranks import launcher_pid, replicas_agree, start_process_group
-from .rewards import RewardFunctionError, Samples
 from .sft import sft_trainer
 
 
@@ -171,7 +171,8 @@ def train(folder: RunFolder, status: RunStatus, stopper: StopCallback) -> None:
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     extra = {ADAPTER_STEP_FILE: adapter_step(trainer, config, status)}
     if config.method == "reward":
-        from .reward import REWARD_FILE, record_json, reward_record
+        from ..reward_model import REWARD_FILE, record_json
+        from .reward import reward_record
 
         extra[REWARD_FILE] = record_json(reward_record(trainer, folder))
     save_adapter(trainer, folder, config, extra)
@@ -186,9 +187,9 @@ def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None
     (prepare_run refuses early stopping without one), keep drift is measured either way."""
     from transformers import EarlyStoppingCallback
 
+    from ..probes import read_probes
     from .builders import run_tokenizer
     from .callbacks import ProbeCallback
-    from .probes import read_probes
 
     has_eval = (folder.data_dir / "eval").exists()
     found = []
@@ -198,7 +199,7 @@ def insight_callbacks(folder: RunFolder, config: TrainConfig, spec, stopped=None
             ProbeCallback(folder, probes, run_tokenizer(folder, spec), config.probe_max_new_tokens)
         )
     if folder.keep_file.exists() and not config.fsdp:  # after the probes: it may void a best
-        from ..keep.record import KeepRecord
+        from ...keep.record import KeepRecord
         from .keep_drift import KeepDriftCallback
 
         record = KeepRecord.read(folder.keep_file)
