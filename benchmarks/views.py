@@ -76,7 +76,7 @@ def app_eager(folder: Path, model: str | None) -> dict:
         TrainingLauncher(session),
         ChatComparator(session),
     ]
-    views[0].stats_button.click()  # the histogram the eager browser drew at once (plotly)
+    views[0].quality.lengths_button.click()  # the histogram the eager browser drew at once (plotly)
     took = time.perf_counter() - started
     return {"first_paint_s": took, "loaded_s": took}
 

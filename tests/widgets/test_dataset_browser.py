@@ -151,17 +151,17 @@ def test_quality_entries_jump_to_their_rows(session):
     rows[9]["messages"][0]["content"] = "  "
     session.load_dataset(rows)
     view = DatasetBrowser(session, page_size=5)
-    view.with_lengths.value = False
-    view.quality_button.click()
-    labels = dict((value, label) for label, value in view.problems.options)
+    view.quality.with_lengths.value = False
+    view.quality.check_button.click()
+    labels = dict((value, label) for label, value in view.quality.problems.options)
     assert labels["duplicate"] == "Exact duplicates: 1" and "empty_turn" in labels
-    view.problems.value = "duplicate"
+    view.quality.problems.value = "duplicate"
     assert shown_rows(view) == [7] and "Exact duplicates" in view.page_label.value
-    assert view.problem_rows.options[0] == ("row 7: same as row 3", 7)
-    view.problem_rows.value = 7
+    assert view.quality.problem_rows.options[0] == ("row 7: same as row 3", 7)
+    view.quality.problem_rows.value = 7
     assert session.selected_row == 7
-    view.problems.value = "empty_turn"
-    view.problem_rows.value = 9
+    view.quality.problems.value = "empty_turn"
+    view.quality.problem_rows.value = 9
     assert session.selected_row == 9 and shown_rows(view) == [9]
 
 
@@ -200,16 +200,16 @@ def test_column_dropdowns_map_an_unknown_layout(session, tmp_path):
 
 
 def test_the_length_histogram_counts_every_row(browser, session):
-    browser.stats_button.click()
+    browser.quality.lengths_button.click()
     assert browser.message.text == ""
-    prompt, response, total = browser.lengths.figure.data
+    prompt, response, total = browser.quality.lengths.figure.data
     assert sum(total.y) == 25 and sum(prompt.y) == 25 and sum(response.y) == 25
-    assert "25 rows" in browser.stats_note.value
+    assert "25 rows" in browser.quality.note.value
     session.set_max_length(8)  # inside the data: drawn as a line
-    browser.stats_button.click()
-    assert browser.lengths.figure.layout.shapes[0].x0 == session.max_length
+    browser.quality.lengths_button.click()
+    assert browser.quality.lengths.figure.layout.shapes[0].x0 == session.max_length
     session.set_max_length(512)
-    assert "plot the lengths again" in browser.stats_note.value
+    assert "plot the lengths again" in browser.quality.note.value
 
 
 def test_tokenising_a_large_set_counts_its_rows_on_the_progress_line(session):
@@ -219,7 +219,7 @@ def test_tokenising_a_large_set_counts_its_rows_on_the_progress_line(session):
     view = DatasetBrowser(session, page_size=10)
     labels = []
     view.progress.label.observe(lambda change: labels.append(change["new"]), names="value")
-    view.stats_button.click()
+    view.quality.lengths_button.click()
     assert labels[0] == f"Tokenizing rows: 0 / {PROGRESS_MIN_ROWS:,} rows"
     assert labels[-1].startswith(f"Tokenizing rows: {PROGRESS_MIN_ROWS:,} / {PROGRESS_MIN_ROWS:,}")
     assert view.progress.layout.display == "none"  # the line leaves once the work is done

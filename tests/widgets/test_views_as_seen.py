@@ -247,13 +247,13 @@ def test_an_empty_prompt_sent_by_keys_says_what_to_do(session):
 
 # -- 5. empty states: a hint, never empty axes --------------------------------------------------
 def test_the_length_histogram_is_a_hint_until_it_is_plotted(browser, session):
-    assert browser.lengths.figure is None and "No lengths plotted yet" in browser.lengths.hint.value
+    assert browser.quality.lengths.figure is None and "No lengths plotted yet" in browser.quality.lengths.hint.value
     session.set_max_length(512)  # nothing plotted: nothing to call stale
-    assert "plot the lengths again" not in browser.stats_note.value
-    browser.stats_button.click()
-    assert browser.lengths.figure is not None
+    assert "plot the lengths again" not in browser.quality.note.value
+    browser.quality.lengths_button.click()
+    assert browser.quality.lengths.figure is not None
     session.set_max_length(256)
-    assert "plot the lengths again" in browser.stats_note.value
+    assert "plot the lengths again" in browser.quality.note.value
 
 
 def test_the_loss_chart_is_a_hint_until_a_run_has_a_point(session, no_runner):
@@ -272,14 +272,14 @@ def test_the_loss_chart_is_a_hint_until_a_run_has_a_point(session, no_runner):
 # -- 6. plots: ranges from the data, the toolbar clear of the legend, readable rate ticks --------
 def test_the_histogram_runs_over_the_data_and_marks_the_limit_only_inside_it(browser, session):
     session.set_max_length(1024)
-    browser.stats_button.click()
-    layout = browser.lengths.figure.layout
+    browser.quality.lengths_button.click()
+    layout = browser.quality.lengths.figure.layout
     assert layout.xaxis.range[1] < 100 and layout.shapes == ()  # short rows, a far limit
-    assert "every row is under the training length (1,024)" in browser.stats_note.value
+    assert "every row is under the training length (1,024)" in browser.quality.note.value
     assert layout.legend.y < 0  # below the axis: the toolbar (top right) cannot cover it
     session.set_max_length(8)
-    browser.stats_button.click()
-    assert browser.lengths.figure.layout.shapes[0].x0 == 8
+    browser.quality.lengths_button.click()
+    assert browser.quality.lengths.figure.layout.shapes[0].x0 == 8
 
 
 def test_the_learning_rate_axis_is_scientific_and_runs_from_zero_to_the_highest_rate():

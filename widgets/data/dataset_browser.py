@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
-from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, clip, text_window
+from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, text_window
 from workbench.progress import reporting_to
 
 from ..common.compat import titled
@@ -25,13 +25,10 @@ from ..common.progress_line import ProgressLine
 from ..common.theme import line, plural, style_view, stylesheet
 from .dataset_loader import DatasetLoader
 from .grow_panel import GrowPanel
-from .length_plot import LengthPlot
+from .quality_panel import QualityPanel
 from .row_editor import ROLES, RowEditor
 
 PAGE_SIZE = 10
-LISTED_ROWS = 500
-LENGTHS_BY_DEFAULT_UP_TO = 50_000
-NOTE_CHARS = 200  # a quality note on the page
 SEED_ROWS = 10  # rows of the current view that seed the Grow panel
 STATUS = [
     ("any status", ""),
@@ -62,11 +59,13 @@ class DatasetBrowser(widgets.VBox):
         self.view: RowSelection | None = None  # None: every row
         self._starts: dict[tuple[int, int], int] = {}  # (row, turn) -> where its window starts
         self.page_number = 0
-        self.report = None
         self.loader = DatasetLoader(session, guard=self._guard)
         self.message = self.loader.message
+        self.progress = ProgressLine(unit="rows")  # tokenising a large set shows its progress
         self._build_browser()
-        self._build_quality()
+        self.quality = QualityPanel(
+            session, self._guard, self.progress, self._show_selection, self.go_to_row
+        )
         self.editor = RowEditor(session, self._guard, on_added=self.go_to_row)
         self.grow = GrowPanel(session)
         self.grow_box = titled(widgets.Accordion(children=[self.grow]), ["Grow the data"])
@@ -77,7 +76,7 @@ class DatasetBrowser(widgets.VBox):
                 widgets.HTML(STYLE),
                 self.loader,
                 self.browser,
-                self.quality_panel,
+                self.quality,
                 self.editor,
                 self.grow_box,
             ]
@@ -150,29 +149,6 @@ class DatasetBrowser(widgets.VBox):
                     ]
                 ),
                 self.rows_box,
-            ]
-        )
-
-    def _build_quality(self) -> None:
-        self.with_lengths = widgets.Checkbox(description="token lengths", indent=False)
-        self.quality_button = make_button("Check quality", self._check_quality)
-        self.problems = widgets.Select(options=[], rows=6, description="Problems")
-        self.problem_rows = widgets.Select(options=[], rows=6, description="Rows")
-        self.problems.observe(lambda c: self._show_problem(c["new"]), "value")
-        self.problem_rows.observe(
-            lambda c: c["new"] is not None and self.go_to_row(c["new"]), "value"
-        )
-        self.stats_button = make_button("Token lengths", self._plot_lengths)
-        self.stats_note = widgets.HTML()
-        self.progress = ProgressLine(unit="rows")  # tokenising a large set shows its progress
-        self.lengths = LengthPlot()  # a hint until the lengths are first plotted
-        self.quality_panel = widgets.VBox(
-            [
-                widgets.HBox([self.quality_button, self.with_lengths, self.stats_button]),
-                widgets.HBox([self.problems, self.problem_rows]),
-                self.progress,
-                self.stats_note,
-                self.lengths,
             ]
         )
 
@@ -257,6 +233,10 @@ class DatasetBrowser(widgets.VBox):
         elif ds is not None:
             self.grow.use_rows(range(min(SEED_ROWS, len(ds))), label="the first rows")
 
+    def _show_selection(self, selection: RowSelection) -> None:
+        self._set_view(selection)
+        self._show(0)
+
     def go_to_row(self, row: int) -> None:
         """Select `row` and show the page that holds it (in the current view when it has it)."""
         if self._guard(lambda: self.session.select(int(row))):
@@ -323,39 +303,6 @@ class DatasetBrowser(widgets.VBox):
         )
         return widgets.HBox([where, earlier, more])
 
-    # -- quality and lengths ------------------------------------------------------------------
-    def _check_quality(self) -> None:
-        ds = self.session.dataset
-        if ds is None:
-            return
-
-        def check() -> None:
-            eval_rows = self.session.split_rows[1]
-            self.report = ds.quality(lengths=self.with_lengths.value, eval_rows=eval_rows)
-            found = [(f"{p.title}: {len(p):,}", p.name) for p in self.report.found()]
-            self.problems.options = found or [("No problems found", "")]
-            self.problems.value = None
-
-        self._guard(check, self.progress)
-
-    def _show_problem(self, name: str | None) -> None:
-        if not name or self.report is None:
-            return
-        problem = self.report[name]
-        notes = {r: f": {clip(note, NOTE_CHARS)}" for r, note in problem.notes.items()}
-        self.problem_rows.options = [
-            (f"row {r}{notes.get(r, '')}", r) for r in problem.rows[:LISTED_ROWS].tolist()
-        ]
-        self.stats_note.value = escape_text(clip(problem.summary, NOTE_CHARS))
-        self._set_view(RowSelection(self.session.dataset, problem.rows, problem.title))
-        self._show(0)
-
-    def _plot_lengths(self) -> None:
-        def plot() -> None:
-            self.stats_note.value = self.lengths.draw(self.session.dataset.stats())
-
-        self._guard(plot, self.progress)
-
     # -- session changes and errors -----------------------------------------------------------
     def _on_change(self, change) -> None:
         if change.name == "dataset":
@@ -363,21 +310,15 @@ class DatasetBrowser(widgets.VBox):
         elif change.name in ("edits", "selected_row"):
             if change.name == "edits":
                 self._applied = None  # a flag or an edit can change what a filter finds
-                if self.report is not None:
-                    self.stats_note.value = (
-                        "<i>Rows changed since the check: check quality again.</i>"
-                    )
+                self.quality.rows_changed()
             self._show()
             self.editor.load()
-        elif self.lengths.drawn:  # a plot that no longer matches: say so, once there is one
-            self.stats_note.value = "<i>The template or length changed: plot the lengths again.</i>"
+        else:
+            self.quality.measure_changed()
 
     def _on_dataset(self) -> None:
-        ds = self.session.dataset
         self._set_view(None)
-        self.report = None
-        self.problems.options, self.problem_rows.options = [], []
-        self.with_lengths.value = ds is not None and len(ds) <= LENGTHS_BY_DEFAULT_UP_TO
+        self.quality.reset()
         self._show(0)
         self.editor.load()
 
