@@ -247,7 +247,10 @@ def test_an_empty_prompt_sent_by_keys_says_what_to_do(session):
 
 # -- 5. empty states: a hint, never empty axes --------------------------------------------------
 def test_the_length_histogram_is_a_hint_until_it_is_plotted(browser, session):
-    assert browser.quality.lengths.figure is None and "No lengths plotted yet" in browser.quality.lengths.hint.value
+    assert (
+        browser.quality.lengths.figure is None
+        and "No lengths plotted yet" in browser.quality.lengths.hint.value
+    )
     session.set_max_length(512)  # nothing plotted: nothing to call stale
     assert "plot the lengths again" not in browser.quality.note.value
     browser.quality.lengths_button.click()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..persist import fields_from_json
 from ..settings import documented, setting
+from .modelfile_values import ModelfileValueError, quoted
 
 FORMATS = ("merged", "gguf", "ollama", "adapter")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -82,6 +83,13 @@ class ExportConfig:
             raise ExportError(
                 f"shard_size is a size such as '5GB' or '500MB'; got {self.shard_size!r}."
             )
+        if self.format == "ollama" and self.system_prompt is not None:
+            try:
+                quoted(self.system_prompt)
+            except ModelfileValueError as e:
+                raise ExportError(
+                    f"system_prompt cannot be Ollama's SYSTEM as given: {e}."
+                ) from None
         for name in ("probes", "max_new_tokens"):
             value, meta = getattr(self, name), _field(name).metadata
             if not isinstance(value, int) or not meta["min"] <= value <= meta["max"]:

@@ -11,9 +11,12 @@ the GGUF still carries the Jinja, which llama.cpp uses (llama-server --jinja).
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 from ..templates.template import Template
+from .config import ExportError
+from .modelfile_values import ModelfileValueError, quoted
 from .turns import end_of_turn
 
 SENTINEL = "\x00system\x00"
@@ -138,7 +141,9 @@ def stop_strings(template: Template, tokenizer, preset: str | None) -> list[str]
 def modelfile(
     gguf_name: str, template: Template, tokenizer, system_prompt: str | None = None
 ) -> tuple[str, str | None]:
-    """The Modelfile's text, and a note for a person when the template has no Ollama mapping."""
+    """The Modelfile's text, and a note for a person when the template has no Ollama mapping.
+    Every value is written so that Ollama reads it back as given (modelfile_values); ExportError
+    names the command and line of one that cannot be."""
     mapped = ollama_template(template, tokenizer)
     lines = [
         f"# Written by the tuning workbench: template {template.name!r}, stops as trained.",
@@ -146,7 +151,7 @@ def modelfile(
     ]
     note = None
     if mapped is not None:
-        lines.append(f'TEMPLATE """{mapped.go}"""')
+        lines.append(f"TEMPLATE {_value('TEMPLATE', mapped.go)}")
     else:
         note = (
             f"The template {template.name!r} matches none of the presets Ollama has a template "
@@ -157,10 +162,17 @@ def modelfile(
         lines.append("# No TEMPLATE: " + note)
     system = system_prompt if system_prompt is not None else (mapped and mapped.system)
     if system:
-        lines.append(f'SYSTEM """{system}"""')
+        lines.append(f"SYSTEM {_value('SYSTEM', system)}")
     for stop in stop_strings(template, tokenizer, mapped and mapped.preset):
-        lines.append(f"PARAMETER stop {_quote(stop)}")
+        lines.append(f"PARAMETER stop {_value('PARAMETER stop', stop)}")
     return "\n".join(lines) + "\n", note
+
+
+def _value(command: str, text: str) -> str:
+    try:
+        return quoted(text)
+    except ModelfileValueError as e:
+        raise ExportError(f"The Modelfile's {command} cannot be written as given: {e}.") from None
 
 
 def ollama_name(name: str) -> str:
@@ -171,11 +183,8 @@ def ollama_name(name: str) -> str:
 
 def commands(folder: str, name: str) -> list[str]:
     """The commands that make the model known to Ollama and chat with it."""
+    modelfile_path = shlex.quote(f"{folder}/Modelfile")
     return [
-        f"ollama create {ollama_name(name)} -f {folder}/Modelfile",
+        f"ollama create {ollama_name(name)} -f {modelfile_path}",
         f"ollama run {ollama_name(name)}",
     ]
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
