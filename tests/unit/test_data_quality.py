@@ -158,3 +158,32 @@ def test_the_default_models_template_measures_lengths(session, default_model_dir
     assert stats.total_tokens[2] == len(example.input_ids)
     assert stats.response_tokens[2] == example.num_trained > 0
     assert session.dataset.quality().rows("duplicate") == list(range(3, 60))
+
+
+@pytest.mark.parametrize(
+    "first, second, told",
+    [
+        ("café", "cafe\u0301", "in another Unicode form"),  # NFC and NFD
+        ("naïve", "na\u200bïve", "but for invisible U+200B ZERO WIDTH SPACE"),
+        ("naïve", "\ufeffnaïve", "but for invisible U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        ("co-op", "co\u00ad-op", "but for invisible U+00AD SOFT HYPHEN"),
+        ("left", "\u200eleft", "but for invisible U+200E LEFT-TO-RIGHT MARK"),
+    ],
+)
+def test_rows_that_read_the_same_are_duplicates_naming_what_differs(first, second, told):
+    """Tatoeba #2139's kind: the same text in another Unicode form or with characters no one
+    sees is a duplicate, and the note says which."""
+    rows = [turns(("user", f"Spell {w}"), ("assistant", w)) for w in (first, second)]
+    report = load_source(rows).quality(lengths=False)
+    assert report.rows("duplicate") == [1]
+    assert report["duplicate"].notes[1].startswith(f"same as row 0 {told}")
+    assert report.rows("near_duplicate") == []
+
+
+def test_compatibility_forms_make_near_duplicates():
+    rows = [
+        turns(("user", "Define fine"), ("assistant", "ok")),
+        turns(("user", "Define ﬁne"), ("assistant", "ok")),
+    ]
+    report = load_source(rows).quality(lengths=False)
+    assert report.rows("near_duplicate") == [1] and report.rows("duplicate") == []

@@ -100,6 +100,20 @@ def test_the_filter_catches_every_planted_duplicate_and_look_alike(grown):
     assert len(grown.dataset) == len(ROWS)  # nothing reaches the dataset before acceptance
 
 
+def test_a_copy_that_differs_only_unseen_is_a_duplicate_naming_the_characters(grown):
+    """A seed row with a zero-width space inside, and a row with its accent decomposed (NFD),
+    read as the rows they copy: both dropped as duplicates, the invisible one named."""
+    zero_width = asked("Name three primary\u200b colours.", "Red, yellow and blue.")
+    decomposed = asked("Translate 'good morning' into Spanish.", "Buenos di\u0301as.")
+    fake = scripted([zero_width, decomposed])
+    grown.synthesize(seed_rows=[0, 1], n=2, generator=fake, batch_size=2)
+    verdicts = [(c.verdict.dropped, c.verdict.note) for c in grown.candidates]
+    assert verdicts == [
+        ("duplicate", "same as row 0 but for invisible U+200B ZERO WIDTH SPACE"),
+        ("duplicate", "same as row 2"),
+    ]
+
+
 def test_too_long_rows_are_dropped_and_other_languages_or_formats_flagged(grown):
     grown.set_max_length(128)
     french = "Écrivez une courte description de la ville de Paris et de ses monuments célèbres."

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 TURN_SEPARATOR = "\x1e"
 ROLE_SEPARATOR = "\x1f"
+INVISIBLE = r"\p{Cf}"  # format characters: they change the bytes, not what a reader sees
 
 
 @dataclass
@@ -102,9 +103,18 @@ def row_texts(chunk: pa.ListArray, roles: tuple[str, ...] = ROLES, spaced: bool 
     return pc.binary_join(lists, separators[1])
 
 
+def canonical(texts: pa.Array) -> pa.Array:
+    """Texts as a reader sees them, compared for exact duplicates: one Unicode form (NFC: "é"
+    as one code point or as "e" and a combining accent alike) and no invisible characters
+    (format characters, category Cf: zero-width space and joiners, BOM, soft hyphen)."""
+    return pc.replace_substring_regex(pc.utf8_normalize(texts, form="NFC"), INVISIBLE, "")
+
+
 def normalise(texts: pa.Array) -> pa.Array:
-    """Text compared for near duplicates (from `row_texts(..., spaced=True)`): lower case,
-    punctuation and symbols as spacing, runs of spacing as one space."""
+    """Text compared for near duplicates (from `row_texts(..., spaced=True)`): compatibility
+    forms folded (NFKC: "ﬁ" as "fi"), no invisible characters, lower case, punctuation and
+    symbols as spacing, runs of spacing as one space."""
+    texts = pc.replace_substring_regex(pc.utf8_normalize(texts, form="NFKC"), INVISIBLE, "")
     texts = pc.replace_substring_regex(pc.utf8_lower(texts), r"[\p{P}\p{S}]+", " ")
     texts = pc.replace_substring_regex(texts, r"\s\s+|[^\S ]", " ")
     return pc.utf8_trim_whitespace(texts)

@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .chunks import message_chunks, normalise, row_texts, turns_of
+from .chunks import canonical, message_chunks, normalise, row_texts, turns_of
 from .dedup import equal_groups
+from .invisible import unseen_difference
 
 if TYPE_CHECKING:
     from .dataset import InstructionDataset
@@ -217,13 +218,14 @@ def _turn_checks(chunk: pa.ListArray) -> dict[str, np.ndarray]:
 
 
 def _duplicates(ds) -> tuple[Problem, Problem]:
-    """Rows repeating an earlier row exactly, and rows equal to an earlier one only after
-    normalising (case, punctuation, spacing)."""
+    """Rows repeating an earlier row as a reader sees it (the same text but for invisible
+    characters or the Unicode form, named in the note), and rows equal to an earlier one only
+    after normalising (case, punctuation, spacing, compatibility forms)."""
 
     def chunks():
         return message_chunks(ds, include_excluded=False)
 
-    exact = equal_groups(chunks, row_texts)
+    exact = equal_groups(chunks, lambda chunk: canonical(row_texts(chunk)))
     near = equal_groups(chunks, lambda chunk: normalise(row_texts(chunk, spaced=True)))
     exact_first = {int(r): int(g[0]) for g in exact for r in g[1:]}
     near_first = {}
@@ -231,9 +233,15 @@ def _duplicates(ds) -> tuple[Problem, Problem]:
         for r in g[1:]:
             if int(r) not in exact_first or exact_first[int(r)] != int(g[0]):
                 near_first[int(r)] = int(g[0])
-    return _problem("duplicate", exact_first, "same as row {}"), _problem(
-        "near_duplicate", near_first, "nearly the same as row {}"
-    )
+    duplicate = _problem("duplicate", exact_first, "same as row {}")
+    for row, note in duplicate.notes.items():
+        unseen = unseen_difference(_text(ds, row), _text(ds, exact_first[row]))
+        duplicate.notes[row] = f"{note} {unseen}".strip()
+    return duplicate, _problem("near_duplicate", near_first, "nearly the same as row {}")
+
+
+def _text(ds, row: int) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in ds[row]["messages"])
 
 
 def _length_problems(ds) -> tuple[Problem, Problem]:

@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..data.chunks import message_chunks, normalise, row_texts
+from ..data.chunks import canonical, message_chunks, normalise, row_texts
+from ..data.invisible import character_names, invisible_characters
 from ..data.messages import MESSAGES_TYPE, encode
 from ..persist import from_json
 from .flags import Style
@@ -98,7 +99,7 @@ class References:
     def _add_dataset(self, ds: InstructionDataset, seeds: set[int]) -> None:
         every = max(1, -(-len(ds) // MAX_ROUGE_ROWS))  # keep every k-th row past the cap
         for rows, chunk in message_chunks(ds):
-            self._hashes["exact"].add(rows, row_texts(chunk).to_pylist())
+            self._hashes["exact"].add(rows, canonical(row_texts(chunk)).to_pylist())
             self._hashes["near"].add(rows, normalise(row_texts(chunk, spaced=True)).to_pylist())
             sampled = [k for k, r in enumerate(rows.tolist()) if r % every == 0 or r in seeds]
             asks = row_texts(chunk.take(pa.array(sampled, pa.int64())), ("user",), True)
@@ -150,7 +151,7 @@ def _texts_of_row(ds: InstructionDataset, row: int, kind: str) -> str:
 def texts_of(messages: list[list[dict]]) -> tuple[list[str], list[str], list[str]]:
     """Exact text, normalised text and instruction (user turns) of each candidate."""
     chunk = pa.array([encode(m) for m in messages], MESSAGES_TYPE)
-    exact = row_texts(chunk).to_pylist()
+    exact = canonical(row_texts(chunk)).to_pylist()
     near = normalise(row_texts(chunk, spaced=True)).to_pylist()
     asks = [" ".join(m["content"] for m in ms if m.get("role") == "user") for ms in messages]
     return exact, near, asks
@@ -196,7 +197,7 @@ class CandidateFilter:
         if any(not str(m["content"]).strip() for m in parsed.messages):
             return Verdict("empty_turn", "a turn is empty")
         if where := refs.where("exact", exact):
-            return Verdict("duplicate", f"same as {where}", 1.0)
+            return Verdict("duplicate", f"same as {where}{_unseen(parsed.messages)}", 1.0)
         if where := refs.where("near", near):
             return Verdict("near_duplicate", f"nearly the same as {where}", 1.0)
         score, where = float(before.scores[k]), int(before.index[k])
@@ -233,7 +234,7 @@ def dataset_duplicates(
     wanted = {"duplicate": exact, "near_duplicate": near}
     for rows, chunk in message_chunks(ds):
         texts = {
-            "duplicate": row_texts(chunk),
+            "duplicate": canonical(row_texts(chunk)),
             "near_duplicate": normalise(row_texts(chunk, spaced=True)),
         }
         for reason, column in texts.items():
@@ -249,5 +250,12 @@ def dataset_duplicates(
                     better = found[k] is None or upgrade
                     if mine == text and better:
                         same = "same as" if reason == "duplicate" else "nearly the same as"
-                        found[k] = Verdict(reason, f"{same} row {int(rows[h])}", 1.0)
+                        unseen = _unseen(messages[k]) if reason == "duplicate" else ""
+                        found[k] = Verdict(reason, f"{same} row {int(rows[h])}{unseen}", 1.0)
     return found
+
+
+def _unseen(messages: list[dict]) -> str:
+    """ " but for invisible U+200B ZERO WIDTH SPACE" when the candidate holds such characters."""
+    chars = invisible_characters("".join(str(m.get("content", "")) for m in messages))
+    return f" but for invisible {character_names(chars)}" if chars else ""
