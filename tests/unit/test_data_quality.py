@@ -70,10 +70,10 @@ def test_eval_prompts_seen_in_train_are_reported(session):
     report = ds.quality(lengths=False, eval_rows=[20, 5])
     assert report.rows("eval_overlap") == [20]
     assert report["eval_overlap"].notes[20] == "same prompt as train row 3"
-    train, evaluation = session.split(eval_fraction=0.3, seed=0)
-    overlap = ds.quality(lengths=False).rows("eval_overlap")  # the session's split is used
-    pairs = ((3, 20), (20, 3))
-    assert overlap == sorted(r for r, other in pairs if r in evaluation and other in train)
+    for seed in range(4):  # the session's split keeps the two on one side: no overlap
+        train, evaluation = session.split(eval_fraction=0.3, seed=seed)
+        assert (3 in evaluation) == (20 in evaluation)
+        assert ds.quality(lengths=False).rows("eval_overlap") == []
 
 
 def test_long_rows_report_the_trained_tokens_truncation_cuts(session):

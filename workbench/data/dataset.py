@@ -224,13 +224,20 @@ class InstructionDataset:
         """Deterministic train and eval row numbers; excluded rows are in neither.
 
         Each row gets a pseudo-random rank from (seed, row number); the lowest ranks are eval.
-        Adding rows later moves at most a few rows, unlike reshuffling everything.
+        Rows that ask the same (data.prompt_groups) share the rank of the first of them, so they
+        fall on one side: eval gets the few more rows a group needs rather than a leak. Adding
+        rows later moves at most a few rows, unlike reshuffling everything.
         """
+        from .prompt_groups import prompt_leads
+
         salt = _mix(np.array([seed % (1 << 64)], np.uint64))
-        keys = _mix(np.arange(len(self), dtype=np.uint64) ^ salt)
+        leads = prompt_leads(self)
+        keys = _mix(leads.astype(np.uint64) ^ salt)
         candidates = np.setdiff1d(np.arange(len(self)), np.fromiter(self.excluded, np.int64))
         n_eval = round(len(candidates) * eval_fraction)
         order = candidates[np.argsort(keys[candidates], kind="stable")]
+        while 0 < n_eval < len(order) and leads[order[n_eval]] == leads[order[n_eval - 1]]:
+            n_eval += 1  # the group at the cut goes whole to eval
         self.last_split = (eval_fraction, seed)
         return np.sort(order[n_eval:]).tolist(), np.sort(order[:n_eval]).tolist()
 

@@ -8,6 +8,8 @@ the rows. The checks run before launch, so a run never starts on pairs that cann
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -261,13 +263,23 @@ def _ends_with(turns: list[dict], tail: list[dict]) -> bool:
 def split_pairs(
     rows: list[dict], seed: int = 0, eval_fraction: float = 0.2
 ) -> tuple[list[dict], list[dict]]:
-    """Hold out a seeded fifth of the pairs (at least 2, when there are 10 or more) to measure DPO."""
+    """Hold out a seeded fifth of the pairs (at least 2, when there are 10 or more) to measure
+    DPO and reward models. Identical pairs (a vote given twice: the same pair_fingerprint) fall
+    on one side, so a held-out pair is never one the run trained on."""
     if len(rows) < 10:
         return rows, []
-    order = list(range(len(rows)))
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(
+            pair_fingerprint(row["prompt"], row["chosen"], row["rejected"]), []
+        ).append(i)
+    order = list(groups.values())
     random.Random(seed).shuffle(order)
-    n_eval = max(2, round(len(rows) * eval_fraction))
-    held = set(order[:n_eval])
+    n_eval, held = max(2, round(len(rows) * eval_fraction)), set()
+    for group in order:
+        if len(held) >= n_eval or len(held) + len(group) > len(rows) - 2:
+            break  # enough held out, or too few pairs would be left to train on
+        held.update(group)
     return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 
@@ -320,3 +332,17 @@ def check_pairs(
             + "; ".join(problems)
             + ". Remove them or raise the limits."
         )
+
+
+def pair_fingerprint(prompt: Any, chosen: Any, rejected: Any) -> str:
+    """A short hash of one pair as workbench.preferences.pairs.as_pairs gives it (prompt,
+    chosen and rejected messages, or text): the same for a vote and the pair a run trained on."""
+    sides = [_plain(prompt, "user"), _plain(chosen, "assistant"), _plain(rejected, "assistant")]
+    return hashlib.sha1(json.dumps(sides, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _plain(value: Any, role: str) -> list[dict]:
+    """Messages (role and content only) from messages or a text of `role`."""
+    if isinstance(value, str):
+        return [{"role": role, "content": value.strip()}]
+    return [{"role": m["role"], "content": str(m["content"]).strip()} for m in value]

@@ -268,8 +268,7 @@ class ComparisonActions:
     ) -> RewardAgreement:
         """How often a reward model scores the chosen answer above the rejected one, on the
         votes (or `preferences` rows) it never trained on; ties and both-bad are left out."""
-        from ..preferences.pairs import as_pairs
-        from ..train.reward_model import pair_fingerprint
+        from ..preferences.pairs import as_pairs, pair_fingerprint
 
         model = self._reward_model(reward_model)
         trained = set(model.record.trained_pairs)

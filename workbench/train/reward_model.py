@@ -9,7 +9,6 @@ loads it here to score answers; GRPO's runner loads it the same way as a reward.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,8 @@ class RewardRecord:
 
     held_out_accuracy: float | None = None  # share of held-out pairs scored chosen > rejected
     held_out_margin: float | None = None  # mean score(chosen) - score(rejected) on them
-    trained_pairs: list[str] = field(default_factory=list)  # fingerprints (pair_fingerprint)
+    # the pairs' fingerprints (workbench.preferences.pairs.pair_fingerprint)
+    trained_pairs: list[str] = field(default_factory=list)
     held_out_pairs: list[str] = field(default_factory=list)
 
     @classmethod
@@ -46,20 +46,6 @@ class RewardRecord:
 def is_reward_model(folder: str | os.PathLike | None) -> bool:
     """Whether an adapter folder holds a reward model (it has reward_model.json)."""
     return folder is not None and (Path(folder) / REWARD_FILE).is_file()
-
-
-def pair_fingerprint(prompt: Any, chosen: Any, rejected: Any) -> str:
-    """A short hash of one pair as workbench.preferences.pairs.as_pairs gives it (prompt,
-    chosen and rejected messages, or text): the same for a vote and the pair a run trained on."""
-    sides = [_plain(prompt, "user"), _plain(chosen, "assistant"), _plain(rejected, "assistant")]
-    return hashlib.sha1(json.dumps(sides, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _plain(value: Any, role: str) -> list[dict]:
-    """Messages (role and content only) from messages or a text of `role`."""
-    if isinstance(value, str):
-        return [{"role": role, "content": value.strip()}]
-    return [{"role": m["role"], "content": str(m["content"]).strip()} for m in value]
 
 
 def _messages(prompt: Any) -> list[dict]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...models import ModelSpec
+from ...preferences.pairs import pair_fingerprint
 from ..config import TrainConfig
 from ..folder import RunFolder
-from ..reward_model import RewardRecord, pair_fingerprint
+from ..reward_model import RewardRecord
 
 
 def reward_trainer(folder: RunFolder, config: TrainConfig, spec: ModelSpec, device: str, callbacks):
