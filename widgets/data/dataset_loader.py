@@ -52,10 +52,10 @@ class DatasetLoader(widgets.VBox):
             if report.warnings:  # what could not be kept as given: said, never silent
                 self.message.warn(
                     f"{text} {plural(len(report.warnings), 'note')} below.",
-                    details="\n".join(report.warnings),
+                    details="\n".join(report.warnings + report.uses),
                 )
-            else:
-                self.message.say(text)
+            else:  # what each column beside the messages is used for, a click away
+                self.message.say(text, details="\n".join(report.uses))
 
     def show_columns(self) -> None:
         """Offer a dropdown of the source's columns for each field of the layout."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..persist import append_jsonl, read_jsonl
+from ..templates.context import row_context
 from .compare import ComparisonStopped
 from .generate import GenerationSettings, Generator
 
@@ -299,7 +300,8 @@ def evaluate(
             skipped.append(row.get("row", k))
             continue
         usable.append((row.get("row", k), row))
-        prompts.append(prompt)
+        context = row_context(row) if isinstance(row, dict) else {}
+        prompts.append({**context, "messages": prompt} if context else prompt)
         references.append(reference)
     if not usable:
         raise ValueError("No row has an assistant turn to score against; nothing was evaluated.")
@@ -309,7 +311,13 @@ def evaluate(
     results = {}
     for name, answers in everyone.items():
         results[name] = [
-            RowResult(number, prompt, ref, answer, _score(score, scorer_name, number, row, answer))
+            RowResult(
+                number,
+                prompt["messages"] if isinstance(prompt, dict) else prompt,
+                ref,
+                answer,
+                _score(score, scorer_name, number, row, answer),
+            )
             for (number, row), prompt, ref, answer in zip(usable, prompts, references, answers)
         ]
     contestants = {name: generator.describe(name) for name in models}

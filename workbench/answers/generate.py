@@ -277,8 +277,14 @@ class Generator:
         key = json.dumps([self.describe(name), spec.to_json(), _weights_stamp(spec)])
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
-    def render(self, name: str, prompt: str | list[dict], settings: GenerationSettings) -> str:
-        """The text contestant `name` continues from to answer `prompt`."""
+    def render(
+        self, name: str, prompt: str | list[dict] | dict, settings: GenerationSettings
+    ) -> str:
+        """The text contestant `name` continues from to answer `prompt` (a row with "messages"
+        gives the template its tools and documents too)."""
+        if isinstance(prompt, dict):
+            row = {**prompt, "messages": as_messages(prompt["messages"], settings.system_prompt)}
+            return self.template_of(name).render_prompt(row)
         return self.template_of(name).render_prompt(as_messages(prompt, settings.system_prompt))
 
     def stop_token_ids(self) -> list[int]:

@@ -31,6 +31,7 @@ class LoadReport:
     rows: int = 0
     skipped: list[dict] = field(default_factory=list)  # {"line": n, "error": text}
     warnings: list[str] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)  # what each column beside the messages is for
 
     def __post_init__(self) -> None:
         self._seen: dict[str, list] = {}  # key -> [index in warnings, sentence, rows]
@@ -64,6 +65,7 @@ class LoadReport:
             "rows": self.rows,
             "skipped": self.skipped,
             "warnings": self.warnings,
+            "uses": self.uses,
         }
 
     @classmethod

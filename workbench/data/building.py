@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..errors import DatasetLoadError, RowError
 from ..persist import atomic_write_json
 from .blocks import Block, LoadReport
-from .convert import convert_block
+from .convert import column_uses, convert_block
 from .dataset import InstructionDataset
 from .formats import FormatChoice, detect_format
 from .options import LoadOptions
@@ -56,7 +56,9 @@ def build_dataset(
     report.format, report.rows = choice.name, rows
     for sentence in report.warnings:
         warnings.warn(sentence, stacklevel=2)
-    return _dataset_from(write.result, ref, key, report, cache)
+    ds = _dataset_from(write.result, ref, key, report, cache)
+    report.uses = column_uses(ds.extra_columns)
+    return ds
 
 
 def _convert_all(blocks, opts, write, schema, report: LoadReport) -> tuple[FormatChoice, int]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from ..errors import RowError
+from ..templates.context import CONTEXT_COLUMNS
 from .formats import FormatChoice
 from .messages import MESSAGE_TYPE, MESSAGES_TYPE, ROLES, arrow_messages, encode
 from .options import LoadOptions
@@ -26,6 +27,25 @@ Note = Callable[[str, str, "int | None"], None]  # (key, sentence, row in the bl
 OWN_COLUMNS = ("messages", "rejected")
 # Names ds[i] gives its own fields: a source column of that name is kept but hidden there.
 ROW_FIELDS = ("row", "flag", "excluded", "edited")
+
+
+def column_uses(columns: list[str]) -> list[str]:
+    """One sentence for each kind of column beside the messages: what is done with it. A row's
+    `tools` and `documents` reach the chat template, as transformers' apply_chat_template
+    passes them; the others are kept and exported but never trained on."""
+    uses = [
+        f"column {name!r}: passed to the chat template as `{name}` (training, the mask view, "
+        "answers and the export's parity check)"
+        for name in columns
+        if name in CONTEXT_COLUMNS
+    ]
+    others = [repr(c) for c in columns if c not in CONTEXT_COLUMNS and c not in OWN_COLUMNS]
+    if others:
+        uses.append(
+            f"{'columns' if len(others) > 1 else 'column'} {', '.join(others)}: kept beside "
+            "the rows (ds[i]) and exported, not trained on"
+        )
+    return uses
 
 
 def convert_block(

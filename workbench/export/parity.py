@@ -79,8 +79,8 @@ class Reference:
 
 def probe_prompts(eval_prompts: list[list[dict]], k: int) -> tuple[list[list[dict]], str]:
     """Up to `k` probe prompts: the eval split's first ones, else the fallback prompts."""
-    if eval_prompts:
-        return [list(p) for p in eval_prompts[:k]], "eval split"
+    if eval_prompts:  # a row's prompt with its tools or documents stays a row (dict)
+        return [p if isinstance(p, dict) else list(p) for p in eval_prompts[:k]], "eval split"
     return [as_messages(p) for p in FALLBACK_PROBES[:k]], "built-in prompts (no eval split)"
 
 
@@ -213,6 +213,7 @@ def _text_problems(tokenizer, chat_template: str, ref: Reference) -> list[str]:
     return []
 
 
-def _last_user(prompt: list[dict]) -> str:
+def _last_user(prompt: list[dict] | dict) -> str:
+    prompt = prompt["messages"] if isinstance(prompt, dict) else prompt
     users = [m.get("content", "") for m in prompt if m.get("role") == "user"]
     return str(users[-1] if users else prompt[-1].get("content", ""))

@@ -221,7 +221,15 @@ def _run_facts(run: Run | None) -> tuple[int | None, dict[str, Any] | None]:
 def _prompts_of(rows: list[dict]) -> list[list[dict]]:
     from ..answers.evaluate import split_turns
 
-    return [split_turns(r)[0] for r in _scorable(rows)]
+    return [with_context(r, split_turns(r)[0]) for r in _scorable(rows)]
+
+
+def with_context(row: dict, prompt: list[dict]) -> list[dict] | dict:
+    """A row's prompt, as a row with its tools and documents when it has any (the template
+    renders them), else the messages alone."""
+    from ..templates.context import row_context
+
+    return {**row_context(row), "messages": prompt} if row_context(row) else prompt
 
 
 def _scorable(rows: list[dict]) -> list[dict]:

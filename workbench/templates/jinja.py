@@ -174,13 +174,13 @@ def render_tracked(
     compiled = compile_template(source)
     if variables is None:
         variables = template_variables(tokenizer)
-    context = dict(
-        variables,
-        messages=plain_messages(messages),
-        tools=None,
-        documents=None,
-        add_generation_prompt=add_generation_prompt,
-    )
+    context = {  # a row's tools and documents come in `variables` (template.row_context)
+        "tools": None,
+        "documents": None,
+        **variables,
+        "messages": plain_messages(messages),
+        "add_generation_prompt": add_generation_prompt,
+    }
     blocks: list[str] = []
     spans: list[tuple[int, int]] = []
     try:

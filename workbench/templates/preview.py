@@ -124,8 +124,11 @@ def preview(
     are still exactly the first max_length that train, and `left_out` says what was cut.
     """
     trimmed = trim_to_length(template, messages_of(example), max_length)
-    tokenized = tokenize_with_labels(template, [trimmed.messages], max_length)[0]
-    text = template.render(trimmed.messages)
+    row = (
+        {**example, "messages": trimmed.messages} if isinstance(example, dict) else trimmed.messages
+    )
+    tokenized = tokenize_with_labels(template, [row], max_length)[0]
+    text = template.render(row)
     pieces = _token_texts(template.tokenizer, text, tokenized.input_ids)
     special = _special_ids(template.tokenizer)
     tokens = [

@@ -68,15 +68,20 @@ def trained_spans(template: Any, messages: list[dict]) -> Rendered:
 
 
 def spans_batch(
-    source: str, conversations: list[list[dict]], train_on: str, variables: dict
+    source: str,
+    conversations: list[list[dict]],
+    train_on: str,
+    variables: dict,
+    contexts: list[dict] | None = None,
 ) -> list[Rendered]:
     """`spans_for` over many conversations; the first is also checked against the definition:
     should the fast path disagree there, it is switched off for this template and the batch is
-    redone the slow, exact way."""
-    out = [spans_for(source, m, train_on, variables) for m in conversations]
-    if out and out[0] != spans_for(source, conversations[0], train_on, variables, fast=False):
+    redone the slow, exact way. `contexts[k]`: row k's tools and documents, if any."""
+    each = [{**variables, **c} if c else variables for c in contexts or [None] * len(conversations)]
+    out = [spans_for(source, m, train_on, v) for m, v in zip(conversations, each)]
+    if out and out[0] != spans_for(source, conversations[0], train_on, each[0], fast=False):
         _NO_FAST_PATH.add((source, _freeze(variables)))
-        out = [spans_for(source, m, train_on, variables, fast=False) for m in conversations]
+        out = [spans_for(source, m, train_on, v, fast=False) for m, v in zip(conversations, each)]
     return out
 
 
@@ -97,6 +102,7 @@ def spans_for(
         if found is not None:
             return found
     frozen = _freeze(variables)
+    fast = fast and not (variables.get("tools") or variables.get("documents"))  # learnt without
     if fast and (source, frozen) not in _NO_FAST_PATH:
         layout = learn_layout(source, frozen)
         if layout is not None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from ..persist import atomic_write_json, fields_from_json, read_json
 from ..progress import progress
+from .context import row_context
 from .jinja import TemplateError, compile_template, render, template_variables
 from .presets import CHATML, PRESETS
 from .spans import spans_batch, trained_spans
@@ -104,11 +105,14 @@ class Template:
         return self.tokenizer.chat_template
 
     def render(self, example: dict | list, add_generation_prompt: bool = False) -> str:
-        """The text of a conversation (a row with "messages", or the messages themselves)."""
-        return render(self.jinja, messages_of(example), add_generation_prompt, self.tokenizer)
+        """The text of a conversation (a row with "messages", or the messages themselves); a
+        row's `tools` and `documents` reach the template as apply_chat_template passes them."""
+        variables = {**template_variables(self.tokenizer), **row_context(example)}
+        return render(self.jinja, messages_of(example), add_generation_prompt, variables=variables)
 
-    def render_prompt(self, messages: list[dict]) -> str:
-        """The text a model continues from to answer after `messages`."""
+    def render_prompt(self, messages: list[dict] | dict) -> str:
+        """The text a model continues from to answer after `messages` (or a row's messages,
+        with its tools and documents)."""
         return self.render(messages, add_generation_prompt=True)
 
     def tokenize(self, example: dict | list, max_length: int | None = None) -> TokenizedExample:
@@ -240,7 +244,8 @@ def tokenize_with_labels(
     if not conversations:
         return []
     variables = template_variables(tokenizer)
-    rendered = spans_batch(template.jinja, conversations, template.train_on, variables)
+    contexts = [row_context(e) for e in examples]
+    rendered = spans_batch(template.jinja, conversations, template.train_on, variables, contexts)
     texts = [r.text for r in rendered]
     ids_per_row, token_spans = _token_spans(tokenizer, texts, [r.spans for r in rendered])
     out = []
