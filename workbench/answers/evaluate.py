@@ -88,7 +88,10 @@ class AnswerCache:
     @staticmethod
     def key(fingerprint: str, text: str, settings: GenerationSettings) -> str:
         """The key of one answer: who answers, exactly what they read, and how."""
-        parts = json.dumps([fingerprint, text, {**settings.to_json(), "seed": None}])
+        read = [fingerprint, text, {**settings.to_json(), "seed": None}]
+        if getattr(text, "control", None) is not None:  # its special token texts read as text
+            read.append(text.control)
+        parts = json.dumps(read)
         return hashlib.sha1(parts.encode()).hexdigest()
 
     def get(self, key: str) -> str | None:

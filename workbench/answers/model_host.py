@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from ..templates.special_text import encode_prompts
 from ..templates.stops import stop_token_ids
 
 if TYPE_CHECKING:
@@ -208,13 +209,7 @@ class ModelHost:
     def _run_batch(self, texts, adapters, settings, on_text, stop, done=None, whole=False):
         import torch
 
-        batch = self.tokenizer(
-            texts,
-            return_tensors="pt",
-            padding=True,
-            padding_side="left",
-            add_special_tokens=False,
-        ).to(self.model.device)
+        batch = encode_prompts(self.tokenizer, texts).to(self.model.device)
         kwargs = self._generate_kwargs(settings, len(texts), on_text, stop)
         if done is not None:
             from transformers import StoppingCriteriaList

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..templates.special_text import special_strings
 from .chunks import canonical, message_chunks, normalise, row_texts, turns_of
 from .dedup import equal_groups
 from .invisible import unseen_difference
@@ -41,6 +42,7 @@ TITLES = {
     "non_text": "Missing (null) role or content",
     "bad_characters": "Control characters or broken unicode",
     "eval_overlap": "Eval prompts also in the train split",
+    "special_token_text": "Text that spells a special token (tokenised as text)",
 }
 
 
@@ -154,33 +156,59 @@ def quality_report(
     if eval_rows is None and ds.last_split and ds.last_split[0] > 0:
         eval_rows = ds.split_indices(*ds.last_split)[1]
     template = ds.template if lengths else None
+    bound = ds.template
+    specials = special_strings(bound.tokenizer) if bound and bound.tokenizer else ()
     key = (
         "quality",
         ds.edit_version,
         template.fingerprint if template else None,
         ds.max_length if template else None,
         _digest(eval_rows),
+        specials,
     )
     if key not in ds._memo:
         ds._memo = {k: v for k, v in ds._memo.items() if k[0] != "quality"}
-        ds._memo[key] = _check(ds, template is not None, eval_rows)
+        ds._memo[key] = _check(ds, template is not None, eval_rows, specials)
     return ds._memo[key]
 
 
-def _check(ds, lengths: bool, eval_rows) -> QualityReport:
+def _check(ds, lengths: bool, eval_rows, specials: tuple[str, ...]) -> QualityReport:
     found: dict[str, list[np.ndarray]] = {name: [] for name in TITLES}
+    spelled: dict[int, str] = {}
     checked = 0
     for rows, chunk in message_chunks(ds, include_excluded=False):
         for name, hits in _turn_checks(chunk).items():
             found[name].append(rows[hits])
+        spelled.update(_spelled_specials(rows, chunk, specials))
         checked += len(rows)
     problems = {name: Problem(name, _sorted(parts)) for name, parts in found.items()}
+    rows = np.array(sorted(spelled), np.int64)
+    notes = {int(r): spelled[int(r)] for r in rows[:MAX_NOTES]}
+    problems["special_token_text"] = Problem("special_token_text", rows, notes)
     problems["duplicate"], problems["near_duplicate"] = _duplicates(ds)
     if lengths:
         problems["too_long"], problems["template_error"] = _length_problems(ds)
     if eval_rows is not None and len(eval_rows):
         problems["eval_overlap"] = _eval_overlap(ds, np.asarray(eval_rows, np.int64))
     return QualityReport(problems, checked, lengths)
+
+
+def _spelled_specials(rows: np.ndarray, chunk: pa.ListArray, specials) -> dict[int, str]:
+    """Rows whose turns spell a special token's text, with a note naming the turn and token:
+    it trains and is read as text, never as the token (templates.special_text)."""
+    if not specials:
+        return {}
+    t = turns_of(chunk)
+    notes: dict[int, str] = {}
+    for token in specials:
+        hits = pc.match_substring(t.content, token).fill_null(False).to_numpy(zero_copy_only=False)
+        for turn in np.flatnonzero(hits):
+            row = int(rows[t.parents[turn]])
+            role = t.role[int(turn)].as_py()
+            notes.setdefault(
+                row, f"the {role} turn spells {token}; it is read as text, not as the token"
+            )
+    return notes
 
 
 def _turn_checks(chunk: pa.ListArray) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from .. import models
 from ..answers.generate import GenerationSettings, as_messages
 from ..answers.model_host import ModelHost
+from ..templates.special_text import prompt_token_ids
 from ..templates.template import Template
 from .result import Parity
 
@@ -108,7 +109,7 @@ def reference(
     answers = _answers(host, texts, settings)
     ids, starts = [], []
     for text, answer in zip(texts, answers):
-        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        prompt_ids = prompt_token_ids(tokenizer, text)
         answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
         ids.append(prompt_ids + answer_ids)
         starts.append(len(prompt_ids) - 1)
@@ -208,7 +209,7 @@ def _text_problems(tokenizer, chat_template: str, ref: Reference) -> list[str]:
         if bound.render_prompt(prompt) != text:
             return [f"its chat template renders probe {k + 1} differently from the training one"]
     for k, (text, ids, start) in enumerate(zip(ref.texts, ref.ids, ref.starts)):
-        if tokenizer(text, add_special_tokens=False)["input_ids"] != ids[: start + 1]:
+        if prompt_token_ids(tokenizer, text) != ids[: start + 1]:
             return [f"its tokenizer splits probe {k + 1} into other tokens"]
     return []
 

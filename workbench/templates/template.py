@@ -24,6 +24,7 @@ from .context import row_context
 from .jinja import TemplateError, compile_template, render, template_variables
 from .presets import CHATML, PRESETS
 from .spans import spans_batch, trained_spans
+from .special_text import prompt_text, special_strings, spelled, tokenize_as_text
 
 __all__ = [
     "CHATML",
@@ -112,8 +113,13 @@ class Template:
 
     def render_prompt(self, messages: list[dict] | dict) -> str:
         """The text a model continues from to answer after `messages` (or a row's messages,
-        with its tools and documents)."""
-        return self.render(messages, add_generation_prompt=True)
+        with its tools and documents). Messages that spell a special token give a PromptText
+        that says which special tokens are the template's (templates.special_text)."""
+        text = self.render(messages, add_generation_prompt=True)
+        if self.tokenizer is None:
+            return text
+        variables = {**template_variables(self.tokenizer), **row_context(messages)}
+        return prompt_text(self.tokenizer, self.jinja, messages_of(messages), text, variables)
 
     def tokenize(self, example: dict | list, max_length: int | None = None) -> TokenizedExample:
         """Token ids and labels for one conversation (labels are -100 where nothing trains)."""
@@ -248,6 +254,14 @@ def tokenize_with_labels(
     rendered = spans_batch(template.jinja, conversations, template.train_on, variables, contexts)
     texts = [r.text for r in rendered]
     ids_per_row, token_spans = _token_spans(tokenizer, texts, [r.spans for r in rendered])
+    strings = special_strings(tokenizer) if getattr(tokenizer, "is_fast", False) else ()
+    for k, conversation in enumerate(conversations):
+        if strings and spelled(conversation, strings):
+            row_variables = {**variables, **contexts[k]}
+            found = tokenize_as_text(
+                tokenizer, template.jinja, conversation, rendered[k], row_variables, strings
+            )
+            ids_per_row[k], token_spans[k] = found or (ids_per_row[k], token_spans[k])
     out = []
     for ids, spans, found in zip(ids_per_row, token_spans, rendered):
         labels = [IGNORE_INDEX] * len(ids)
