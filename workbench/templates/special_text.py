@@ -12,6 +12,8 @@ length: an occurrence the stand-in render still has at the same place is the tem
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 
 from .jinja import render
@@ -76,9 +78,15 @@ def spelled(messages: list[dict], strings: tuple[str, ...]) -> list[tuple[int, s
     out = []
     for k, message in enumerate(messages):
         content = message.get("content")
-        if isinstance(content, str):
+        if isinstance(content, str) and _pattern(strings).search(content):
             out += [(k, s) for s in strings if s in content]
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pattern(strings: tuple[str, ...]) -> re.Pattern:
+    """One search for any of `strings` (a tokenizer has up to hundreds of special tokens)."""
+    return re.compile("|".join(map(re.escape, strings)))
 
 
 def with_stand_ins(messages: list[dict], strings: tuple[str, ...]) -> list[dict]:
