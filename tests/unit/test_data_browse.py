@@ -150,14 +150,14 @@ def test_export_writes_the_cleaned_set_and_leaves_the_source(tmp_path, session, 
     session.edit(1, [{"role": "user", "content": "Edited"}, {"role": "assistant", "content": "A"}])
     session.exclude(2)
     session.add_row([{"role": "user", "content": "Added"}, {"role": "assistant", "content": "B"}])
-    out = session.export(tmp_path / "clean.jsonl")
+    out = session.export_dataset(tmp_path / "clean.jsonl")
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 25 and lines[1]["messages"][0]["content"] == "Edited"
     assert lines[2]["messages"][0]["content"] == "Question 3"
     assert lines[-1]["messages"][0]["content"] == "Added"
-    parquet = pq.read_table(session.export(tmp_path / "clean.parquet")).to_pylist()
+    parquet = pq.read_table(session.export_dataset(tmp_path / "clean.parquet")).to_pylist()
     assert [r["messages"] for r in parquet] == [r["messages"] for r in lines]
     assert len(load_source(out)) == 25
     assert source.read_text() == original
     with pytest.raises(ValueError, match=r"\.jsonl or \.parquet"):
-        session.export(tmp_path / "clean.csv")
+        session.export_dataset(tmp_path / "clean.csv")

@@ -56,7 +56,7 @@ def test_the_reference_is_the_last_assistant_turn():
 
 def test_base_and_adapters_land_in_one_table_with_per_row_results(session, monkeypatch):
     add_adapter_run(session)
-    session.contestant("run-1")
+    session.load_contestant("run-1")
     answer_even_rows_right(session.generator, monkeypatch)
     result = session.evaluate(["base", "run-1"], dataset=ROWS)
     assert result.scores == {"base": 0.5, "run-1": 0.5}
@@ -111,7 +111,7 @@ def test_rows_without_an_answer_are_skipped_and_unknown_scorers_refused(session,
 
 def test_evaluate_reports_progress_and_a_stop_keeps_the_finished_answers(session, monkeypatch):
     add_adapter_run(session)
-    session.contestant("run-1")
+    session.load_contestant("run-1")
     calls = answer_even_rows_right(session.generator, monkeypatch)
     stop, seen = threading.Event(), []
 

@@ -270,7 +270,7 @@ def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path
     )
     assert q8.parity.probes == 4 and "GGUF Q8_0" in q8.parity.line()  # reported, not required
     metadata, _ = read_gguf(tmp_path / "f16" / f"{run.name}.F16.gguf")
-    template = session.generator.template_of(session.contestant(run.name))
+    template = session.generator.template_of(session.load_contestant(run.name))
     assert metadata["tokenizer.chat_template"] == template.jinja
     assert metadata["tokenizer.ggml.eot_token_id"] == session.tokenizer.convert_tokens_to_ids(
         "<|im_end|>"

@@ -79,7 +79,7 @@ def test_contestants_answer_together_as_they_would_alone(session):
     add_adapter_run(session, "run-1", seed=1)
     add_adapter_run(session, "run-2", seed=2)
     for name in ("run-1", "run-2"):
-        session.contestant(name)
+        session.load_contestant(name)
     settings = GenerationSettings(max_new_tokens=6)
     jobs = [("base", "Hi"), ("run-1", "Hi"), ("run-2", "Hi")]
     together = session.generator.answer_each(jobs, settings)
@@ -99,7 +99,7 @@ def test_seeded_sampling_is_reproducible(session):
 
 def test_tokens_stream_as_they_come_and_stop_ends_the_answer(session):
     add_adapter_run(session)
-    name = session.contestant("run-1")
+    name = session.load_contestant("run-1")
     generator, settings = session.generator, GenerationSettings(max_new_tokens=20)
     seen: list[str] = []
     full = generator.generate("Hi", name, settings, on_text=lambda i, t: seen.append(t))
@@ -166,7 +166,7 @@ def test_a_document_is_continued_as_it_is_and_top_k_1_samples_greedily(session):
 
 def test_an_adapter_answers_with_the_template_stored_beside_it(session):
     add_adapter_run(session, template=HASH_TEMPLATE)
-    name = session.contestant("run-1")
+    name = session.load_contestant("run-1")
     settings = GenerationSettings(system_prompt="Be brief.")
     assert "### user: Hi" in session.generator.render(name, "Hi", settings)
     assert "### system: Be brief." in session.generator.render(name, "Hi", settings)

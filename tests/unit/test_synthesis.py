@@ -169,10 +169,10 @@ def test_accepted_rows_go_through_the_edit_log_and_survive_a_restart(session, tm
     assert session.accept([kept.id]) == [row]  # accepting twice adds nothing
     edits = read_jsonl(session.workspace.edits_file)
     assert [e["op"] for e in edits] == ["add"] and edits[0]["origin"]["candidate"] == kept.id
-    out = session.export(tmp_path / "clean.jsonl")
+    out = session.export_dataset(tmp_path / "clean.jsonl")
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert lines[-1]["origin"]["candidate"] == kept.id and lines[0]["origin"] is None
-    table = pq.read_table(session.export(tmp_path / "clean.parquet"))
+    table = pq.read_table(session.export_dataset(tmp_path / "clean.parquet"))
     assert table.column("origin").to_pylist()[-1]["generator"] == "fake"
     path = session.path
     session.close()

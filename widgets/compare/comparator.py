@@ -165,7 +165,7 @@ class ChatComparator(widgets.VBox):
 
     def _warn_if_training(self) -> None:
         """Warn when runs train on the device that answers: slow answers, memory tight."""
-        names = [run.name for run in self.session.runs_beside_answers()]
+        names = [run.name for run in self.session.runs_on_answer_device()]
         self._training_note = (
             f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} training on the device "
             "that answers: answers will be slow and memory tight until it ends."

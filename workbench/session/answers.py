@@ -63,7 +63,7 @@ class ComparisonActions:
             self.generator.add_base(name, spec)
         return name
 
-    def contestant(self, model: str | os.PathLike) -> str:
+    def load_contestant(self, model: str | os.PathLike) -> str:
         """Make `model` (a contestant, run name or adapter folder) ready to answer; its name.
 
         An adapter folder is checked before anything of it loads (see adapter_files).
@@ -99,11 +99,16 @@ class ComparisonActions:
 
         A string or a list of messages is one prompt; a list of those is a batch, generated
         together with left padding. Settings are GenerationSettings' fields.
+
+        >>> answer = s.generate("Write this in capital letters: quiet river", max_new_tokens=8)
+        >>> answers = s.generate(["What is 2+3?", "Reverse: a, b"], max_new_tokens=8)
+        >>> type(answer).__name__, len(answers)
+        ('str', 2)
         """
         from ..answers.generate import GenerationSettings
 
         gen = GenerationSettings.from_json(settings)
-        name = self.contestant(model)
+        name = self.load_contestant(model)
         if _is_batch(prompt_or_messages):
             return self.generator.generate_batch(list(prompt_or_messages), name, gen)
         return self.generator.generate(prompt_or_messages, name, gen)
@@ -112,7 +117,7 @@ class ComparisonActions:
         """A multi-turn chat of several contestants, each with its own history (the comparator's)."""
         from ..answers.chat import Conversation
 
-        return Conversation(self.generator, [self.contestant(m) for m in models])
+        return Conversation(self.generator, [self.load_contestant(m) for m in models])
 
     def compare(
         self,
@@ -131,12 +136,16 @@ class ComparisonActions:
         `progress(done, total)` hears of each batch of answers (cache hits count); setting
         `stop` ends the batch in flight and raises ComparisonStopped, keeping finished
         answers in the answer cache.
+
+        >>> table = s.compare(["What is 2+3?", "Reverse: a, b"], models=["base"], max_new_tokens=8)
+        >>> list(table.answers), len(table.answers["base"])
+        (['base'], 2)
         """
         from ..answers.compare import Comparison
         from ..answers.evaluate import answers_of_all, evaluate
 
         gen = _settings(settings)
-        names = [self.contestant(m) for m in (models or ["base", *self.adapters])]
+        names = [self.load_contestant(m) for m in (models or ["base", *self.adapters])]
         cache = self._answer_cache()
         if prompts is None:
             rows = self._eval_rows()
@@ -181,7 +190,7 @@ class ComparisonActions:
         from ..answers.evaluate import evaluate
 
         names = [model] if isinstance(model, (str, os.PathLike)) else list(model)
-        names = [self.contestant(m) for m in names]
+        names = [self.load_contestant(m) for m in names]
         rows = self._eval_rows() if dataset is None else self._rows_of(dataset)
         gen, cache = _settings(settings), self._answer_cache()
         return evaluate(
@@ -202,7 +211,7 @@ class ComparisonActions:
 
         names = [models] if isinstance(models, (str, os.PathLike)) else list(models)
         example, source = self._conversation(row_or_messages)
-        names = [self.contestant(m) for m in names]
+        names = [self.load_contestant(m) for m in names]
         template = self.generator.template_of("base")
         return token_losses(
             self.generator, names, example, template, self.max_length, source=source
@@ -302,7 +311,14 @@ class ComparisonActions:
     def record_preference(
         self, prompt: Any, chosen: str, rejected: str, **details: Any
     ) -> PreferenceRecord:
-        """Append one vote to preferences.jsonl; it is on disk (fsynced) when this returns."""
+        """Append one preference pair (`chosen` better than `rejected` as an answer to `prompt`)
+        to preferences.jsonl; it is on disk (fsynced) when this returns. The comparator's clicks
+        go through record_vote, which knows which model wrote each answer.
+
+        >>> pair = s.record_preference("Capitalise: river", chosen="RIVER", rejected="river")
+        >>> pair.prompt
+        [{'role': 'user', 'content': 'Capitalise: river'}]
+        """
         self.workspace.require_writable()
         record = PreferenceRecord.create(prompt, chosen, rejected, **details)
         return self._append_preference(record)
@@ -317,7 +333,12 @@ class ComparisonActions:
     ) -> PreferenceRecord:
         """Record a click on "A better", "B better", "tie" or "both bad" (vote "A", "B", "tie",
         "both_bad"); `a` and `b` are (contestant, answer) as shown. Details: comment, settings,
-        blind, b_prompt (when B answered another conversation)."""
+        blind, b_prompt (when B answered another conversation).
+
+        >>> vote = s.record_vote("What is 2+3?", ("base", "6"), ("run-1", "5"), "B")
+        >>> vote.chosen, vote.chosen_model, vote.rejected_model
+        ('5', 'run-1', 'base')
+        """
         self.workspace.require_writable()
         return self._append_preference(PreferenceRecord.from_vote(prompt, a, b, vote, **details))
 

@@ -36,7 +36,12 @@ class DataActions:
         """Load a file, HF dataset, DataFrame or list of dicts and make it the session's dataset.
 
         Raises DatasetLoadError naming the source and row; anything given that cannot be kept
-        as it was is warned about once (UserWarning) and listed in `load_report.warnings`."""
+        as it was is warned about once (UserWarning) and listed in `load_report.warnings`.
+
+        >>> ds = s.load_dataset(wb.demo_data.generate(40, seed=1, handwritten=False))
+        >>> len(ds)
+        40
+        """
         self.workspace.require_writable()
         ds = load_source(source, cache_dir=self.workspace.dataset_cache_dir, **options)
         ref = ds.source_ref or self._save_copy(ds)
@@ -142,7 +147,12 @@ class DataActions:
         return len(self._require_dataset()) - 1
 
     def split(self, eval_fraction: float = 0.1, seed: int = 0) -> tuple[list[int], list[int]]:
-        """Fix a deterministic train/eval split of the dataset; returns the two lists of rows."""
+        """Fix a deterministic train/eval split of the dataset; returns the two lists of rows.
+
+        >>> train_rows, eval_rows = s.split(eval_fraction=0.1, seed=0)
+        >>> len(train_rows), len(eval_rows)
+        (36, 4)
+        """
         self.workspace.require_writable()
         if not 0 <= eval_fraction < 1:
             raise ValueError(f"eval_fraction must be in [0, 1); got {eval_fraction}.")
@@ -152,9 +162,16 @@ class DataActions:
         self._notify("split", old, self._split)
         return ds.split_indices(eval_fraction, seed)
 
-    def export(self, path: str | os.PathLike) -> Path:
-        """Write the cleaned dataset (edits applied, excluded rows left out) to JSONL or Parquet."""
+    def export_dataset(self, path: str | os.PathLike) -> Path:
+        """Write the cleaned dataset (edits applied, excluded rows left out) to JSONL or Parquet,
+        by the path's suffix; the source file is never modified. Models: `export_model`.
+
+        >>> s.export_dataset("clean.jsonl").name
+        'clean.jsonl'
+        """
         return self._require_dataset().export(path)
+
+    export = export_dataset  # an alias: notebooks written for earlier versions call export(path)
 
     @property
     def split_rows(self) -> tuple[list[int], list[int]]:

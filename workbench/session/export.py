@@ -81,10 +81,6 @@ class ExportActions:
         )
         return run_export(job, progress)
 
-    def export_config(self, **settings: Any) -> ExportConfig:
-        """ExportConfig from keyword settings (its fields); ExportError for a bad value."""
-        return ExportConfig(**settings)
-
     def default_export_path(self, model: str, format: str = "merged") -> Path:
         """Where an export goes unless told: exports/<model>-<format> in the workspace, with
         -2, -3, ... when that folder is already taken."""
@@ -191,7 +187,7 @@ class ExportActions:
         cache = self._answer_cache()
         if cache is None or not eval_rows or not self.workspace.answer_cache_file.is_file():
             return None
-        name = self.contestant(source.name if run is not None else source.adapter)
+        name = self.load_contestant(source.name if run is not None else source.adapter)
         return cached_evaluation(self.generator, ["base", name], eval_rows, cache)
 
 

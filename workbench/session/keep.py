@@ -55,7 +55,7 @@ class KeepActions:
         own drift (nats per token). For the comparator's batch view; nothing is generated.
 
         Raises ValueError for a run without keep answers (keep_set 'off', or not ended yet).
-        >>> s.keep_report("run-1").answers["run-1"][0]  # the answer that moved most
+        `s.keep_report("run-1").answers["run-1"][0]` is the run's answer that moved most.
         """
         from ..answers.compare import Comparison
 

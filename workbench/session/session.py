@@ -105,6 +105,11 @@ class Session(
 
         On a full disk it opens read-only, and on a nearly full one writable, with a
         WorkspaceWarning that says what takes the room.
+
+        >>> s = wb.Session.open("workspace")  # created, or restored as it was left
+        >>> s.read_only
+        False
+        >>> s.close()
         """
         workspace = Workspace(path, read_only=read_only)
         if told := workspace.read_only_reason or workspace.low_disk_warning():
@@ -113,10 +118,12 @@ class Session(
 
     @property
     def path(self) -> Path:
+        """The workspace folder this session reads and writes."""
         return self.workspace.root
 
     @property
     def read_only(self) -> bool:
+        """Whether this session only looks (opened read_only, or another kernel writes here)."""
         return self.workspace.read_only
 
     def close(self) -> None:
@@ -166,6 +173,7 @@ class Session(
     # -- model and template -------------------------------------------------------------------
     @property
     def model(self) -> models.ModelSpec:
+        """The base model every run tunes and every contestant answers with (see set_model)."""
         return self._model
 
     def set_model(self, model: models.ModelSpec | str | os.PathLike) -> None:
@@ -194,6 +202,10 @@ class Session(
 
         The template is checked by rendering before it is kept, so the session always holds the
         last valid template.
+
+        >>> s.set_template("chatml")
+        >>> s.template.name
+        'chatml'
         """
         self.workspace.require_writable()
         new = Template.preset(template) if isinstance(template, str) else template

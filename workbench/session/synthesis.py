@@ -233,7 +233,7 @@ class SynthesisActions:
             function = generator
             name = getattr(function, "__name__", type(function).__name__)
             return name, lambda prompts, gen: list(function(prompts)), False
-        name = self.contestant(generator)
+        name = self.load_contestant(generator)
         limits = (bounds.ask, bounds.answer) if bounds is not None else ()
 
         def write(documents: list[str], gen) -> list[str]:

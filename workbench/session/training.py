@@ -46,6 +46,12 @@ class TrainingActions:
         the launcher's Start button. While another run holds the device (the CPU, or the GPUs
         it asks for) it waits in the queue, status "queued" (see `queue`), and starts by itself
         in turn. `start=False` is `prepare`; `resume=run` is `resume`.
+
+        >>> run = s.train(wb.TrainConfig(max_steps=2, keep_set="off"))
+        >>> run.wait().state
+        'finished'
+        >>> run.name in s.contestants  # its adapter answers in generate and compare
+        True
         """
         if resume is not None:
             return self.resume(resume, config, start=start)
@@ -100,7 +106,7 @@ class TrainingActions:
         """
         return self._run_queue().waiting({r.name: r for r in self.runs})
 
-    def runs_beside_answers(self) -> list[Run]:
+    def runs_on_answer_device(self) -> list[Run]:
         """Runs training now on the device answers (generate, compare) use: while they train,
         answers are slower and memory is tight."""
         from ..models import best_device
@@ -249,6 +255,10 @@ class TrainingActions:
 
         The one place a run's settings are decided (workbench.train.plan), for code and the
         launcher alike; train, prepare and estimate all go through it.
+
+        >>> planned = s.plan(wb.TrainConfig(max_steps=100))
+        >>> planned.max_steps, planned.method in ("lora", "qlora"), "batch_size" in planned.reasons
+        (100, True, True)
         """
         from ..train.estimate import detect_device
         from ..train.plan import plan
