@@ -167,25 +167,22 @@ def test_a_faulty_reward_function_ends_the_run_failed_naming_it(prompts_session,
 
 @pytest.mark.slow
 def test_grpo_from_an_sft_run_of_the_embedded_model_finishes_with_reward_curves(
-    default_model_dir, tmp_path
+    trained_run, tmp_path
 ):
-    """The embedded model: a short SFT on one demo task family, then GRPO with exact match."""
+    """The embedded model: GRPO with exact match, starting from the shared SFT run's adapter
+    (a folder of another workspace), on the task family that run learnt (change_case)."""
     from workbench import demo_data
 
+    _, sft = trained_run
     with wb.Session.open(tmp_path / "ws") as s:
         s.load_dataset(demo_data.generate(300, seed=3, tasks=["change_case"], handwritten=False))
         _, eval_rows = s.split(eval_fraction=0.1, seed=0)
         s.set_max_length(96)
-        # one evaluation and one checkpoint: the SFT run is the start, GRPO is what is tested
-        sft_config = {"max_steps": 16, "learning_rate": 1e-3, "probes": 0, "keep_set": "off"}
-        sft_config |= {"eval_steps": 16, "save_steps": 16}
-        sft = s.train(wb.TrainConfig(method="lora", **sft_config))
-        assert sft.wait(timeout=1200).state == "finished", sft.log_tail()
         run = s.train(
             wb.TrainConfig(
                 method="grpo",
                 rewards=["exact_match"],
-                base_adapter=sft.name,
+                base_adapter=str(sft.adapter_path),
                 max_steps=5,
                 max_completion_length=24,
             )
@@ -197,5 +194,6 @@ def test_grpo_from_an_sft_run_of_the_embedded_model_finishes_with_reward_curves(
         assert all("rewards/exact_match/mean" in m and "kl" in m for m in curve)
         assert run.name in s.contestants  # the comparator loads it like any adapter
         held_out = [s.dataset[i] for i in eval_rows[:8]]
-        scores = s.evaluate([sft.name, run.name], dataset=held_out, max_new_tokens=24).scores
-        assert set(scores) == {sft.name, run.name}
+        start = s.load_contestant(sft.adapter_path)
+        scores = s.evaluate([start, run.name], dataset=held_out, max_new_tokens=24).scores
+        assert set(scores) == {start, run.name}
