@@ -202,7 +202,8 @@ def test_keys_and_clicks_do_what_a_person_expects(app):
     prompts_before = page.locator(".jp-InputPrompt").first.inner_text()
     box = found.locator(".wb-prompt-input").first
     box.click()
-    box.type("hello from the keys")
+    box.press_sequentially("hello from the keys")
+    eventually(lambda: box.input_value() == "hello from the keys")  # typed into the box itself
     box.press("Control+Enter")
     eventually(lambda: "sent: hello from the keys" in found.inner_text())
     time.sleep(1.0)

@@ -156,7 +156,7 @@ def test_the_models_own_template_maps_to_chatml_with_its_system_line(tiny_model_
     own = wb.Template.preset("model").with_tokenizer(tokenizer)  # SmolLM2's: chatml + a system
     text, note = modelfile("m.gguf", own, tokenizer)
     assert note is None
-    assert 'SYSTEM """You are a helpful AI assistant named SmolLM' in text
+    assert 'SYSTEM "You are a helpful AI assistant named SmolLM' in text
     custom = wb.Template("{% for m in messages %}{{ m['content'] }}\n{% endfor %}", name="bare")
     text, note = modelfile("m.gguf", custom, tokenizer)
     assert not any(line.startswith("TEMPLATE") for line in text.splitlines())

@@ -277,9 +277,10 @@ def split_pairs(
     random.Random(seed).shuffle(order)
     n_eval, held = max(2, round(len(rows) * eval_fraction)), set()
     for group in order:
-        if len(held) >= n_eval or len(held) + len(group) > len(rows) - 2:
-            break  # enough held out, or too few pairs would be left to train on
-        held.update(group)
+        if len(held) >= n_eval:
+            break
+        if len(held) + len(group) <= len(rows) - 2:  # at least two pairs left to train on
+            held.update(group)
     return [r for i, r in enumerate(rows) if i not in held], [rows[i] for i in sorted(held)]
 
 

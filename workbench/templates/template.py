@@ -115,10 +115,10 @@ class Template:
         """The text a model continues from to answer after `messages` (or a row's messages,
         with its tools and documents). Messages that spell a special token give a PromptText
         that says which special tokens are the template's (templates.special_text)."""
-        text = self.render(messages, add_generation_prompt=True)
+        variables = {**template_variables(self.tokenizer), **row_context(messages)}
+        text = render(self.jinja, messages_of(messages), True, variables=variables)
         if self.tokenizer is None:
             return text
-        variables = {**template_variables(self.tokenizer), **row_context(messages)}
         return prompt_text(self.tokenizer, self.jinja, messages_of(messages), text, variables)
 
     def tokenize(self, example: dict | list, max_length: int | None = None) -> TokenizedExample:
