@@ -210,3 +210,25 @@ def test_a_template_that_renders_nothing_keeps_the_last_one(session):
     with pytest.raises(wb.TemplateError, match="empty"):
         session.set_template(wb.Template("{# nothing #}"))
     assert session.template.name == "chatml"
+
+
+def test_the_selected_run_is_kept_and_leads_the_default_contestants(tmp_path, tiny_model_dir):
+    from tests.unit.test_generate import add_adapter_run
+
+    s = wb.Session.open(tmp_path / "ws")
+    s.set_model(str(tiny_model_dir))
+    assert s.selected_run is None and s.default_contestants() == ["base"]
+    for k, name in enumerate(("run-1", "run-2", "run-3")):
+        add_adapter_run(s, name, seed=k)
+    assert s.selected_run.name == "run-3"  # none selected: the newest
+    assert s.default_contestants(3) == ["base", "run-3", "run-2"]
+    heard = []
+    s.observe(lambda change: heard.append(change.new), "selected_run")
+    s.select_run("run-1")
+    assert heard == ["run-1"] and s.default_contestants(3) == ["base", "run-1", "run-3"]
+    with pytest.raises(KeyError, match="run-9"):
+        s.select_run("run-9")
+    s.close()
+    again = wb.Session.open(tmp_path / "ws")
+    assert again.selected_run.name == "run-1"  # across a restart
+    again.close()

@@ -53,6 +53,16 @@ class ComparisonActions:
             names += [n for n in self._generator.contestants if n not in names]
         return names
 
+    def default_contestants(self, count: int = 2) -> list[str]:
+        """The first `count` contestants a comparison offers: "base", the run the views follow
+        (`selected_run`) when it answers, else the newest adapter, then the other adapters
+        newest first and the loaded extras."""
+        names = self.contestants
+        selected = self.selected_run
+        first = [selected.name] if selected is not None and selected.name in names else []
+        order = ["base", *first, *reversed(list(self.adapters)), *names]
+        return list(dict.fromkeys(order))[:count]
+
     def add_base_model(self, model: Any, name: str | None = None) -> str:
         """Load another base model (spec, hub id or folder) as its own contestant; returns its name."""
         from .. import models
@@ -238,8 +248,8 @@ class ComparisonActions:
         rows = [r for r in ds.rows(self.split_rows[1]) if not r["excluded"]]
         if not rows:
             raise ValueError(
-                "The session has no eval rows; call session.split(eval_fraction=0.1) or pass "
-                "the rows to score."
+                "The session has no eval rows: make an eval split "
+                "(session.split(eval_fraction=0.1)), or give the rows to score."
             )
         return rows
 

@@ -125,6 +125,26 @@ class RunsActions:
         raise KeyError(f"No run named {name!r} in this workspace; runs: {known}.")
 
     @property
+    def selected_run(self) -> Run | None:
+        """The run the views follow: the one selected in the Train tab (or by `select_run`),
+        else the newest; the Export panel, DPO's starting adapter and the comparator's second
+        contestant default to it. None before the first run."""
+        runs = self.runs
+        chosen = [r for r in runs if r.name == self._selected_run]
+        return (chosen or runs[-1:] or [None])[0]
+
+    def select_run(self, name: str) -> None:
+        """Make run `name` the one every view follows (kept in session.json across restarts);
+        raises KeyError for an unknown name."""
+        run = self.run(name)
+        if run.name == self._selected_run:
+            return
+        old, self._selected_run = self._selected_run, run.name
+        if not self.read_only:
+            self._save()
+        self._notify("selected_run", old, run.name)
+
+    @property
     def adapters(self) -> dict[str, Path]:
         """Every trained adapter that writes answers (the contestants), by run name; reward
         models are in `reward_models`."""

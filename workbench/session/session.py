@@ -43,6 +43,7 @@ OBSERVABLE = (
     "split",
     "preferences",
     "runs",
+    "selected_run",
     "candidates",
 )
 
@@ -90,6 +91,7 @@ class Session(
         self._dataset_state: DatasetRef | None = state.dataset
         self._split: Split | None = state.split
         self._selected_row: int = state.selected_row
+        self._selected_run: str | None = state.selected_run
         self._max_length: int = state.max_length
         self._dataset: InstructionDataset | None = None
         if self._dataset_state:
@@ -251,5 +253,6 @@ class Session(
             split=self._split,
             selected_row=self._selected_row,
             max_length=self._max_length,
+            selected_run=self._selected_run,
         )
         self.workspace.write_state(state.to_json())

@@ -40,7 +40,8 @@ class Split:
 
 @dataclass(frozen=True)
 class SessionState:
-    """Everything session.json records: model, template, dataset, split, selection, length."""
+    """Everything session.json records: model, template, dataset, split, the selected row and
+    run, length."""
 
     model: ModelSpec = DEFAULT
     template: Template = field(default_factory=lambda: Template(None, "model"))
@@ -48,6 +49,7 @@ class SessionState:
     split: Split | None = None
     selected_row: int = 0
     max_length: int = DEFAULT_MAX_LENGTH
+    selected_run: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The state as session.json stores it (the Workspace adds the schema version)."""
@@ -58,6 +60,7 @@ class SessionState:
             "split": asdict(self.split) if self.split else None,
             "selected_row": self.selected_row,
             "max_length": self.max_length,
+            "selected_run": self.selected_run,
         }
 
     @classmethod
@@ -79,4 +82,4 @@ class SessionState:
         return cls(**{k: v for k, v in values.items() if v is not None or k in NULLABLE})
 
 
-NULLABLE = ("dataset", "split")
+NULLABLE = ("dataset", "split", "selected_run")
