@@ -52,3 +52,19 @@ def progress(
 
         report(0, total or 0, what)
         yield advance
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """Within the block, the datasets library draws no bars of its own ("Saving the dataset"):
+    the work is counted through `progress`, and a bar drawn from a button's handler has no cell
+    to go to, so JupyterLab shows it in its log as a warning."""
+    import datasets
+
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()

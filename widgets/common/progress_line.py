@@ -1,14 +1,19 @@
 """ProgressLine: a bar and "k / n rows, ETA …" for long work, fed from any thread.
 
 A view shows the progress of work it starts here: the batch comparator counts answers, the
-dataset browser counts the rows the core tokenises (workbench.progress.reporting_to).
+dataset browser and the training launcher count the rows the core tokenises (`counting`, over
+workbench.progress.reporting_to), so no progress bar of the core's lands in JupyterLab's log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import ipywidgets as widgets
+
+from workbench.progress import reporting_to
 
 
 class ProgressLine(widgets.HBox):
@@ -32,6 +37,17 @@ class ProgressLine(widgets.HBox):
     def hide(self) -> None:
         """Take the line off the page (the work ended)."""
         self.layout.display = "none"
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Within the block, the core's progress reports (workbench.progress) show on this line,
+        from the first report on; the line leaves the page when the block ends."""
+        self._first = None
+        try:
+            with reporting_to(self.show):
+                yield
+        finally:
+            self.hide()
 
     def show(self, done: int, total: int, what: str = "") -> None:
         """Show `done` of `total` (0: unknown), with the time left at the pace since the first

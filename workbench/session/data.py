@@ -17,6 +17,7 @@ from ..data import DatasetLoadError, InstructionDataset, load_source
 from ..data.dataset import check_origin
 from ..data.messages import check_messages
 from ..persist import append_jsonl, read_jsonl, staged_folder
+from ..progress import quiet_datasets
 from ..workspace import WorkspaceWarning
 from .state import DatasetRef, Split
 
@@ -59,7 +60,7 @@ class DataActions:
         written whole or not at all (a copy is complete once its state.json is there)."""
         folder = self.workspace.datasets_dir / ds.fingerprint
         if not (folder / SAVED_STATE).exists():
-            with staged_folder(folder) as staging:
+            with staged_folder(folder) as staging, quiet_datasets():
                 ds.table.save_to_disk(str(staging))
         return {"kind": "saved", "path": str(folder.relative_to(self.workspace.root))}
 
@@ -179,6 +180,17 @@ class DataActions:
         ds = self._require_dataset()
         split = self._split or Split()
         return ds.split_indices(split.eval_fraction, split.seed)
+
+    @property
+    def dataset_source(self) -> str | None:
+        """Where the loaded dataset was read from: the file's path, else the name given to
+        load_dataset (a hub dataset, kept in the workspace); None with no dataset."""
+        ref, ds = self._dataset_state, self._dataset
+        if ref is None or ds is None:
+            return None
+        if ref.source.get("kind") == "file":
+            return str(ref.source["path"])
+        return ds.load_report.source or None
 
     @property
     def selected_row(self) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..persist import atomic_write_json, fields_from_json, read_json
-from ..progress import progress
+from ..progress import progress, quiet_datasets
 from .context import row_context
 from .jinja import TemplateError, compile_template, render, template_variables
 from .presets import CHATML, PRESETS
@@ -353,7 +353,8 @@ def tokenize_dataset(
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        datasets.Dataset(table).save_to_disk(str(staging))
+        with quiet_datasets():
+            datasets.Dataset(table).save_to_disk(str(staging))
         try:
             staging.rename(folder)
         except OSError:  # another process cached it first; its copy is as good as ours

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import TrainingDataError
 from ..keep.record import KeepRecord
 from ..models import ModelSpec
-from ..progress import progress
+from ..progress import progress, quiet_datasets
 from ..resources import oom_kill_count
 from ..templates.template import Template, tokenize_with_labels
 from .config import PREFERENCE_METHODS, ConfigError, TrainConfig
@@ -52,7 +52,7 @@ def snapshot(
 
     ids, labels, kept_rows, replayed = [], [], [], []
     cut = empty = 0
-    with progress(len(rows), f"Tokenising {out.name}", leave=False) as advance:
+    with progress(len(rows), f"Tokenising the {out.name} rows", leave=False) as advance:
         for start in range(0, len(rows), SNAPSHOT_BATCH):
             batch = rows[start : start + SNAPSHOT_BATCH]
             examples = tokenize_with_labels(template, list(batch), max_length=max_length)
@@ -68,7 +68,8 @@ def snapshot(
             advance(len(batch))
     columns = {"input_ids": ids, "labels": labels, "row": kept_rows, "replay": replayed}
     table = datasets.Dataset.from_dict(columns)
-    table.save_to_disk(str(out))
+    with quiet_datasets():
+        table.save_to_disk(str(out))
     n_tokens = sum(len(x) for x in ids)
     trained = sum(sum(v != -100 for v in x) for x in labels)
     return {
@@ -86,7 +87,8 @@ def write_pairs(pairs: Sequence[dict], out: Path) -> dict[str, int]:
     runners tokenise them with the run's template, through the tokenizer's chat template."""
     import datasets
 
-    datasets.Dataset.from_list(list(pairs)).save_to_disk(str(out))
+    with quiet_datasets():
+        datasets.Dataset.from_list(list(pairs)).save_to_disk(str(out))
     return {"rows": len(pairs)}
 
 
@@ -100,7 +102,8 @@ def write_prompts(prompts: Sequence[dict], out: Path) -> dict[str, int]:
         "reference": [p.get("reference") or "" for p in prompts],
         "row": [int(p.get("row", i)) for i, p in enumerate(prompts)],
     }
-    datasets.Dataset.from_dict(columns).save_to_disk(str(out))
+    with quiet_datasets():
+        datasets.Dataset.from_dict(columns).save_to_disk(str(out))
     return {"rows": len(prompts)}
 
 
