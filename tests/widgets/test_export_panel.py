@@ -24,6 +24,7 @@ def test_the_panel_exports_the_chosen_run_and_shows_files_and_parity(session, ch
     assert (out / "adapter_model.safetensors").is_file(), panel.message.text
     assert "adapter_model.safetensors" in panel.result.value and "parity" in panel.result.value
     assert panel.progress.value == 1 and panel.message.level == "info"
+    assert panel.progress_text.value == "done: 5 of 5 steps"  # a full bar says it is done
     assert session.default_export_path("run-1", "adapter").name == "run-1-adapter-2"  # not reused
 
 

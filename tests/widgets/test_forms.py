@@ -103,6 +103,21 @@ def test_advanced_fields_are_folded_and_excluded_fields_kept():
     assert not any(isinstance(c, widgets.Accordion) for c in shown.children)
 
 
+def test_group_headings_write_acronyms_as_the_field_does():
+    form = ConfigForm(TrainConfig)
+    headings = [h.value for h, _ in form._sections.values() if h is not None]
+    assert "<b>LoRA</b>" in headings and "<b>Lora</b>" not in headings
+
+
+def test_a_refusal_of_a_folded_field_opens_advanced_settings_and_marks_it():
+    form = ConfigForm(TrainConfig)
+    (advanced,) = [c for c in form.children if isinstance(c, widgets.Accordion)]
+    assert form.show_problem(ConfigError("fsdp_offload offloads FSDP shards: set fsdp=True too."))
+    assert advanced.selected_index == 0 and form.marked == "fsdp_offload"
+    assert form.problem == "fsdp offload offloads FSDP shards: set fsdp on too."
+    assert not form.show_problem(ValueError("The GPU ran out of memory."))  # names no field
+
+
 def test_fields_of_one_method_show_only_for_that_method():
     form = ConfigForm(TrainConfig, show_advanced=True)
     shown = lambda name: form.fields[name].layout.display != "none"  # noqa: E731

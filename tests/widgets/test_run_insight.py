@@ -80,11 +80,14 @@ def test_the_launcher_raises_the_overfitting_alarm_and_compares_selected_runs(se
         append_jsonl(runs[1].folder.metrics_file, {"step": 10 + step, "eval_loss": evaluated})
     launcher = TrainingLauncher(session)
     launcher.runs_table.value = (runs[1].name,)
-    assert "Overfitting" in launcher.overfitting.text and "at step 11" in launcher.overfitting.text
+    assert (
+        "Overfitting" in launcher.alarms.overfitting.text
+        and "at step 11" in launcher.alarms.overfitting.text
+    )
     launcher.runs_table.value = (runs[0].name, runs[1].name)
     assert "<td>lora_r</td><td>8</td><td>4</td>" in launcher.diff.table.value
     assert launcher.insight.selected_index == 1  # the comparison opens by itself
-    assert not launcher.overfitting.text  # run-1 is followed now: its record is clean
+    assert not launcher.alarms.overfitting.text  # run-1 is followed now: its record is clean
 
 
 def test_the_launcher_draws_keep_drift_on_its_own_axis_and_raises_the_forgetting_alarm(
@@ -99,7 +102,10 @@ def test_the_launcher_draws_keep_drift_on_its_own_axis_and_raises_the_forgetting
         append_jsonl(run.folder.metrics_file, {"step": step, "keep_drift": 0.07 * step})
     launcher = TrainingLauncher(session)
     launcher.runs_table.value = (run.name,)
-    assert "Forgetting" in launcher.forgetting.text and "0.70 nats" in launcher.forgetting.text
+    assert (
+        "Forgetting" in launcher.alarms.forgetting.text
+        and "0.70 nats" in launcher.alarms.forgetting.text
+    )
     drift = next(t for t in launcher.plot.figure.data if t.name == "keep drift")
     assert drift.visible and drift.yaxis == "y5" and drift.y[-1] == pytest.approx(0.7)
     assert launcher.plot.figure.layout.yaxis5.visible

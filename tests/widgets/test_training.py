@@ -10,7 +10,7 @@ from tests.conftest import wait_for
 from widgets.common.compat import tooltip_of
 from widgets.train.live_plot import Curves, downsample, svg_chart
 from widgets.train.training import TrainingLauncher
-from workbench.persist import read_json
+from workbench.persist import append_jsonl, read_json
 from workbench.train import ConfigError, RunStatus, TrainConfig
 
 
@@ -44,11 +44,30 @@ def end_as(run, state: str, step: int = 2, **fields) -> None:
     run.folder.write_status(RunStatus(state, step=step, max_steps=step, **fields))
 
 
-def test_bad_values_show_a_sentence_and_start_nothing(launcher, session):
+def test_a_bad_value_is_told_once_beside_its_field_in_the_forms_words(launcher, session):
     launcher.fields["max_steps"].value = 0
     assert launcher.start() is None
-    assert "max_steps" in launcher.message.text and launcher.message.level == "error"
+    assert launcher.form.problem.startswith("max steps must be positive")  # its label
+    assert launcher.form.marked == "max_steps"
+    assert "wb-invalid" in launcher.fields["max_steps"]._dom_classes
+    assert launcher.message.text == "" and launcher.estimate_message.text == ""  # once
     assert session.runs == []
+    launcher.fields["max_steps"].value = 3  # fixed: the mark and the sentence go
+    assert (
+        launcher.form.problem == ""
+        and "wb-invalid" not in launcher.fields["max_steps"]._dom_classes
+    )
+
+
+def test_a_refusal_at_start_names_the_control_that_resolves_it(launcher, session):
+    launcher.fields["keep_best"].value = True  # needs an eval split, and there is none
+    assert launcher.start() is None
+    told = launcher.form.problem
+    assert told.startswith("keep best picks the best evaluation") and "session." not in told
+    assert launcher.form.marked == "keep_best" and launcher.message.text == ""
+    assert "No eval split" in launcher.split_bar.state.value  # the control, above the form
+    launcher.split_bar.split()
+    assert session.split_rows[1] and "eval row" in launcher.split_bar.state.value
 
 
 def test_estimate_and_reasons_are_shown(launcher):
@@ -130,7 +149,7 @@ def test_a_failed_run_shows_its_message_and_details(launcher, no_runner):
         traceback_tail="Traceback <b>x</b>",
     )
     launcher.refresh()
-    assert "Lower batch_size" in launcher.message.text and launcher.message.level == "error"
+    assert "Lower batch size" in launcher.message.text and launcher.message.level == "error"
     assert "&lt;b&gt;x&lt;/b&gt;" in launcher.message.details.value  # escaped, never markup
     assert launcher.message.details_box.layout.display != "none"
 
@@ -269,7 +288,8 @@ def test_the_launcher_offers_reward_and_grpo_with_their_own_fields(session, chat
     view.fields["method"].value = "grpo"
     for name in ("rewards", "reward_weights", "num_generations", "max_completion_length"):
         assert view.form.visible(name), name
-    assert "at least one reward" in view.estimate_message.text  # told while the form is filled
+    assert "at least one reward" in view.form.problem  # told beside the field while filled in
+    assert view.form.marked == "rewards"
     view.fields["rewards"].value = "exact_match\nformat=\\d+"
     assert "num_generations" in view.why.value  # planned for GRPO, with the reason shown
     view.fields["reward_weights"].value = "1, 0.25"
@@ -365,3 +385,26 @@ def test_the_runs_table_shows_each_runs_peak_memory(session, chat_rows):
     )
     view = TrainingLauncher(session, plot_backend="svg")
     assert any("peak 1.23 GB" in label for label, _ in view.runs_table.options)
+
+
+def test_start_counts_its_rows_in_the_view_and_nothing_reaches_the_log(launcher, no_runner, capfd):
+    labels = []
+    launcher.preparing.label.observe(lambda change: labels.append(change["new"]), names="value")
+    launcher.fields["max_steps"].value = 2
+    run = launcher.start()
+    assert any(label.startswith("Tokenising the train rows") for label in labels)
+    assert launcher.preparing.layout.display == "none"  # gone once the run is prepared
+    assert capfd.readouterr().err == ""  # no bar of tqdm's or datasets' for JupyterLab's log
+    rows = run.info.data["train"]["rows"]
+    assert launcher.message.text.startswith(f"{run.name} trains on {rows} rows")
+
+
+def test_the_runs_table_shows_the_step_the_status_line_shows(launcher, no_runner):
+    launcher.fields["max_steps"].value = 9
+    run = launcher.start()
+    run.folder.write_status(RunStatus("running", step=2, max_steps=9))
+    for step in (3, 4, 5):  # logged, and plotted, before the status file says so
+        append_jsonl(run.folder.metrics_file, {"step": step, "loss": 1.0})
+    launcher.refresh()
+    assert "step 5/9" in launcher.progress_text.value
+    assert "step 5/9" in dict((v, k) for k, v in launcher.runs_table.options)[run.name]

@@ -7,12 +7,15 @@ laid out under a heading per group), `advanced` (folded away), `when` ({"method"
 shown only while the field `method` holds one of those values) and `form: False` (left out). A field typed `X | None` offers "auto" (or an empty box) for None,
 which the core's planning decides. So a field added to the dataclass shows up in the form
 without any change to the view, and `.value()` returns the dataclass itself, checked by it.
+A refusal that names a field (`show_problem`) is told once, under that field's group, in the
+form's words, and the field is marked until it changes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import re
 import types
 import typing
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from .compat import titled, with_tooltip
+from .notice import Notice, label
 
 STYLE = {"description_width": "130px"}
 # As many columns as fit (three in a notebook at 1400 px), each field filling its column.
@@ -63,12 +67,59 @@ class ConfigForm(widgets.VBox):
         }
         self.fields: dict[str, widgets.Widget] = {n: s.widget() for n, s in self._specs.items()}
         self._sections: dict[tuple[bool, str], tuple[widgets.Widget | None, list[str]]] = {}
+        self._problems: dict[tuple[bool, str], Notice] = {}  # one line under each group
+        self._marked: str | None = None  # the field a shown problem names
         self.set(self._base)
         super().__init__(self._layout(show_advanced))
         self.add_class("wb-config-form")
         for name in {k for s in self._specs.values() for k in s.when if k in self.fields}:
             self.fields[name].observe(lambda _: self.update_visibility(), names="value")
+        for field in self.fields.values():  # first of its observers: a changed field is re-read
+            field.observe(lambda _: self.clear_problem(), names="value")
         self.update_visibility()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Each field's label, by field name."""
+        return {name: self.fields[name].description for name in self._specs}
+
+    @property
+    def problem(self) -> str:
+        """The refusal shown beside a field now, in the form's words ("" when none)."""
+        return next((n.text for n in self._problems.values() if n.text), "")
+
+    @property
+    def marked(self) -> str | None:
+        """The field the shown refusal names (None when none is shown)."""
+        return self._marked
+
+    def show_problem(self, error: Exception | str) -> bool:
+        """Tell a refusal under the group of the first field it names (opening Advanced
+        settings when that field is folded there) and mark the field; False when it names no
+        field of this form (the view tells it in its own message)."""
+        text = str(error)
+        named = [(m.start(), n) for n in self._specs if (m := re.search(rf"\b{n}\b", text))]
+        if not named:
+            return False
+        self.clear_problem()
+        name = min(named)[1]
+        self._marked = name
+        self.fields[name].add_class("wb-invalid")
+        for key, (_, names) in self._sections.items():
+            if name in names:
+                self._problems[key].labels = self.labels
+                self._problems[key].error(text)
+                if key[0] and self._advanced is not None:
+                    self._advanced.selected_index = 0
+        return True
+
+    def clear_problem(self) -> None:
+        """Take a shown problem away (its field changed, or the form was accepted)."""
+        if self._marked is not None:
+            self.fields[self._marked].remove_class("wb-invalid")
+            self._marked = None
+            for notice in self._problems.values():
+                notice.clear()
 
     def visible(self, name: str) -> bool:
         """Whether field `name` is shown now (its `when` condition holds, or it has none)."""
@@ -111,6 +162,7 @@ class ConfigForm(widgets.VBox):
             place = folded if spec.advanced and not show_advanced else groups
             place.setdefault(spec.group, []).append(self.fields[name])
         children = self._grouped(groups, folded=False)
+        self._advanced = None
         if folded:
             advanced = titled(
                 widgets.Accordion([widgets.VBox(self._grouped(folded, folded=True))]),
@@ -118,6 +170,7 @@ class ConfigForm(widgets.VBox):
             )
             advanced.selected_index = None
             children.append(advanced)
+            self._advanced = advanced
         return children
 
     def _grouped(self, groups: dict[str, list[widgets.Widget]], folded: bool) -> list:
@@ -127,9 +180,11 @@ class ConfigForm(widgets.VBox):
         for group, items in groups.items():
             heading = None
             if group or len(groups) > 1:
-                heading = widgets.HTML(f"<b>{html.escape(group.capitalize() or 'Other')}</b>")
+                heading = widgets.HTML(f"<b>{html.escape(heading_of(group))}</b>")
                 out.append(heading)
             out.append(widgets.GridBox(items, layout=GRID))
+            self._problems[(folded, group)] = problem = Notice()
+            out.append(problem)
             self._sections[(folded, group)] = (heading, [names[id(w)] for w in items])
         return out
 
@@ -159,7 +214,7 @@ class _FieldSpec:
             )
 
     def widget(self) -> widgets.Widget:
-        common = {"description": self.name.replace("_", " "), "style": STYLE}
+        common = {"description": label(self.name), "style": STYLE}
         return with_tooltip(self._bare_widget(common), self.meta.get("help", ""))
 
     def _bare_widget(self, common: dict[str, Any]) -> widgets.Widget:
@@ -240,3 +295,13 @@ def _as_text(value: Any, separator: str = ",") -> str:
         joiner = separator if separator.isspace() else separator + " "
         return joiner.join(str(v) for v in value) + (separator if len(value) == 1 else "")
     return str(value)
+
+
+ACRONYMS = {"lora": "LoRA", "qlora": "QLoRA", "dpo": "DPO", "grpo": "GRPO", "gguf": "GGUF"}
+
+
+def heading_of(group: str) -> str:
+    """A group's heading: its first letter capitalised, acronyms as written ("LoRA"), and
+    "Other" for fields in no group."""
+    words = [ACRONYMS.get(w.lower(), w) for w in group.split()] or ["Other"]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])

@@ -4,12 +4,20 @@ Every view owns one Notice, as its `message` attribute, and calls `say` (informa
 `error`, and runs what may fail under `guard`; code reads the sentence back as `message.text`. An exception becomes one sentence (what
 happened and what to do, as the core writes its messages) with its traceback folded under
 "Details". Text is always escaped; colours come from JupyterLab's theme.
+
+A view speaks its own words (`in_view_words`): the core's messages are written for code, so the
+code in them is dropped where it is an aside in parentheses ("make an eval split
+(session.split(eval_fraction=0.1))"), `field=True` reads "field on", and a config field's name
+reads as the form labels it ("learning_rate" -> "learning rate").
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import html
+import re
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +34,11 @@ COLOURS = {  # the bar beside the sentence
     "error": "var(--jp-error-color1)",
 }
 ROLES = {"info": "status", "warning": "status", "error": "alert"}
+# An aside for code users: a call or a keyword argument in parentheses.
+CODE_ASIDE = re.compile(r"\s*\((?:[\w.]+\([^()]*\)|\w+=[^()\s]+)\)")
+SWITCH = re.compile(r"\b([a-z]\w*)=(True|False)\b")
+# A snake_case name standing alone (not part of a path, a file name or a dotted name).
+SNAKE_NAME = re.compile(r"(?<![\w/\\.-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/\\-]|\.\w)")
 LINE = (
     "color: var(--jp-ui-font-color1); border-left: 3px solid {}; padding: 2px 8px; margin: 2px 0;"
 )
@@ -53,6 +66,7 @@ class Notice(widgets.VBox):
         self.details_box.selected_index = None
         self.details_box.layout.display = "none"
         self.level, self._text = "", ""
+        self.labels: dict[str, str] = {}  # a form's own labels, beside the configs' (label)
         super().__init__([self.message, self.details_box])
         self.add_class("wb-notice")
 
@@ -100,6 +114,7 @@ class Notice(widgets.VBox):
         self.details_box.layout.display = "none"
 
     def _show(self, level: str, text: str, details: str) -> None:
+        text = in_view_words(text, self.labels)
         self.level, self._text = level, text
         self.message.value = (
             f'<div class="wb-notice-line wb-notice-{level}" role="{ROLES[level]}" '
@@ -117,3 +132,30 @@ def sentence(error: BaseException) -> str:
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
     text = str(text).strip() or type(error).__name__
     return text if text[-1] in ".!?…" else text + "."
+
+
+def in_view_words(text: str, labels: dict[str, str] | None = None) -> str:
+    """The core's message as a view says it: code asides in parentheses dropped, `name=True`
+    read as "name on", and each snake_case field name as its form's label (`labels`, else the
+    name with spaces)."""
+    text = CODE_ASIDE.sub("", text)
+    text = SWITCH.sub(lambda m: f"{m[1]} {'on' if m[2] == 'True' else 'off'}", text)
+    known = {**_config_labels(), **(labels or {})}
+    return SNAKE_NAME.sub(lambda m: known.get(m[0], m[0]), text)
+
+
+@functools.cache
+def _config_labels() -> dict[str, str]:
+    """The label of every field of the configs the views show as forms (ConfigForm's rule)."""
+    from workbench.answers.generate import GenerationSettings
+    from workbench.export.config import ExportConfig
+    from workbench.synthesis.run import SynthesisSettings
+    from workbench.train.config import TrainConfig
+
+    configs = (TrainConfig, ExportConfig, GenerationSettings, SynthesisSettings)
+    return {f.name: label(f.name) for c in configs for f in dataclasses.fields(c)}
+
+
+def label(name: str) -> str:
+    """The label a form gives field `name`: its words, spaced."""
+    return name.replace("_", " ")

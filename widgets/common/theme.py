@@ -77,6 +77,9 @@ table.wb-table .wb-num {{ text-align: right; font-variant-numeric: tabular-nums;
 .wb-notice-info {{ border-color: var(--jp-brand-color1); }}
 .wb-notice-warning {{ border-color: var(--jp-warn-color1); }}
 .wb-notice-error {{ border-color: var(--jp-error-color1); font-weight: 600; }}
+/* The field a refusal names, until it changes. */
+.wb-invalid input, .wb-invalid select, .wb-invalid textarea {{
+  outline: 2px solid var(--jp-error-color1); outline-offset: -1px; }}
 </style>"""
 
 

@@ -2,7 +2,8 @@
 
 The model, the settings (a form generated from ExportConfig), the folder, then one Session call
 (`export_model`) in a background thread with a progress bar; the result lists the files with
-their sizes, the parity line and, for Ollama, the commands to create and run the model.
+their sizes, the parity line and, for Ollama, the commands to create and run the model. The
+model offered first is the run the views follow (`session.selected_run`), else the newest.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import threading
 import ipywidgets as widgets
 
 from workbench.export.config import ExportConfig
+from workbench.export.pipeline import STAGE_WORDS
 
 from ..common.forms import ConfigForm
 from ..common.html_text import escape_text
@@ -37,7 +39,9 @@ class ExportPanel(widgets.VBox):
         self.export_button.on_click(lambda _: self.export())
         self.model.observe(lambda _: self._suggest_path(), names="value")
         self.form.fields["format"].observe(lambda _: self._suggest_path(), names="value")
-        self._unsubscribe = session.observe(lambda _: self.refresh(), names="runs")
+        self._unsubscribe = session.observe(
+            lambda _: self.refresh(), names=["runs", "selected_run"]
+        )
         super().__init__(
             [
                 widgets.HBox([self.model, self.path]),
@@ -51,9 +55,12 @@ class ExportPanel(widgets.VBox):
         self.refresh()
 
     def refresh(self) -> None:
-        """Offer every run that has an adapter (newest first)."""
+        """Offer every run that has an adapter (newest first), the selected run chosen."""
         names = list(reversed(list(self.session.adapters)))
-        chosen = self.model.value
+        selected = self.session.selected_run
+        chosen = selected.name if selected is not None else None
+        if self.busy:  # the export in flight keeps its model shown
+            chosen = self.model.value
         self.model.options = names
         self.model.value = chosen if chosen in names else (names[0] if names else None)
         self.export_button.disabled = not names or self.busy
@@ -93,14 +100,18 @@ class ExportPanel(widgets.VBox):
                 )
             if not outcome.failed:
                 self.progress.value = 1
+                self.progress_text.value = f"done: {len(STAGE_WORDS)} of {len(STAGE_WORDS)} steps"
                 self.message.say(f"Exported to {done.path}.")
                 self.result.value = f"<pre>{escape_text(str(done))}</pre>"
+            else:  # the error below says where it stopped; no bar stays half full
+                self.progress.value, self.progress_text.value = 0, ""
         finally:
             self.export_button.disabled = False
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
         self.progress.value = done / total if total else 0
-        self.progress_text.value = escape_text(f"{stage} {done}/{total}")
+        what = STAGE_WORDS.get(stage, stage)
+        self.progress_text.value = escape_text(f"{what} (step {done + 1} of {total})")
 
     def _suggest_path(self) -> None:
         if self.model.value is not None:

@@ -12,6 +12,7 @@ import html
 import ipywidgets as widgets
 
 from workbench.train import Run
+from workbench.train.insight import forgetting_warning, overfitting_warning
 
 from ..common.notice import Notice
 from ..common.theme import plural
@@ -30,13 +31,53 @@ class ProbeTable(widgets.VBox):
         self.show(None)
 
     def show(self, run: Run | None) -> None:
-        """Show `run`'s probe answers (read from its samples.jsonl: also for a re-attached run)."""
+        """Show `run`'s probe answers (read from its samples.jsonl: also for a re-attached run),
+        or why there are none."""
         history = run.probe_history() if run is not None else []
         if not history:
-            hint = "Probe answers appear here at each evaluation (TrainConfig.probes)."
+            hint = html.escape(no_probes_hint(run))
             self.table.value = f'<div class="wb-hint">{hint}</div>'
             return
         self.table.value = probe_table_html(history)
+
+
+def no_probes_hint(run: Run | None) -> str:
+    """Why a run shows no probe answers (yet)."""
+    if run is None:
+        return "Probe answers appear here at each evaluation of the selected run."
+    if "eval" not in run.info.data:
+        return (
+            f"{run.name} has no eval split, so it is never evaluated and answers no probes: make "
+            "an eval split (above the form, or in the Data tab) before the next run."
+        )
+    if not run.config.probes:
+        return f"{run.name} asks no probes (probes is 0)."
+    return f"{run.name}'s probe answers appear here at each evaluation."
+
+
+class RunAlarms(widgets.VBox):
+    """The alarms of the followed run: eval loss rising while train loss falls (overfitting),
+    and keep drift past its limit while the loss falls (forgetting)."""
+
+    def __init__(self) -> None:
+        self.overfitting = Notice()
+        self.forgetting = Notice()
+        super().__init__([self.overfitting, self.forgetting])
+
+    def show(self, run: Run | None) -> None:
+        """Raise or clear each alarm from `run`'s metrics so far."""
+        metrics = run.metrics if run is not None else []
+        warnings = ("", "")
+        if run is not None:
+            warnings = (
+                overfitting_warning(metrics),
+                forgetting_warning(metrics, run.config.drift_limit, run.config.replay),
+            )
+        for notice, warning in zip((self.overfitting, self.forgetting), warnings):
+            if warning:
+                notice.warn(f"{run.name}: {warning}")
+            else:
+                notice.clear()
 
 
 def probe_table_html(history: list[dict]) -> str:

@@ -16,23 +16,24 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 
 import ipywidgets as widgets
 
 from workbench import Session
-from workbench.train import Run, TrainConfig
-from workbench.train.insight import forgetting_warning, overfitting_warning
+from workbench.train import ConfigError, Run, TrainConfig
 from workbench.train.run import nothing_to_stop
 
 from ..common.compat import titled
 from ..common.forms import ConfigForm
 from ..common.notice import Notice
+from ..common.progress_line import ProgressLine
 from ..common.theme import style_view, stylesheet
+from ..common.ticker import Ticker
+from ..data.split_bar import SplitBar
 from . import training_text as text
 from .export_panel import ExportPanel
 from .live_plot import LossPlot
-from .run_insight import ProbeTable, RunDiff
+from .run_insight import ProbeTable, RunAlarms, RunDiff
 
 POLL_SECONDS = 0.5
 
@@ -59,12 +60,16 @@ class TrainingLauncher(widgets.VBox):
         self.resume_button = widgets.Button(description="Resume", icon="repeat")
         self.progress = widgets.FloatProgress(value=0, min=0, max=1, layout={"width": "50%"})
         self.progress_text = widgets.HTML()
+        self.preparing = ProgressLine(unit="rows")  # tokenising the rows when a run starts
         self.message = Notice()
+        self.message.labels = self.estimate_message.labels = self.form.labels
+        self.split_bar = SplitBar(session)
         self.runs_table = widgets.SelectMultiple(rows=6, layout={"width": "100%"})
         self.plot = LossPlot(plot_backend)
         self._shown: dict[str, Run] = {}
         self._lock = threading.RLock()
-        self._poller: threading.Thread | None = None
+        # tails the shown runs' metrics into the plot while one of them is active
+        self.poller = Ticker(self.refresh, self._any_active, self.message, POLL_SECONDS, "plot")
         self._relabelling = False  # the table's labels change; the selection does not
         self._announced: tuple[str, str] | None = None  # the run state the notice tells of
         self._ready = not lazy  # False until warm_up: no estimate yet
@@ -77,9 +82,9 @@ class TrainingLauncher(widgets.VBox):
         for field in self.fields.values():
             field.observe(lambda _: self._on_form(), names="value")
         session.observe(self._on_runs, names="runs")
+        session.observe(self._on_selected_run, names="selected_run")
 
-        self.overfitting = Notice()  # the alarm: eval loss rising while train loss falls
-        self.forgetting = Notice()  # the alarm: keep drift past its limit while the loss falls
+        self.alarms = RunAlarms()
         self.probes = ProbeTable()
         self.diff = RunDiff(session)
         self.insight = titled(
@@ -95,15 +100,16 @@ class TrainingLauncher(widgets.VBox):
             [
                 stylesheet(),
                 self.hardware,
+                self.split_bar,
                 self.form,
                 self.why,
                 self.estimate_box,
                 self.estimate_message,
                 controls,
+                self.preparing,
                 widgets.HBox([self.progress, self.progress_text]),
                 self.message,
-                self.overfitting,
-                self.forgetting,
+                self.alarms,
                 self.plot.widget,
                 widgets.HTML("<b>Runs</b> (select several to overlay their curves)"),
                 self.runs_table,
@@ -142,11 +148,13 @@ class TrainingLauncher(widgets.VBox):
         if config is None:
             return None
         try:
-            run = self.session.train(config)
+            with self.preparing.counting():
+                run = self.session.train(config)
         except (ValueError, RuntimeError) as e:
-            self.message.error(e)
+            self._refused(e)
             return None
         self._select(run.name)
+        self.message.say(text.started_line(run))
         return run
 
     def stop(self) -> None:
@@ -176,7 +184,7 @@ class TrainingLauncher(widgets.VBox):
         try:
             resumed = self.session.resume(run, config)
         except (ValueError, RuntimeError) as e:
-            self.message.error(e)
+            self._refused(e)
             return None
         self._select(resumed.name)
         return resumed
@@ -205,12 +213,16 @@ class TrainingLauncher(widgets.VBox):
                 self.plot.redraw()  # the hint: no run yet
         self._update_buttons()
         if any(r.status.active for r in runs):
-            self._ensure_poller()
+            self.poller.ensure_running()
 
     def relabel_runs(self) -> None:
-        """Bring the runs table's labels (state, step) up to date, keeping the selection."""
+        """Bring the runs table's labels (state, step) up to date, keeping the selection; a
+        step is the later of the status's and the last one plotted, as in the status line."""
         with self._lock:
-            options = [(text.run_label(r), r.name) for r in reversed(self._shown.values())]
+            options = [
+                (text.run_label(r, plotted_step=self._plotted_step(r.name)), r.name)
+                for r in reversed(self._shown.values())
+            ]
             if options == list(self.runs_table.options):
                 return
             selected = self.runs_table.value
@@ -229,7 +241,7 @@ class TrainingLauncher(widgets.VBox):
         else:
             self.relabel_runs()
             if run.status.active:
-                self._ensure_poller()
+                self.poller.ensure_running()
         if self._ready and self._training_here() != self._estimated_busy:
             self.update_estimate()  # a run started or ended: the time per step is (not) shown
         if self._ready and run is not None and not run.status.active:
@@ -237,7 +249,14 @@ class TrainingLauncher(widgets.VBox):
 
     def _on_selection(self, change) -> None:
         if not self._relabelling:
+            if self.current_run is not None:  # every view follows the run selected here
+                self.session.select_run(self.current_run.name)
             self.show_selected()
+
+    def _on_selected_run(self, change) -> None:
+        """A run was selected elsewhere (from code): the table follows."""
+        if change.new in self._shown and self.runs_table.value[:1] != (change.new,):
+            self.runs_table.value = (change.new,)
 
     def show_selected(self) -> None:
         """Draw the selected runs: the first in full, the others as overlays."""
@@ -264,26 +283,23 @@ class TrainingLauncher(widgets.VBox):
             run = self.current_run
             if run is not None:
                 self._show_status(run)
-            self._update_buttons()
+        self.relabel_runs()
+        self._update_buttons()
 
     def _update_buttons(self) -> None:
         """Stop and Resume are enabled only when they can act; the tooltip says why not."""
         run = self.current_run
         status = run.status if run is not None else None
-        for button, why in (
-            (self.stop_button, text.why_not_stop(run, status)),
-            (self.resume_button, text.why_not_resume(run, self._config(quiet=True))),
+        for button, why, does in (
+            (self.stop_button, text.why_not_stop(run, status), text.STOP_DOES),
+            (
+                self.resume_button,
+                text.why_not_resume(run, self._config(quiet=True)),
+                text.RESUME_DOES,
+            ),
         ):
             button.disabled = bool(why)
-            button.tooltip = why or ""
-        if run is not None and not self.stop_button.disabled:
-            self.stop_button.tooltip = (
-                f"Stop {run.name} after its current step (it saves a checkpoint)."
-            )
-        if run is not None and not self.resume_button.disabled:
-            self.resume_button.tooltip = (
-                f"Continue {run.name} from its last checkpoint, to the form's max_steps."
-            )
+            button.tooltip = why or does.format(run=run.name)
 
     def _on_form(self) -> None:
         """A field changed: the plan and estimate follow, and Resume (its step budget)."""
@@ -324,12 +340,23 @@ class TrainingLauncher(widgets.VBox):
 
     # -- internals ----------------------------------------------------------------------------
     def _config(self, quiet: bool = False) -> TrainConfig | None:
-        """The form's config; a bad value is told (in the estimate's line while typing)."""
+        """The form's config; a bad value is told once, beside its field (`quiet`: while
+        typing, when the value names no field, it is not told again)."""
         try:
             return self.form.value()
         except ValueError as e:  # ConfigError, or a box that holds no number
-            (self.estimate_message.warn if quiet else self.message.error)(str(e))
+            if not self.form.show_problem(e) and not quiet:
+                self.message.error(e)
             return None
+
+    def _refused(self, error: Exception) -> None:
+        """A refusal of Start or Resume: beside the field it names, else below the buttons."""
+        if not (isinstance(error, ConfigError) and self.form.show_problem(error)):
+            self.message.error(error)
+
+    def _plotted_step(self, name: str) -> int | None:
+        curves = self.plot.curves.get(name)
+        return int(curves.steps[-1]) if curves is not None and curves.steps else None
 
     def _select(self, name: str) -> None:
         self.refresh_runs()
@@ -339,8 +366,7 @@ class TrainingLauncher(widgets.VBox):
 
     def _show_status(self, run: Run) -> None:
         status = run.status
-        curves = self.plot.curves.get(run.name)
-        plotted = int(curves.steps[-1]) if curves is not None and curves.steps else None
+        plotted = self._plotted_step(run.name)
         self.progress.value = text.progress_of(run, status, plotted)
         self.progress_text.value = text.status_line(run, status, plotted)
         if self._announced == (run.name, status.state):
@@ -359,40 +385,12 @@ class TrainingLauncher(widgets.VBox):
         self._announced = (run.name, status.state)
 
     def _show_insight(self, run: Run | None) -> None:
-        """The followed run's probe answers and, when its record shows them, the overfitting
-        and forgetting alarms."""
+        """The followed run's probe answers and its overfitting and forgetting alarms."""
         self.probes.show(run)
-        metrics = run.metrics if run is not None else []
-        overfitting = overfitting_warning(metrics) if run is not None else ""
-        forgetting = ""
-        if run is not None:
-            forgetting = forgetting_warning(metrics, run.config.drift_limit, run.config.replay)
-        for notice, warning in ((self.overfitting, overfitting), (self.forgetting, forgetting)):
-            if warning:
-                notice.warn(f"{run.name}: {warning}")
-            else:
-                notice.clear()
+        self.alarms.show(run)
 
-    def _ensure_poller(self) -> None:
-        with self._lock:
-            if self._poller is None or not self._poller.is_alive():
-                self._poller = threading.Thread(
-                    target=self._poll, daemon=True, name="training-plot"
-                )
-                self._poller.start()
-
-    def _poll(self) -> None:
-        """Tail the shown runs' metrics into the plot while one of them is active."""
-        while True:
-            time.sleep(POLL_SECONDS)
-            # a view must never kill its own updates silently
-            with self.message.guard("The live view stopped updating") as outcome:
-                self.refresh()
-            if outcome.failed:
-                return
-            if not any(r.status.active for r in list(self._shown.values())):
-                self.refresh()  # the last records of a run that just ended
-                return
+    def _any_active(self) -> bool:
+        return any(r.status.active for r in list(self._shown.values()))
 
 
 def _evaluated(record: dict) -> bool:

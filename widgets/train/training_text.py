@@ -13,7 +13,11 @@ from workbench.train.folder import RunStatus
 from workbench.train.launch import resume_refusal
 from workbench.train.run_view import progress_facts
 
+from ..common.theme import plural
+
 NOTE_CHARS = 2_000  # a note in the progress line
+STOP_DOES = "Stop {run} after its current step (it saves a checkpoint)."
+RESUME_DOES = "Continue {run} from its last checkpoint, to the form's max steps."
 
 
 def plan_html(planned: TrainConfig) -> str:
@@ -56,19 +60,26 @@ def estimate_html(est, busy: list[str]) -> str:
     )
 
 
-def run_label(run: Run, status: RunStatus | None = None) -> str:
+def run_label(run: Run, status: RunStatus | None = None, plotted_step: int | None = None) -> str:
     """One line of the runs table; a run waiting in the queue shows its place and what it
-    waits for."""
+    waits for. Its step is the later of the status's and `plotted_step`, as in status_line."""
     status = status or run.status
     state, progress = status.state, status.progress
+    step = max(status.step, plotted_step or 0)
     if status.waiting and progress.position is not None:
         state = f"queued #{progress.position}, waits for {progress.waits_for}"
     peak = progress.peak_memory_gb
     memory = f" · peak {peak:.2f} GB" if peak else ""
-    return (
-        f"{run.name} · {state} · step {status.step}/{status.max_steps} · {run.config.method}"
-        f"{memory}"
-    )
+    return f"{run.name} · {state} · step {step}/{status.max_steps} · {run.config.method}{memory}"
+
+
+def started_line(run: Run) -> str:
+    """What a started run trains on, in rows: the count tokenising showed, beside the rows held
+    out for eval, so neither reads as a row lost."""
+    data = run.info.data
+    trained = plural(data["train"]["rows"], "row")
+    held = f", {plural(data['eval']['rows'], 'row')} held out for eval" if "eval" in data else ""
+    return f"{run.name} trains on {trained}{held}: its loss appears below as it trains."
 
 
 def status_line(run: Run, status: RunStatus, plotted_step: int | None) -> str:

@@ -37,6 +37,13 @@ Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: the export's stages, counted (for a progress bar)."""
 
 STAGES = ("load", "reference", "write", "check", "finish")
+STAGE_WORDS = {  # what each stage does, as a progress line says it
+    "load": "loading the model and its adapter",
+    "reference": "recording the reference answers",
+    "write": "writing the files",
+    "check": "reading the export back and comparing its answers",
+    "finish": "writing the model card",
+}
 
 
 @dataclass

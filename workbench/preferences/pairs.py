@@ -294,10 +294,13 @@ def check_pairs(
     """Refuse, before launch, too few pairs, identical answers and pairs past the length limits;
     `method` names the training that needs them ("DPO", "A reward model")."""
     if len(pairs) < MIN_PAIRS:
+        ties = pairs.skipped.get("tie", 0)
+        count_ties = ", or count the ties (include_ties=True)" if ties else ""
+        skipped = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in pairs.skipped.items())
         raise TrainingDataError(
             f"{method} needs at least {MIN_PAIRS} preference pairs; there are {len(pairs)} "
-            f"(skipped: {pairs.skipped or 'none'}). Vote on more answers, load a preference file, "
-            "or pass include_ties=True."
+            f"(skipped: {skipped or 'none'}). Vote on more answers or load a preference "
+            f"file{count_ties}."
         )
     identical, too_long = [], []
     tokenizer = template.tokenizer
