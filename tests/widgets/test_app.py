@@ -53,3 +53,30 @@ def test_a_workspace_on_a_full_disk_opens_with_what_takes_the_room(tmp_path, fil
     app = Workbench(session, plot_backend="svg")
     assert "open read-only" in app.message.text and "of which checkpoints" in app.message.text
     session.close()
+
+
+def test_every_view_offers_the_run_selected_in_the_train_tab_first(session):
+    from tests.widgets.test_comparator import add_adapter_run
+    from widgets.compare.comparator import ChatComparator
+    from widgets.train.training import TrainingLauncher
+
+    add_adapter_run(session, "run-1", seed=1)
+    add_adapter_run(session, "run-2", seed=2)
+    train = TrainingLauncher(session, plot_backend="svg", lazy=True)
+    compare = ChatComparator(session)
+
+    def offered() -> tuple:
+        return (
+            train.export.model.value,
+            compare.preferences_panel.start_from.value,
+            compare.batch.models.value,
+            [p.value for p in compare.pickers],
+        )
+
+    assert session.selected_run.name == "run-2"  # the newest, selected in the table
+    assert offered() == ("run-2", "run-2", ("base", "run-2"), ["base", "run-2"])
+    train.runs_table.value = ("run-1",)
+    assert offered() == ("run-1", "run-1", ("base", "run-1"), ["base", "run-1"])
+    compare.batch.models.value = ("run-2",)  # a person's own choice stays
+    train.runs_table.value = ("run-2",)
+    assert compare.batch.models.value == ("run-2",) and train.export.model.value == "run-2"

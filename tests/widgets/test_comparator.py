@@ -85,10 +85,14 @@ def test_a_vote_before_any_answer_is_refused_with_the_reason(view, session):
 
 def test_blind_mode_hides_names_until_the_vote(view, session):
     view.blind.value = True
+    assert view.pickers_box.layout.display == ""  # the contestants are chosen first
     ask(view, "Hi")
     titles = [p.title.value for p in view.panes]
     assert titles == ["A", "B"]
+    assert view.pickers_box.layout.display == "none"  # their order would give A and B away
+    assert view.blind_note.layout.display == ""
     view.vote_buttons["A"].click()
+    assert view.pickers_box.layout.display == "" and view.blind_note.layout.display == "none"
     vote = session.preferences[-1]
     assert vote.blind and vote.chosen == view.panes[0].text
     assert vote.chosen_model in view.panes[0].title.value  # revealed after the vote
@@ -158,8 +162,13 @@ def test_problems_reach_a_person_as_one_sentence(view, session):
 def test_more_panes_and_the_presentation_layout(view):
     view.add_pane_button.click()
     assert len(view.panes) == 3 and view.vote_pair[0].layout.display == ""
+    view.message.error("An old error from before the demo.")
     view.present.value = True
     assert view.setup_box.layout.display == "none" and "wb-present" in view._dom_classes
+    assert view.preferences_panel.layout.display == "none"  # votes and DPO stay off the demo
+    assert view.message.text == ""  # old red errors too
+    view.present.value = False
+    assert view.preferences_panel.layout.display == "" and view.setup_box.layout.display == ""
 
 
 def test_the_batch_tab_tables_and_exports_answers(view, session):

@@ -341,3 +341,38 @@ def test_search_highlights_the_shown_part_and_says_where_hidden_matches_are(sess
     shown = view.row_views[0].value
     assert shown.count("<mark") == 1 and "matches in the hidden part: 1 before" in shown
     view.close()
+
+
+def test_the_page_remembers_which_file_is_open_and_which_row_is_selected(session, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows_of(30)) + "\n")
+    session.load_dataset(str(data))
+    view = DatasetBrowser(session, page_size=10)  # a view drawn after the load (a restart)
+    assert view.loader.source.value == str(data)
+    view.go_to_row(21)
+    assert view.jump.value == 21  # the Row box says which row is selected
+    session.select(4)  # selected from code, or in another view
+    assert view.jump.value == 4
+    view.close()
+
+
+def test_a_flag_leaves_the_quality_check_standing_and_an_edit_does_not(browser, session):
+    browser.quality.check()
+    session.flag(2, "look again")
+    assert "Rows changed" not in browser.quality.note.value  # a flag changes no text
+    session.edit(3, [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}])
+    assert "Rows changed since the check" in browser.quality.note.value
+
+
+def test_the_data_tab_makes_the_eval_split_and_says_what_it_holds(browser, session):
+    bar = browser.split_bar
+    assert "No eval split" in bar.state.value and bar.split_button.description == "Make eval split"
+    bar.share.value = 0.2
+    bar.split_button.click()
+    train, held = session.split_rows
+    assert len(held) == 5 and f"{len(train)} training rows, 5 eval rows" in bar.state.value
+
+
+def test_the_turn_filter_reads_as_english(browser):
+    labels = [label for label, _ in browser.has_role.options]
+    assert "has an assistant turn" in labels and "has a user turn" in labels

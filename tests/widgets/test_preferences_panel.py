@@ -53,3 +53,14 @@ def test_the_button_starts_a_dpo_run_on_the_votes(session):
     assert run is not None and run.config.method == "dpo", panel.message.text
     assert run.info.data["train"]["rows"] + run.info.data.get("eval", {}).get("rows", 0) == 10
     run.stop(timeout=60)
+
+
+def test_a_refusal_mentions_ties_only_when_there_are_ties_to_count(session):
+    panel = PreferencesPanel(session)
+    vote(session, 3)
+    panel.train()
+    assert "tie" not in panel.message.text and "include_ties" not in panel.message.text
+    session.record_preference("Q", "a", "b", verdict="tie", chosen_model="base")
+    panel.train()
+    assert "count the ties" in panel.message.text  # the checkbox beside the button
+    assert "include_ties" not in panel.message.text and "=" not in panel.message.text

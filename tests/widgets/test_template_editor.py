@@ -125,6 +125,18 @@ def test_warnings_explain_the_problem_and_the_fix(editor, session):
     assert "do not end with a token" not in editor.warnings.value
 
 
+def test_an_informational_note_is_not_a_warning():
+    from widgets.template.template_editor import _warnings_html
+    from workbench.templates.checks import TemplateWarning
+
+    note = TemplateWarning(
+        "pad_is_eos", "EOS stays trained.", "Why.", "Nothing to do.", severity="info"
+    )
+    shown = _warnings_html([note])
+    assert shown.startswith("<div class='tw-ok'>✓ No problems found")
+    assert "tw-warning" not in shown and "Fix:" not in shown and "Note: EOS stays trained." in shown
+
+
 def test_the_editor_follows_template_changes_made_elsewhere(editor, session):
     session.set_template("phi3", train_on="last_assistant")
     assert (editor.preset.value, editor.train_on.value) == ("phi3", "last_assistant")

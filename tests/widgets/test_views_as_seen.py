@@ -236,13 +236,18 @@ def test_ctrl_enter_in_the_prompt_sends_it(session, monkeypatch):
     assert "data-lm-suppress-shortcuts" in PROMPT_ESM  # JupyterLab does not run the cell
 
 
-def test_an_empty_prompt_sent_by_keys_says_what_to_do(session):
+def test_send_waits_for_a_prompt_and_an_empty_one_is_no_error(session):
     from tests.widgets.test_comparator import add_adapter_run
 
     add_adapter_run(session)  # two contestants, so the prompt is what is missing
     view = ChatComparator(session)
-    view.prompt.submit()
-    assert view.message.level == "error" and "Type a prompt first" in view.message.text
+    assert view.send_button.disabled and "Type a prompt" in view.send_button.tooltip
+    view.prompt.submit()  # Ctrl+Enter in an empty box
+    assert view.message.text == "" and view.conversation is None  # nothing sent, nothing red
+    view.prompt.value = "  "
+    assert view.send_button.disabled
+    view.prompt.value = "Hi"
+    assert not view.send_button.disabled
 
 
 # -- 5. empty states: a hint, never empty axes --------------------------------------------------

@@ -9,6 +9,7 @@ sizes and the windows), so a 10 MB row costs the page a few KB.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable
 
 from workbench.data.excerpt import (
@@ -144,5 +145,17 @@ def row_badges(row: dict) -> str:
     if row.get("edited"):
         badges.append("edited")
     if row.get("origin"):
-        badges.append("synthetic")
+        badges.append(synthetic_badge(row["origin"]))
     return "".join(f"<span class='wb-dsb-badge'>{b}</span>" for b in badges)
+
+
+def synthetic_badge(origin: dict) -> str:
+    """ "synthetic, 8 Dec 2026 01:23" (the local time it was made, not the stored epoch
+    seconds), with the generator and seed rows as its tooltip; escaped."""
+    made = origin.get("time")
+    when = ""
+    if isinstance(made, (int, float)) and made > 0:
+        when = ", " + time.strftime("%d %b %Y %H:%M", time.localtime(made)).lstrip("0")
+    seeds = ", ".join(str(r) for r in origin.get("seed_rows") or [])
+    tip = f"made by {origin.get('generator', '?')} from rows {seeds or 'none'}"
+    return f"<span title='{escape_text(tip)}'>synthetic{escape_text(when)}</span>"

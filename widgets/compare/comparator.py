@@ -6,12 +6,13 @@ model text is always sanitised (widgets.common.safe_markdown). The contestant pi
 session's "runs" announcements; the blind order and the vote rule are the core's
 (workbench.answers.blind).
 A reward model picked under "reward model" scores each pane's answer (`session.score`).
-Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.common.keys.PromptBox).
+Ctrl+Enter (Cmd+Enter on a Mac) in the prompt box sends, as Send does (widgets.common.keys.PromptBox);
+both wait for a prompt. A blind chat hides the contestant pickers until the vote; presentation
+mode shows only the chat.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 import time
 
@@ -22,13 +23,14 @@ from workbench.answers.blind import blind_order, vote_refusal
 from workbench.answers.chat import Conversation
 from workbench.preferences import VOTES
 
-from ..common.compat import titled, with_tooltip
+from ..common.compat import titled
 from ..common.keys import PromptBox
 from ..common.notice import Notice
 from ..common.theme import style_view, stylesheet
 from .comparator_batch import BatchPanel
 from .comparator_parts import CSS, AnswerPane, SettingsForm
 from .preferences_panel import PreferencesPanel
+from .reward_scores import RewardScores
 
 LETTERS = "ABCD"
 MAX_PANES = 4
@@ -51,12 +53,14 @@ class ChatComparator(widgets.VBox):
         self._thread: threading.Thread | None = None
         self._redrawn: dict[str, float] = {}
         self._training_note = ""  # a run trains on the answers' device (told with each answer)
+        self._offered: list[str] = []  # the contestant each picker was given by default
         self._build_controls()
         self._wire()
         super().__init__([stylesheet(), widgets.HTML(CSS), self._layout(), self.preferences_panel])
         style_view(self, "wb-comparator")
         self.set_pane_count(panes)
         self._show_vote_state()
+        self._set_busy(False)  # Send waits for a prompt
 
     def _build_controls(self) -> None:
         self.settings_form = SettingsForm()
@@ -65,6 +69,9 @@ class ChatComparator(widgets.VBox):
         self.add_pane_button = widgets.Button(description="+ pane", tooltip="Add a contestant")
         self.remove_pane_button = widgets.Button(description="− pane", tooltip="Remove the last")
         self.blind = widgets.Checkbox(False, description="Blind (A/B in random order)")
+        self.blind_note = widgets.HTML(
+            "<span class='wb-hint'>Blind: who answers in A and B shows after your vote.</span>"
+        )
         self.markdown = widgets.Checkbox(True, description="Show Markdown")
         self.present = widgets.ToggleButton(False, description="Presentation", icon="desktop")
         self.prompt = PromptBox(placeholder="Ask every contestant… (Ctrl+Enter sends)", rows=3)
@@ -77,21 +84,18 @@ class ChatComparator(widgets.VBox):
         self.reset_button = widgets.Button(description="Reset chat", icon="refresh")
         self.panes_box = widgets.HBox(layout={"width": "100%", "grid_gap": "8px"})
         self.panes: list[AnswerPane] = []
-        self.reward_picker = with_tooltip(
-            widgets.Dropdown(description="reward model", options=[("none", "")]),
-            "A reward model (a run of method 'reward') scores each answer.",
-        )
-        self.scores = widgets.HTML()
-        self.scores.add_class("wb-scores")
         self.vote_pair = (widgets.Dropdown(description="vote on"), widgets.Dropdown())
         self.vote_buttons = {v: widgets.Button(description=VOTE_LABELS[v]) for v in VOTES}
         self.comment = widgets.Text(placeholder="Comment (optional)")
         self.message = Notice()
+        self.reward_scores = RewardScores(self.session, self.message)
+        self.reward_picker, self.scores = self.reward_scores.picker, self.reward_scores.line
         self.batch = BatchPanel(self.session, self.settings_form)
         self.preferences_panel = PreferencesPanel(self.session)
 
     def _wire(self) -> None:
         self.send_button.on_click(lambda _: self.send())
+        self.prompt.observe(lambda _: self._set_busy(self.busy), names="value")
         self.prompt.on_submit(lambda _: self.send())  # Ctrl/Cmd+Enter
         self.stop_button.on_click(lambda _: self.stop())
         self.reset_button.on_click(lambda _: self.reset())
@@ -103,7 +107,7 @@ class ChatComparator(widgets.VBox):
         self.present.observe(lambda change: self._present(change["new"]), names="value")
         for vote, button in self.vote_buttons.items():
             button.on_click(lambda _, vote=vote: self.vote(vote))
-        self.session.observe(lambda _: self.refresh_contestants(), names="runs")
+        self.session.observe(lambda _: self.refresh_contestants(), names=["runs", "selected_run"])
         self.session.observe(lambda _: self._model_changed(), names="model")
 
     def _layout(self) -> widgets.Tab:
@@ -111,9 +115,14 @@ class ChatComparator(widgets.VBox):
             [
                 titled(widgets.Accordion([self.settings_form]), ["Settings"]),
                 widgets.HBox(
-                    [self.pickers_box, self.add_pane_button, self.remove_pane_button, self.blind]
+                    [
+                        self.pickers_box,
+                        self.blind_note,
+                        self.add_pane_button,
+                        self.remove_pane_button,
+                        self.blind,
+                    ]
                 ),
-                self.reward_picker,
             ]
         )
         self.vote_box = widgets.HBox(
@@ -127,7 +136,7 @@ class ChatComparator(widgets.VBox):
                 self.prompt,
                 widgets.HBox([*buttons, self.markdown, self.present]),
                 self.panes_box,
-                self.scores,
+                self.reward_scores,
                 self.vote_box,
                 self.message,
             ]
@@ -141,11 +150,11 @@ class ChatComparator(widgets.VBox):
         if self.busy:
             return self.message.warn("Still answering; press Stop first.")
         text = self.prompt.value
+        if not text.strip():
+            return None  # nothing to ask: Send waits for a prompt (disabled until there is one)
         with self.message.guard() as outcome:
             settings = self.settings_form.settings()
             self._ensure_conversation()
-            if not text.strip():
-                raise ValueError("Type a prompt first; nothing was sent.")
         if outcome.failed:
             return None
         self._stop.clear()
@@ -194,25 +203,13 @@ class ChatComparator(widgets.VBox):
         self._show_vote_state()
 
     def show_scores(self) -> None:
-        """Score each pane's last answer with the picked reward model (one session.score call
-        per pane: each contestant has its own conversation)."""
-        name = self.reward_picker.value
-        if not name or self.busy or not self._turns:
-            self.scores.value = ""
-            return
-        self.scores.value = ""
-        with self.message.guard("No scores") as outcome:  # another base model, a missing folder
+        """Score each pane's last answer with the picked reward model (widgets.compare.reward_scores)."""
+        if self.busy or not self._turns:
+            return self.reward_scores.clear()
+        with self.message.guard("No scores") as outcome:
             system = self.settings_form.settings().system_prompt
-            scores = [
-                self.session.score(
-                    self.conversation.prompt_of(c, system), [self.conversation.last_answer(c)], name
-                )[0]
-                for c in self.shown
-            ]
-        if outcome.failed:
-            return None
-        parts = [f"{LETTERS[k]} {score:.3g}" for k, score in enumerate(scores)]
-        self.scores.value = html.escape(f"Reward model {name}: " + " · ".join(parts))
+        if not outcome.failed:
+            self.reward_scores.show(self.conversation, self.shown, system)
 
     def vote(self, vote: str) -> None:
         """Record the vote on the chosen pair of panes; blind names are revealed after it."""
@@ -261,12 +258,17 @@ class ChatComparator(widgets.VBox):
         self.reset()
 
     def refresh_contestants(self) -> None:
-        """Re-read the session's contestants into the pickers, keeping choices that still exist."""
+        """Re-read the session's contestants into the pickers, keeping choices a person made
+        that still exist; a picker still on the contestant offered to it follows the session's
+        defaults (the base, then the selected run) until the chat starts."""
         names = self.session.contestants
+        first = self.session.default_contestants(len(self.pickers))
         changed = False
         for k, picker in enumerate(self.pickers):
             current = picker.value
-            wanted = current if current in names else names[min(k, len(names) - 1)]
+            offered = self._offered[k] if k < len(self._offered) else None
+            follows = current not in names or (current == offered and not self._turns)
+            wanted = first[min(k, len(first) - 1)] if follows else current
             if tuple(picker.options) == tuple(names) and wanted == current:
                 continue
             self._quiet = True  # new options are no reason to reset the chat
@@ -275,18 +277,12 @@ class ChatComparator(widgets.VBox):
             finally:
                 self._quiet = False
             changed = changed or wanted != current
+        self._offered = first
         if changed:
             self.reset()
-        self.batch.refresh_contestants(names)
+        self.batch.refresh_contestants(names, self.session.default_contestants())
         self.batch.refresh_runs([r.name for r in self.session.runs if r.folder.keep_file.exists()])
-        self._refresh_reward_models()
-
-    def _refresh_reward_models(self) -> None:
-        options = [("none", "")] + [(n, n) for n in self.session.reward_models]
-        if list(self.reward_picker.options) != options:
-            current = self.reward_picker.value
-            self.reward_picker.options = options
-            self.reward_picker.value = current if current in dict(options).values() else ""
+        self.reward_scores.refresh()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the answers in progress are done (for scripts and tests)."""
@@ -353,6 +349,9 @@ class ChatComparator(widgets.VBox):
     def _show_titles(self) -> None:
         names = self.shown or [p.value for p in self.pickers]
         named = not self.blind.value or self.revealed
+        hidden = not named and self.conversation is not None  # the pickers would give it away
+        self.pickers_box.layout.display = "none" if hidden else ""
+        self.blind_note.layout.display = "" if hidden else "none"
         for k, pane in enumerate(self.panes):
             name = names[k] if k < len(names) and named else None
             pane.show_title(LETTERS[k], name)
@@ -364,7 +363,10 @@ class ChatComparator(widgets.VBox):
         self.vote_box.layout.display = "" if self._turns and not self.busy else "none"
 
     def _set_busy(self, busy: bool) -> None:
-        self.send_button.disabled = busy
+        self.send_button.disabled = busy or not self.prompt.value.strip()
+        self.send_button.tooltip = (
+            "Send (Ctrl+Enter)" if self.prompt.value.strip() else ("Type a prompt to send.")
+        )
         self.stop_button.disabled = not busy
         for picker in self.pickers:
             picker.disabled = busy
@@ -374,7 +376,12 @@ class ChatComparator(widgets.VBox):
             pane.show(pane.text, self.markdown.value)
 
     def _present(self, on: bool) -> None:
+        """Presentation mode: the chat alone, without setup, votes' panel or old errors."""
         self.setup_box.layout.display = "none" if on else ""
+        self.preferences_panel.layout.display = "none" if on else ""
+        for notice in (self.message, self.preferences_panel.message):
+            if on and notice.level == "error":
+                notice.clear()
         if on:
             self.add_class("wb-present")
         else:

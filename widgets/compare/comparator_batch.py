@@ -43,6 +43,7 @@ class BatchPanel(widgets.VBox):
         self.prompts.layout.width = "100%"
         self.use_eval = widgets.Checkbox(False, description="Use the eval split (scored)")
         self.models = widgets.SelectMultiple(description="contestants", rows=4)
+        self._offered: tuple[str, ...] = ()  # the contestants chosen for the person
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.progress = ProgressLine()
@@ -73,11 +74,15 @@ class BatchPanel(widgets.VBox):
             ]
         )
 
-    def refresh_contestants(self, names: list[str]) -> None:
-        """Offer the session's contestants, keeping the chosen ones that remain."""
+    def refresh_contestants(self, names: list[str], first: list[str]) -> None:
+        """Offer the session's contestants, keeping those a person chose that remain; while
+        the choice is the one offered, it follows `first` (the base and the selected run)."""
         chosen = tuple(n for n in self.models.value if n in names)
+        if self.models.value == self._offered:
+            chosen = ()
         self.models.options = names
-        self.models.value = chosen or tuple(names[:2])
+        self.models.value = chosen or tuple(first)
+        self._offered = tuple(first) if not chosen else self._offered
 
     def refresh_runs(self, names: list[str]) -> None:
         """Offer the runs whose keep answers can be shown, keeping the one chosen."""
@@ -110,6 +115,11 @@ class BatchPanel(widgets.VBox):
             settings = self.settings_form.settings()
             if prompts is not None and not prompts:
                 raise ValueError("Type one prompt per line, or use the eval split.")
+            if prompts is None and not self.session.split_rows[1]:
+                raise ValueError(
+                    "There is no eval split yet: make one in the Data tab (Make eval split), "
+                    "or type prompts."
+                )
             if len(self.models.value) < 1:
                 raise ValueError("Choose at least one contestant.")
         if outcome.failed:

@@ -36,7 +36,9 @@ class PreferencesPanel(widgets.VBox):
             icon="play",
             tooltip="A reward model learns to score answers as the votes do (method 'reward').",
         )
-        self.reward_model = widgets.Dropdown(description="reward model")
+        self.reward_model = widgets.Dropdown(
+            description="reward model", style={"description_width": "initial"}
+        )
         self.agreement_button = widgets.Button(
             description="Agreement with votes",
             tooltip="Score the votes the reward model never trained on",
@@ -47,6 +49,7 @@ class PreferencesPanel(widgets.VBox):
         self.reward_button.on_click(lambda _: self.train_reward_model())
         self.agreement_button.on_click(lambda _: self.check_agreement())
         session.observe(lambda _: self.refresh(), names=["preferences", "runs"])
+        session.observe(lambda _: self.follow_selected_run(), names="selected_run")
         controls = widgets.HBox([self.start_from, self.steps, self.include_ties, self.train_button])
         rewards = widgets.HBox(
             [self.reward_button, self.reward_model, self.agreement_button, self.agreement]
@@ -64,13 +67,25 @@ class PreferencesPanel(widgets.VBox):
         self.summary.value = _summary_html(votes, pairs)
         current = self.start_from.value
         options = [("the base model", "")] + [(name, name) for name in self.session.adapters]
-        self.start_from.options = options
-        self.start_from.value = current if current in dict(options).values() else options[-1][1]
+        if list(self.start_from.options) != options:
+            self.start_from.options = options
+            known = current in dict(options).values()
+            self.start_from.value = current if known else self._followed(options)
         chosen = self.reward_model.value
         names = list(self.session.reward_models)
         self.reward_model.options = names
         self.reward_model.value = chosen if chosen in names else (names[-1] if names else None)
         self.agreement_button.disabled = not names
+
+    def follow_selected_run(self) -> None:
+        """The run selected in the Train tab becomes DPO's starting adapter (when it has one)."""
+        self.start_from.value = self._followed(list(self.start_from.options))
+
+    def _followed(self, options: list[tuple[str, str]]) -> str:
+        """The selected run when it is an adapter DPO can start from, else the newest one."""
+        selected = self.session.selected_run
+        values = [value for _, value in options]
+        return selected.name if selected is not None and selected.name in values else values[-1]
 
     def train(self):
         """Start a DPO run on the votes (one Session call); errors show as a sentence."""

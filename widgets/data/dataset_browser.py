@@ -11,11 +11,12 @@ first need: before that a one-line hint stands in its place.
 
 from __future__ import annotations
 
+import contextlib
+
 import ipywidgets as widgets
 
 from workbench.data import TITLES, DatasetLoadError, RowSelection, SearchResult
 from workbench.data.excerpt import LISTED_TURNS, TURN_CHARS, text_window
-from workbench.progress import reporting_to
 
 from ..common.compat import titled
 from ..common.html_text import escape_text, row_badges, transcript
@@ -27,6 +28,7 @@ from .dataset_loader import DatasetLoader
 from .grow_panel import GrowPanel
 from .quality_panel import QualityPanel
 from .row_editor import ROLES, RowEditor
+from .split_bar import SplitBar
 
 PAGE_SIZE = 10
 SEED_ROWS = 10  # rows of the current view that seed the Grow panel
@@ -68,6 +70,7 @@ class DatasetBrowser(widgets.VBox):
         )
         self.editor = RowEditor(session, self._guard, on_added=self.go_to_row)
         self.grow = GrowPanel(session)
+        self.split_bar = SplitBar(session)
         self.grow_box = titled(widgets.Accordion(children=[self.grow]), ["Grow the data"])
         self.grow_box.selected_index = None
         super().__init__(
@@ -75,6 +78,7 @@ class DatasetBrowser(widgets.VBox):
                 stylesheet(),
                 widgets.HTML(STYLE),
                 self.loader,
+                self.split_bar,
                 self.browser,
                 self.quality,
                 self.editor,
@@ -100,7 +104,7 @@ class DatasetBrowser(widgets.VBox):
         self.search_role = widgets.Dropdown(options=[("any role", "")] + [(r, r) for r in ROLES])
         self.status = widgets.Dropdown(options=STATUS, description="Show")
         self.has_role = widgets.Dropdown(
-            options=[("any turns", "")] + [(f"has a {r} turn", r) for r in ROLES]
+            options=[("any turns", "")] + [(f"has {_article(r)} {r} turn", r) for r in ROLES]
         )
         self.min_tokens = widgets.IntText(0, description="Tokens ≥")
         self.max_tokens = widgets.IntText(0, description="≤ (0: any)")
@@ -310,13 +314,18 @@ class DatasetBrowser(widgets.VBox):
         elif change.name in ("edits", "selected_row"):
             if change.name == "edits":
                 self._applied = None  # a flag or an edit can change what a filter finds
-                self.quality.rows_changed()
+                if (change.new or {}).get("op") not in ("flag", "unflag"):  # a flag changes no text
+                    self.quality.rows_changed()
+            else:
+                self.jump.value = change.new  # the Row box says which row is selected
             self._show()
             self.editor.load()
         else:
             self.quality.measure_changed()
 
     def _on_dataset(self) -> None:
+        self.loader.source.value = self.session.dataset_source or self.loader.source.value
+        self.jump.value = self.session.selected_row if self.session.dataset is not None else 0
         self._set_view(None)
         self.quality.reset()
         self._show(0)
@@ -325,20 +334,13 @@ class DatasetBrowser(widgets.VBox):
     def _guard(self, action, progress: ProgressLine | None = None) -> bool:
         """Run a user action; an error shows as one sentence with the details a click away.
         The core's progress reports (tokenising) go to `progress`."""
-        try:
-            with self.message.guard() as outcome:
-                try:
-                    if progress is None:
-                        action()
-                    else:
-                        with reporting_to(progress.show):
-                            action()
-                except DatasetLoadError as e:  # the choice that resolves it, offered first
-                    self.loader.offer_option(e)
-                    raise
-        finally:
-            if progress is not None:
-                progress.hide()
+        counting = progress.counting() if progress is not None else contextlib.nullcontext()
+        with self.message.guard() as outcome, counting:
+            try:
+                action()
+            except DatasetLoadError as e:  # the choice that resolves it, offered first
+                self.loader.offer_option(e)
+                raise
         if outcome.failed:
             return False
         self.message.clear()
@@ -355,3 +357,8 @@ def _row_html(row: dict, selected: bool, windows: dict, spans: dict, hidden: dic
     classes = "wb-dsb-row" + (" wb-selected" if selected else "")
     classes += " wb-excluded" if row.get("excluded") else ""
     return f"<div class='{classes}'>{row_badges(row)}{turns}</div>"
+
+
+def _article(word: str) -> str:
+    """ "an assistant turn", "a user turn": "an" before a vowel sound (a role's "u" sounds "you")."""
+    return "an" if word[:1] in "aeio" else "a"

@@ -98,11 +98,12 @@ class TemplateEditor(widgets.VBox):
         super().__init__(
             [
                 stylesheet(),
-                widgets.HTML(STYLE + LEGEND),
+                widgets.HTML(STYLE),
                 widgets.HBox([self.preset, self.train_on]),
                 self.jinja,
                 self.message,
                 self.counts,
+                widgets.HTML(LEGEND),  # the colours of the views just below
                 self.views,
                 self.warnings,
             ]
@@ -279,15 +280,21 @@ def _tokens_html(shown: TemplatePreview) -> str:
 
 
 def _warnings_html(found: list[TemplateWarning]) -> str:
-    if not found:
-        return "<div class='tw-ok'>✓ No problems found in the checked rows.</div>"
-    items = []
-    for w in found:
-        css = "tw-warning" if w.severity == "warning" else "tw-info"
+    """The checks' findings: problems first, each with its fix; informational notes (severity
+    "info") after a "no problems" line, in plain type, since there is nothing to fix."""
+    problems = [w for w in found if w.severity == "warning"]
+    notes = [w for w in found if w.severity != "warning"]
+    items = (
+        [] if problems else ["<div class='tw-ok'>✓ No problems found in the checked rows.</div>"]
+    )
+    for w in problems + notes:
         rows = ", ".join(str(r) for r in w.rows[:20]) + (" ..." if len(w.rows) > 20 else "")
         where = f"<br>Rows: {html.escape(rows)}" if w.rows else ""
-        items.append(
-            f"<div class='{css}'><b>{html.escape(w.message)}</b><br>Fix: {html.escape(w.fix)}"
-            f"<details><summary>Why</summary>{html.escape(w.explanation)}{where}</details></div>"
-        )
+        why = f"<details><summary>Why</summary>{html.escape(w.explanation)}{where}</details>"
+        if w in problems:
+            text = f"<b>{html.escape(w.message)}</b><br>Fix: {html.escape(w.fix)}"
+            items.append(f"<div class='tw-warning'>{text}{why}</div>")
+        else:
+            text = f"Note: {html.escape(w.message)} {html.escape(w.fix)}"
+            items.append(f"<div class='tw-info'>{text}{why}</div>")
     return "".join(items)

@@ -41,7 +41,7 @@ def filter_rows(
         said.append(f"{min_tokens or 0}-{max_tokens if max_tokens is not None else 'max'} tokens")
     if role is not None:
         keep &= _has_role(ds, role)
-        said.append(f"has a {role} turn")
+        said.append(f"has {'an' if role[:1] in 'aeio' else 'a'} {role} turn")  # "a user turn"
     for name, wanted, rows in (
         ("flagged", flagged, ds.flags),
         ("excluded", excluded, ds.excluded),
