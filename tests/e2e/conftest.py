@@ -184,3 +184,58 @@ def screenshot(page, name: str, locator=None) -> Path:
     path = ARTIFACTS / f"{name}.png"
     (locator or page).screenshot(path=str(path))
     return path
+
+
+def screenshot_view(page, view, name: str) -> Path:
+    """Keep a picture of `view` (a locator) from its top, as far down as the window shows it:
+    the view itself, without the cell's code above it."""
+    view.evaluate("(e) => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    box = view.bounding_box()
+    top = max(box["y"], 0)
+    bottom = min(box["y"] + box["height"], page.viewport_size["height"] - 24)  # the status bar
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    clip = {"x": box["x"], "y": top, "width": box["width"], "height": bottom - top}
+    page.screenshot(path=str(path), clip=clip)
+    return path
+
+
+def log_messages(page) -> int:
+    """Messages in JupyterLab's log console for the open notebook: what a kernel printed
+    outside any cell (a widget's handler, a thread). The status bar item shows their count and
+    is hidden while there are none."""
+    return page.evaluate(
+        """() => {
+          const item = document.querySelector('.jp-LogConsoleStatusItem');
+          if (!item || item.classList.contains('lm-mod-hidden')) return 0;
+          return parseInt(item.textContent.trim() || '0', 10);
+        }"""
+    )
+
+
+def log_text(page) -> str:
+    """What JupyterLab's log console holds for the open notebook (it is opened to read it)."""
+    page.evaluate("() => window.jupyterapp.commands.execute('logconsole:open')")
+    page.wait_for_timeout(1000)
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.jp-LogConsolePanel .jp-OutputArea-output')]"
+        ".map((e) => e.textContent).join('\\n')"
+    )
+
+
+RUN_IN_KERNEL = """(code) => new Promise((resolve, reject) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, silent: true, store_history: false});
+  let failed = null;
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'error') failed = msg.content.ename + ': ' + msg.content.evalue;
+  };
+  future.done.then(() => (failed ? reject(new Error(failed)) : resolve(true)), reject);
+})"""
+
+
+def run_in_kernel(page, code: str) -> None:
+    """Run `code` in the open notebook's kernel, as a person would in a scratch cell (the
+    notebook is left as it is); raises with the kernel's error."""
+    page.evaluate(RUN_IN_KERNEL, code)

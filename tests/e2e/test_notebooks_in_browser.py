@@ -17,7 +17,14 @@ from tests.notebooks.test_notebooks import (
     check_train_notebook,
 )
 
-from .conftest import NOTEBOOKS, notebook_outputs, open_and_run_all, prepare_notebook, screenshot
+from .conftest import (
+    NOTEBOOKS,
+    log_messages,
+    notebook_outputs,
+    open_and_run_all,
+    prepare_notebook,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -127,6 +134,7 @@ def test_train_notebook_plots_live_and_stops(lab, page):
     eventually(lambda: "run-2: stopped" in launcher.inner_text(), timeout=180)
     status = json.loads((ws / "runs" / "run-2" / "status.json").read_text())
     assert status["state"] == "stopped" and status["step"] < 5000
+    assert log_messages(page) == 0  # Start's tokenising showed in the view, not in the log
 
 
 @pytest.mark.notebook("03_compare_and_demo.ipynb")
@@ -154,7 +162,8 @@ def test_compare_notebook_shows_answers_and_records_a_vote(lab, page):
         ),
         timeout=180,
     )
-    eventually(lambda: not comparator.get_by_role("button", name="Send").is_disabled(), timeout=120)
+    eventually(lambda: "Answered in" in comparator.inner_text(), timeout=120)
+    assert comparator.get_by_role("button", name="Send").is_disabled()  # the box is empty again
     screenshot(page, "chat_comparator")
     comparator.get_by_role("button", name="A is better").click()
     eventually(lambda: len((ws / "preferences.jsonl").read_text().splitlines()) == votes_before + 1)

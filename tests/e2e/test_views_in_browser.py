@@ -5,11 +5,13 @@ and a vote. In the light and the dark theme (JupyterLab's `apputils:change-theme
 axe-core finds no serious or critical colour-contrast failure inside the workbench's views, tab
 by tab; at a 1400 x 1000 window no view scrolls sideways and no button label is cut. The keys
 work as a person expects: Enter searches, Ctrl+Enter sends a prompt (and does not run the cell),
-a click on a row's text selects it. A dark-theme screenshot is kept for the README.
+a click on a row's text selects it. A screenshot of each tab in each theme is kept for the
+README (docs/images/views_<theme>_<tab>.png).
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import nbformat
@@ -17,7 +19,15 @@ import pytest
 
 from tests.conftest import wait_for
 
-from .conftest import accept_kernel_dialog, screenshot, wait_until_idle
+from .conftest import (
+    accept_kernel_dialog,
+    log_messages,
+    log_text,
+    run_in_kernel,
+    screenshot,
+    screenshot_view,
+    wait_until_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,17 +38,24 @@ SETUP = """
 import json
 import workbench as wb
 from widgets import Workbench
+from workbench import models
+from workbench.answers.adapters import write_random_adapter
 from workbench.train import RunStatus
 s = wb.Session.open({ws!r})
 ds = s.load_dataset(wb.demo_data.demo_path())
-run = s.prepare(wb.TrainConfig(method="lora", max_steps=40, batch_size=4, keep_set="off"))
+config = wb.TrainConfig(method="lora", max_steps=40, batch_size=4, keep_set="off")
+earlier, run = s.prepare(config), s.prepare(config)
+base = models.load_model(s.model)
+for seed, each in enumerate((earlier, run)):  # two finished runs with adapters
+    write_random_adapter(base, each.folder.adapter_dir, s.model, s.template, r=2, seed=seed)
+    each.folder.write_status(RunStatus("finished", step=40, max_steps=40))
+del base
 with open(run.folder.metrics_file, "w") as f:
     for step in range(1, 41):
         record = {{"step": step, "loss": 2.5 / step ** 0.3, "learning_rate": 2e-4 * min(1, step / 5)}}
         if step % 10 == 0:
             record["eval_loss"] = 2.6 / step ** 0.3
         f.write(json.dumps(record) + "\\n")
-run.folder.write_status(RunStatus("finished", step=40, max_steps=40))
 s.record_preference("Name a colour.", chosen="Blue.", rejected="Colour.", chosen_model="base",
                     rejected_model=run.name)
 app = Workbench(s)
@@ -157,7 +174,7 @@ def test_views_read_in_both_themes(app):
         for title in TABS:
             show_tab(page, found, title)
             failures.update({f"{theme}/{title}: {f}": 1 for f in contrast_failures(page)})
-            screenshot(page, f"views_{theme}_{title.lower()}")
+            screenshot_view(page, found, f"views_{theme}_{title.lower()}")  # docs/images
         if theme == "dark":  # the README's picture: the training launcher in the dark theme
             show_tab(page, found, "Train")
             found.locator(".wb-plot").first.evaluate("(e) => e.scrollIntoView({block: 'end'})")
@@ -208,3 +225,92 @@ def test_keys_and_clicks_do_what_a_person_expects(app):
     eventually(lambda: "sent: hello from the keys" in found.inner_text())
     time.sleep(1.0)
     assert page.locator(".jp-InputPrompt").first.inner_text() == prompts_before  # no cell ran
+
+
+CODE_WORDS = re.compile(r"\b[a-z]+_[a-z_]+\b|\bsession\.|\w=(True|False)\b|Traceback")
+
+
+def selected_text(locator) -> list[str]:
+    """The options a <select> shows as chosen."""
+    return locator.evaluate("(s) => [...s.selectedOptions].map((o) => o.textContent.trim())")
+
+
+def test_a_newcomers_path_meets_no_snag(app):
+    """Issue 35's walk: each place a newcomer stumbled, as the page shows it now."""
+    page, found, _ = app
+    dismiss_notifications(page)
+    # Data: the open file and the selected row are on the page; the eval split is made here
+    show_tab(page, found, "Data")
+    data = found.locator(".wb-data").first
+    assert data.get_by_placeholder("path, folder or hub name").input_value().endswith("demo.jsonl")
+    rows = data.locator(".wb-dsb-row")
+    rows.nth(3).locator(".wb-turn").first.click()
+    row_box = data.locator(".widget-inline-hbox:has(label:text-is('Row')) input").first
+    eventually(lambda: row_box.input_value() == "3")
+    data.get_by_role("button", name="Make eval split").click()
+    eventually(lambda: "eval rows" in data.locator(".wb-split").first.inner_text())
+
+    # Train: a bad value is told once, beside its field, in the form's words
+    show_tab(page, found, "Train")
+    train = found.locator(".wb-training").first
+    rate = train.locator(".widget-inline-hbox:has(label:text-is('learning rate')) input").first
+    rate.fill("2")
+    rate.press("Tab")
+    errors = train.locator(".wb-notice-error:visible")
+    eventually(lambda: errors.count() == 1)
+    assert train.locator(".wb-config-form .wb-notice-error:visible").count() == 1  # in the form
+    assert errors.first.inner_text().startswith("learning rate must be between 0 and 1")
+    assert train.locator(".wb-invalid").count() == 1
+    train.get_by_role("button", name="Start").click()
+    time.sleep(1.0)
+    assert errors.count() == 1  # Start refused it without a second message
+    rate.fill("")
+    rate.press("Tab")
+    eventually(lambda: errors.count() == 0 and train.locator(".wb-invalid").count() == 0)
+
+    # the run selected in the table is the one the other views offer
+    table = train.locator(".widget-select-multiple select").first
+    table.select_option(index=1)  # newest first: run-1
+    export = train.locator(".wb-export select").first
+    eventually(lambda: selected_text(export) == ["run-1"])
+    show_tab(page, found, "Compare")
+    compare = found.locator(".wb-comparator").first
+    pickers = compare.locator(".wb-pickers select")
+    eventually(lambda: [selected_text(pickers.nth(k))[0] for k in range(2)] == ["base", "run-1"])
+    start_from = compare.locator(".wb-preferences select").first
+    assert selected_text(start_from) == ["run-1"]
+    batch = compare.locator(".widget-select-multiple select").first
+    assert selected_text(batch) == ["base", "run-1"]
+
+    # Send waits for a prompt; a blind chat hides who answers until the vote
+    send = compare.get_by_role("button", name="Send")
+    assert send.is_disabled()
+    run_in_kernel(
+        page,
+        "del app.compare.send\napp.compare.settings_form.fields['max_new_tokens'].value = 4",
+    )
+    compare.get_by_text("Blind (A/B in random order)").click()
+    compare.locator(".wb-prompt textarea").fill("Name a colour.")
+    eventually(lambda: not send.is_disabled())
+    send.click()
+    eventually(lambda: "Answered in" in compare.inner_text(), timeout=180)
+    assert not pickers.first.is_visible()
+    assert compare.get_by_text("Blind: who answers in A and B shows after your vote.").is_visible()
+    compare.get_by_role("button", name="A is better").click()
+    eventually(lambda: pickers.first.is_visible())
+
+    # presentation mode: the chat alone, no votes panel, no old errors
+    run_in_kernel(page, "app.compare.message.error('An old error from the rehearsal.')")
+    eventually(lambda: compare.locator(".wb-notice-error:visible").count() == 1)
+    compare.get_by_role("button", name="Presentation").click()
+    eventually(lambda: not compare.locator(".wb-preferences").first.is_visible())
+    eventually(lambda: compare.locator(".wb-notice-error:visible").count() == 0)
+    screenshot(page, "comparator_presentation")
+
+    # nothing said on the page is in code words, and nothing reached JupyterLab's log
+    said = found.evaluate(
+        "(a) => [...a.querySelectorAll('.wb-notice-line')].map((e) => e.textContent)"
+    )
+    words = [re.sub(r"\S*/\S*", "", s) for s in said]  # paths keep their own names
+    assert words and not [s for s in words if CODE_WORDS.search(s)], said
+    assert log_messages(page) == 0, log_text(page)

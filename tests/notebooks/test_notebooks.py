@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -59,7 +60,10 @@ def check_explore_notebook(text: str, ws: Path) -> None:
     assert "check this answer" in text
     assert (ws / "edits.jsonl").exists()
     assert "Asked 2 of 2, parsed" in text  # the model grew candidates, staged in the workspace
-    assert (ws / "candidates.jsonl").exists()
+    staged = [json.loads(line) for line in (ws / "candidates.jsonl").read_text().splitlines()]
+    kept = [c["id"] for c in staged if c["event"] == "candidate" and not c["verdict"]["dropped"]]
+    assert all(f"\n{i}  (flags:" in text for i in kept)  # each one printed, to be read
+    assert "0 accepted;" in text and not [c for c in staged if c["event"] == "accept"]
 
 
 def check_train_notebook(text: str, ws: Path) -> None:
@@ -116,3 +120,9 @@ def test_compare_notebook_votes_and_tunes_from_them(tmp_path):
         **COMPARE_SMALL,
     )
     check_compare_notebook(outputs_text(nb), tmp_path / "ws", tmp_path, prompts=COMPARE_SMALL["PROMPTS"])
+
+
+@pytest.mark.parametrize("name", ["01_explore_data.ipynb", "02_train_qlora.ipynb", "03_compare_and_demo.ipynb"])
+def test_each_notebook_says_first_what_a_kernel_restart_leaves_on_the_page(name):
+    first = "".join(nbformat.read(NOTEBOOKS / name, as_version=4).cells[0].source)
+    assert "kernel restart" in first and "disconnected" in first and "run the cells again" in first

@@ -59,6 +59,7 @@ def test_a_run_that_fills_the_disk_fails_with_the_cause_and_nothing_saved_is_los
     ws = small_disk / "ws"
     s, saved = _workspace_with_state(ws, tiny_model_dir, chat_rows)
     run = s.train(TrainConfig(method="lora", batch_size=2, max_steps=500, save_steps=1))
+    saved = {name: (ws / name).read_bytes() for name in SAVED}  # session.json names the new run
     wait_for(lambda: run.status.step >= 2 or not run.status.active, timeout=240, what="step 2")
     ballast = fill(small_disk)
     status = wait_for(

@@ -64,3 +64,18 @@ def test_a_refusal_mentions_ties_only_when_there_are_ties_to_count(session):
     panel.train()
     assert "count the ties" in panel.message.text  # the checkbox beside the button
     assert "include_ties" not in panel.message.text and "=" not in panel.message.text
+
+
+def test_dpo_starts_from_the_newest_adapter_until_a_person_picks_one(session):
+    from tests.widgets.test_comparator import add_adapter_run
+
+    add_adapter_run(session, "run-1", seed=1)
+    panel = PreferencesPanel(session)
+    assert panel.start_from.value == "run-1"
+    add_adapter_run(session, "run-2", seed=2)
+    session.check_runs()
+    assert panel.start_from.value == "run-2"  # the offer followed the new run
+    panel.start_from.value = "run-1"  # a person's choice
+    add_adapter_run(session, "run-3", seed=3)
+    session.check_runs()
+    assert panel.start_from.value == "run-1"

@@ -66,6 +66,7 @@ class ChatComparator(widgets.VBox):
         self.settings_form = SettingsForm()
         self.pickers: list[widgets.Dropdown] = []
         self.pickers_box = widgets.HBox()
+        self.pickers_box.add_class("wb-pickers")
         self.add_pane_button = widgets.Button(description="+ pane", tooltip="Add a contestant")
         self.remove_pane_button = widgets.Button(description="− pane", tooltip="Remove the last")
         self.blind = widgets.Checkbox(False, description="Blind (A/B in random order)")

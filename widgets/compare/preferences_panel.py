@@ -30,6 +30,7 @@ class PreferencesPanel(widgets.VBox):
         self.start_from = widgets.Dropdown(description="start from")
         self.steps = widgets.IntText(DEFAULT_DPO_STEPS, description="steps")
         self.include_ties = widgets.Checkbox(False, description="include ties", indent=False)
+        self._offered: str | None = None  # the adapter offered as DPO's start, not chosen
         self.train_button = widgets.Button(description="Train DPO from votes", icon="play")
         self.reward_button = widgets.Button(
             description="Train a reward model",
@@ -69,8 +70,8 @@ class PreferencesPanel(widgets.VBox):
         options = [("the base model", "")] + [(name, name) for name in self.session.adapters]
         if list(self.start_from.options) != options:
             self.start_from.options = options
-            known = current in dict(options).values()
-            self.start_from.value = current if known else self._followed(options)
+            chosen = current in dict(options).values() and current != self._offered
+            self.start_from.value = current if chosen else self._followed(options)
         chosen = self.reward_model.value
         names = list(self.session.reward_models)
         self.reward_model.options = names
@@ -82,10 +83,13 @@ class PreferencesPanel(widgets.VBox):
         self.start_from.value = self._followed(list(self.start_from.options))
 
     def _followed(self, options: list[tuple[str, str]]) -> str:
-        """The selected run when it is an adapter DPO can start from, else the newest one."""
+        """The selected run when it is an adapter DPO can start from, else the newest one (kept
+        as the one offered: while it is still chosen, the offer follows new runs)."""
         selected = self.session.selected_run
         values = [value for _, value in options]
-        return selected.name if selected is not None and selected.name in values else values[-1]
+        known = selected is not None and selected.name in values
+        self._offered = selected.name if known else values[-1]
+        return self._offered
 
     def train(self):
         """Start a DPO run on the votes (one Session call); errors show as a sentence."""

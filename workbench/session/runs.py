@@ -126,9 +126,10 @@ class RunsActions:
 
     @property
     def selected_run(self) -> Run | None:
-        """The run the views follow: the one selected in the Train tab (or by `select_run`),
-        else the newest; the Export panel, DPO's starting adapter and the comparator's second
-        contestant default to it. None before the first run."""
+        """The run the views follow: the one selected in the Train tab (or by `select_run`; a
+        run just prepared, started, resumed or attached becomes it), else the newest. The Export
+        panel, DPO's starting adapter and the comparator's second contestant offer it first.
+        None before the first run."""
         runs = self.runs
         chosen = [r for r in runs if r.name == self._selected_run]
         return (chosen or runs[-1:] or [None])[0]

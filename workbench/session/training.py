@@ -188,9 +188,11 @@ class TrainingActions:
         )
 
     def _add_run(self, run: Run, watch: bool = True) -> None:
-        """Know `run` under its name, tell the observers of "runs", and watch it while it runs."""
+        """Know `run` under its name, tell the observers of "runs", make it the selected run
+        (the one just made is the one a person looks at next), and watch it while it runs."""
         self._runs[run.name] = run
         self._notify("runs", None, run)
+        self.select_run(run.name)
         if watch:
             self._watch_runs()
 
