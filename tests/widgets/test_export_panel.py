@@ -43,3 +43,21 @@ def test_a_refused_export_says_why_and_writes_nothing(session, chat_rows):
 def test_the_launcher_offers_export_beside_its_runs(session):
     launcher = TrainingLauncher(session)
     assert isinstance(launcher.export, ExportPanel) and launcher.export_box in launcher.children
+
+
+def test_the_panel_offers_the_selected_run_and_keeps_a_persons_pick(session):
+    from tests.widgets.test_comparator import add_adapter_run
+
+    for k, name in enumerate(("run-1", "run-2")):
+        add_adapter_run(session, name, seed=k)
+    panel = ExportPanel(session)
+    assert panel.model.value == "run-2"  # none selected: the newest
+    session.select_run("run-1")
+    assert panel.model.value == "run-1"
+    panel.model.value = "run-2"  # a person's pick
+    add_adapter_run(session, "run-3", seed=3)
+    session.check_runs()  # a new run appears: the pick stays
+    assert panel.model.value == "run-2"
+    session.select_run("run-3")  # a run selected in the Train tab is offered
+    assert panel.model.value == "run-3"
+    panel.close()

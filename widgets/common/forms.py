@@ -79,11 +79,6 @@ class ConfigForm(widgets.VBox):
         self.update_visibility()
 
     @property
-    def labels(self) -> dict[str, str]:
-        """Each field's label, by field name."""
-        return {name: self.fields[name].description for name in self._specs}
-
-    @property
     def problem(self) -> str:
         """The refusal shown beside a field now, in the form's words ("" when none)."""
         return next((n.text for n in self._problems.values() if n.text), "")
@@ -107,7 +102,6 @@ class ConfigForm(widgets.VBox):
         self.fields[name].add_class("wb-invalid")
         for key, (_, names) in self._sections.items():
             if name in names:
-                self._problems[key].labels = self.labels
                 self._problems[key].error(text)
                 if key[0] and self._advanced is not None:
                     self._advanced.selected_index = 0

@@ -66,7 +66,6 @@ class Notice(widgets.VBox):
         self.details_box.selected_index = None
         self.details_box.layout.display = "none"
         self.level, self._text = "", ""
-        self.labels: dict[str, str] = {}  # a form's own labels, beside the configs' (label)
         super().__init__([self.message, self.details_box])
         self.add_class("wb-notice")
 
@@ -114,7 +113,7 @@ class Notice(widgets.VBox):
         self.details_box.layout.display = "none"
 
     def _show(self, level: str, text: str, details: str) -> None:
-        text = in_view_words(text, self.labels)
+        text = in_view_words(text)
         self.level, self._text = level, text
         self.message.value = (
             f'<div class="wb-notice-line wb-notice-{level}" role="{ROLES[level]}" '
@@ -134,13 +133,12 @@ def sentence(error: BaseException) -> str:
     return text if text[-1] in ".!?…" else text + "."
 
 
-def in_view_words(text: str, labels: dict[str, str] | None = None) -> str:
+def in_view_words(text: str) -> str:
     """The core's message as a view says it: code asides in parentheses dropped, `name=True`
-    read as "name on", and each snake_case field name as its form's label (`labels`, else the
-    name with spaces)."""
+    read as "name on", and each config field's snake_case name as its form's label."""
     text = CODE_ASIDE.sub("", text)
     text = SWITCH.sub(lambda m: f"{m[1]} {'on' if m[2] == 'True' else 'off'}", text)
-    known = {**_config_labels(), **(labels or {})}
+    known = _config_labels()
     return SNAKE_NAME.sub(lambda m: known.get(m[0], m[0]), text)
 
 

@@ -364,10 +364,9 @@ class ChatComparator(widgets.VBox):
         self.vote_box.layout.display = "" if self._turns and not self.busy else "none"
 
     def _set_busy(self, busy: bool) -> None:
-        self.send_button.disabled = busy or not self.prompt.value.strip()
-        self.send_button.tooltip = (
-            "Send (Ctrl+Enter)" if self.prompt.value.strip() else ("Type a prompt to send.")
-        )
+        has_prompt = bool(self.prompt.value.strip())
+        self.send_button.disabled = busy or not has_prompt
+        self.send_button.tooltip = "Send (Ctrl+Enter)" if has_prompt else "Type a prompt to send."
         self.stop_button.disabled = not busy
         for picker in self.pickers:
             picker.disabled = busy

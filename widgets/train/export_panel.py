@@ -36,12 +36,14 @@ class ExportPanel(widgets.VBox):
         self.result = widgets.HTML()
         self.message = Notice()
         self._thread: threading.Thread | None = None
+        self._offered: str | None = None  # the run offered, not picked by a person
         self.export_button.on_click(lambda _: self.export())
         self.model.observe(lambda _: self._suggest_path(), names="value")
         self.form.fields["format"].observe(lambda _: self._suggest_path(), names="value")
-        self._unsubscribe = session.observe(
-            lambda _: self.refresh(), names=["runs", "selected_run"]
-        )
+        self._unsubscribe = [
+            session.observe(lambda _: self.refresh(), names="runs"),
+            session.observe(lambda _: self.refresh(follow=True), names="selected_run"),
+        ]
         super().__init__(
             [
                 widgets.HBox([self.model, self.path]),
@@ -54,15 +56,21 @@ class ExportPanel(widgets.VBox):
         self.add_class("wb-export")
         self.refresh()
 
-    def refresh(self) -> None:
-        """Offer every run that has an adapter (newest first), the selected run chosen."""
+    def refresh(self, follow: bool = False) -> None:
+        """Offer every run that has an adapter (newest first): the selected run, unless a
+        person picked another here (`follow`: a run was just selected, so it is offered)."""
         names = list(reversed(list(self.session.adapters)))
         selected = self.session.selected_run
-        chosen = selected.name if selected is not None else None
-        if self.busy:  # the export in flight keeps its model shown
-            chosen = self.model.value
-        self.model.options = names
-        self.model.value = chosen if chosen in names else (names[0] if names else None)
+        offer = selected.name if selected is not None and selected.name in names else None
+        offer = offer or (names[0] if names else None)
+        chosen = self.model.value
+        picked = chosen in names and chosen != self._offered and not follow
+        if list(self.model.options) != names:
+            self.model.options = names
+        if self.busy or picked:  # the export in flight, or a person's pick, stays
+            self.model.value = chosen
+        else:
+            self.model.value, self._offered = offer, offer
         self.export_button.disabled = not names or self.busy
         self.export_button.tooltip = "" if names else "Train a run first: it has no adapter yet."
 
@@ -119,5 +127,6 @@ class ExportPanel(widgets.VBox):
             self.path.placeholder = str(self.session.default_export_path(self.model.value, fmt))
 
     def close(self) -> None:
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         super().close()

@@ -62,7 +62,6 @@ class TrainingLauncher(widgets.VBox):
         self.progress_text = widgets.HTML()
         self.preparing = ProgressLine(unit="rows")  # tokenising the rows when a run starts
         self.message = Notice()
-        self.message.labels = self.estimate_message.labels = self.form.labels
         self.split_bar = SplitBar(session)
         self.runs_table = widgets.SelectMultiple(rows=6, layout={"width": "100%"})
         self.plot = LossPlot(plot_backend)
