@@ -18,6 +18,8 @@ from workbench.persist import TornLogWarning, read_json
 from workbench.train import JobFormatError, TrainConfig
 from workbench.train.jobs import JOB_FORMAT
 
+STEPS_SEEN_LIVE = 400
+
 
 def prepared_run(session, chat_rows, **config):
     session.load_dataset(chat_rows * 8)
@@ -62,7 +64,8 @@ def test_a_local_model_folder_is_flagged_when_exported(session, chat_rows, tmp_p
 def test_an_exported_job_trains_elsewhere_and_is_followed_live(session, chat_rows, tmp_path):
     from widgets.train.training import TrainingLauncher
 
-    run = prepared_run(session, chat_rows, max_steps=40)
+    # the tiny model trains 40 steps in well under a second: enough steps for the view to see
+    run = prepared_run(session, chat_rows, max_steps=STEPS_SEEN_LIVE)
     there = session.model.name_or_path  # the same folder is there: shared storage
     job = run.export_job(tmp_path / "shared" / "job-c", model=there)
     followed = session.attach_run(job)
@@ -77,7 +80,7 @@ def test_an_exported_job_trains_elsewhere_and_is_followed_live(session, chat_row
         view.show(followed)
         seen_live = 0
         while process.poll() is None:  # the live plot follows the attached run
-            time.sleep(0.25)
+            time.sleep(0.05)
             view.refresh()
             if followed.status.state == "running":
                 seen_live = max(seen_live, view.plot.point_count())
@@ -89,7 +92,7 @@ def test_an_exported_job_trains_elsewhere_and_is_followed_live(session, chat_row
     assert status.state == "finished", status.message
     assert session.adapters["job-c"] == job / "adapter"
     with wb.Session.open(session.path, read_only=True) as later:  # after a kernel restart
-        assert later.run("job-c").metrics[-1]["step"] == 40
+        assert later.run("job-c").metrics[-1]["step"] == STEPS_SEEN_LIVE
 
 
 def test_a_job_from_a_newer_version_is_refused_naming_file_and_versions(
