@@ -12,7 +12,7 @@ COLAB_PINS := tests/colab/constraints.txt
 PORT ?= 8888
 LAB_ARGS ?=
 
-.PHONY: lab test test-fast test-colab test-floors colab-wheels lint format bench clean setup browser
+.PHONY: lab test test-fast test-colab test-floors colab-wheels lint format bench clean setup browser go
 
 setup: $(VENV)/.installed
 
@@ -95,6 +95,12 @@ browser:
 	  { apt-get update -qq && apt-get install -y -qq chromium; } || \
 	  echo "Chromium missing and not installable: browser tests will be skipped"
 
+# Go's own text/template renders the Ollama Modelfile TEMPLATEs in the tests (tests/ollama_go).
+go:
+	@command -v go >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq golang-go; } || \
+	  echo "Go missing and not installable: the Ollama template tests will be skipped"
+
 lint: setup
 	$(VENV)/bin/ruff check workbench widgets tests benchmarks
 	$(VENV)/bin/ruff format --check workbench widgets tests benchmarks
@@ -103,7 +109,7 @@ format: setup
 	$(VENV)/bin/ruff format workbench widgets tests benchmarks
 	$(VENV)/bin/ruff check --fix workbench widgets tests benchmarks
 
-test: setup browser lint
+test: setup browser go lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -ra --durations=25
 	$(MAKE) test-colab
 

@@ -12,7 +12,7 @@ from workbench import models
 from workbench.answers.adapters import write_random_adapter
 from workbench.export import ExportConfig, ExportError
 from workbench.export import merged as merged_module
-from workbench.export.ollama import GO_TEMPLATES, modelfile, ollama_template, with_system
+from workbench.export.ollama import modelfile
 from workbench.export.turns import end_of_turn
 from workbench.train import TrainConfig
 from workbench.train.folder import RunFolder, RunInfo, RunStatus
@@ -129,26 +129,6 @@ def test_ollama_q8_0_reports_agreement_and_carries_the_stop_strings(tuned, tmp_p
     assert 'PARAMETER stop "<|im_end|>"' in text and 'PARAMETER stop "<|im_start|>"' in text
     assert "TEMPLATE" in text and "SYSTEM" not in text
     assert f"ollama create run-1 -f {out}/Modelfile" in export.commands
-
-
-def test_every_preset_maps_to_an_ollama_template_that_renders_alike(tiny_model_dir):
-    tokenizer = models.load_tokenizer(models.ModelSpec(str(tiny_model_dir)))
-    conversations = [
-        [{"role": "user", "content": "Name a colour."}],
-        [{"role": "system", "content": "Be short."}, {"role": "user", "content": "Name one."}],
-        [
-            {"role": "user", "content": "A?"},
-            {"role": "assistant", "content": "B."},
-            {"role": "user", "content": "C?"},
-        ],
-    ]
-    for name in GO_TEMPLATES:
-        jinja = wb.Template.preset(name).with_tokenizer(tokenizer)
-        mapped = ollama_template(jinja, tokenizer)
-        assert mapped is not None and mapped.preset == name
-        for conversation in conversations:
-            ollama_view = with_system(conversation, mapped.system)
-            assert render_go(mapped.go, ollama_view) == jinja.render_prompt(conversation), name
 
 
 def test_the_models_own_template_maps_to_chatml_with_its_system_line(tiny_model_dir):

@@ -154,10 +154,14 @@ def modelfile(
         lines.append(f"TEMPLATE {_value('TEMPLATE', mapped.go)}")
     else:
         note = (
-            f"The template {template.name!r} matches none of the presets Ollama has a template "
-            f"for ({', '.join(GO_TEMPLATES)}), so the Modelfile has no TEMPLATE: write one in "
-            "Ollama's template language, or serve the GGUF with llama.cpp (llama-server "
-            "--jinja), which uses the Jinja template the GGUF carries."
+            f"The template {template.name!r} matches none of the presets this export has an "
+            f"Ollama template for ({', '.join(GO_TEMPLATES)}), so the Modelfile has no TEMPLATE "
+            "and Ollama picks a template of its own (the nearest of its built-in ones to the "
+            "GGUF's Jinja, else the bare prompt), which may not write the turns as trained. "
+            "Write a TEMPLATE in Go's template language (github.com/ollama/ollama/blob/main/"
+            "docs/template.md; the presets' templates in workbench.export.ollama are examples), "
+            "or serve the GGUF with llama.cpp (llama-server --jinja), which uses the Jinja "
+            "template the GGUF carries."
         )
         lines.append("# No TEMPLATE: " + note)
     system = system_prompt if system_prompt is not None else (mapped and mapped.system)

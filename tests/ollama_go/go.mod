@@ -1,0 +1,3 @@
+module workbench/tests/ollama_go
+
+go 1.19
