@@ -259,97 +259,93 @@ def test_a_real_run_exports_merged_and_as_gguf_with_parity(trained_run, tmp_path
     assert 'PARAMETER stop "<|im_end|>"' in modelfile_text and "TEMPLATE" in modelfile_text
 
 
-# -- a Go template renderer, just enough for the templates Ollama gets ------------------------
-ACTION = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
+MARKED = (  # chatml whose answers are marked for training, as transformers' assistant masks use
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{%- if m['role'] == 'assistant' %}\n{% generation -%}\n{{ m['content'] }}<|im_end|>"
+    "{%- endgeneration %}\n{% else %}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
-def render_go(source: str, messages: list[dict]) -> str:
-    """Render the Go-template subset of GO_TEMPLATES as Ollama would for `messages`."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    root = {"Messages": messages, "System": system}
-    tree, _ = _parse(_tokens(source), 0)
-    out: list[str] = []
-    _run(tree, root, root, {}, out)
-    return "".join(out)
+def test_an_exported_template_carries_no_training_only_marks(tiny_model_dir, tmp_path):
+    import jinja2
+    from transformers import AutoTokenizer
+
+    from workbench.export.adapter import save_adapter
+
+    tokenizer = models.load_tokenizer(models.ModelSpec(str(tiny_model_dir)))
+    marked = wb.Template(MARKED, name="marked").with_tokenizer(tokenizer)
+    plain = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # no generation extension
+    with pytest.raises(jinja2.TemplateSyntaxError, match="generation"):
+        plain.from_string(MARKED)  # what a server's Jinja made of the training template
+    save_adapter(tmp_path / "no-adapter", tokenizer, marked, tmp_path)
+    exported = AutoTokenizer.from_pretrained(str(tmp_path)).chat_template
+    assert not re.search(r"\{%-?\s*(end)?generation", exported)
+    conversations = [
+        [{"role": "user", "content": "Hi"}],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "A?"},
+            {"role": "assistant", "content": "B."},
+            {"role": "user", "content": "C?"},
+        ],
+    ]
+    for conversation in conversations:  # the same text as training renders
+        served = plain.from_string(exported).render(
+            messages=conversation, add_generation_prompt=True
+        )
+        assert served == marked.render_prompt(conversation)
 
 
-def _tokens(source: str) -> list[tuple[str, str]]:
-    tokens, last = [], 0
-    for m in ACTION.finditer(source):
-        tokens += [("text", source[last : m.start()]), ("action", m.group(1))]
-        last = m.end()
-    return [*tokens, ("text", source[last:])]
+@pytest.fixture
+def hub(monkeypatch):
+    """The Hub's HTTP API stood in on a loopback port, and huggingface_hub pointed at it."""
+    from huggingface_hub import constants
+
+    from tests.hub_standin import TOKEN, serve
+
+    state, server = serve()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", state.url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    yield state
+    server.shutdown()
 
 
-def _parse(tokens, i, stop=("end",)):
-    nodes = []
-    while i < len(tokens):
-        kind, value = tokens[i]
-        word = value.split(" ")[0] if kind == "action" else ""
-        if kind == "action" and (word in stop or value.startswith("else")):
-            return nodes, i
-        if word == "range":
-            body, i = _parse(tokens, i + 1)
-            nodes.append(("range", value[6:], body))
-        elif word == "if":
-            branches, cond = [], value[3:]
-            while True:
-                body, i = _parse(tokens, i + 1)
-                branches.append((cond, body))
-                action = tokens[i][1]
-                if action == "end":
-                    break
-                cond = action[8:] if action.startswith("else if") else "true"
-            nodes.append(("if", branches))
-        else:
-            nodes.append((kind, value))
-        i += 1
-    return nodes, i
+def export_folder(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "export.json").write_text('{"format": "adapter"}')
+    (folder / "adapter_model.safetensors").write_bytes(bytes(range(256)) * 64)
+    (folder / "README.md").write_text("# A model card\n")
+    return folder
 
 
-def _value(expr: str, dot, root, variables):
-    parts = expr.split(" ")
-    if len(parts) > 1:
-        args = [_value(p, dot, root, variables) for p in _args(parts[1:])]
-        functions = {
-            "eq": lambda a, b: a == b,
-            "ne": lambda a, b: a != b,
-            "and": lambda *a: all(a),
-        }
-        return functions[parts[0]](*args)
-    if expr in ("true", "false"):
-        return expr == "true"
-    if expr.startswith('"'):
-        return expr.strip('"')
-    if expr.startswith("$."):
-        return root[expr[2:]]
-    if expr.startswith("$"):
-        return variables[expr]
-    return dot[expr[1:]]
+def test_push_to_hub_uploads_every_file_to_a_new_private_repo(session, tmp_path, hub):
+    folder = export_folder(tmp_path)
+    url = session.push_to_hub(folder, "me/tuned")
+    repo = hub.repos["me/tuned"]
+    assert url == f"{hub.url}/me/tuned" and repo.private
+    assert repo.files == {p.name: p.read_bytes() for p in folder.iterdir()}  # byte for byte
 
 
-def _args(parts: list[str]) -> list[str]:
-    joined, args = " ".join(parts), []
-    for m in re.finditer(r'"[^"]*"|\S+', joined):
-        args.append(m.group(0))
-    return args
+def test_push_to_hub_refuses_to_upload_privately_into_a_public_repo(session, tmp_path, hub):
+    from tests.hub_standin import Repo
+
+    hub.repos["me/shared"] = Repo(private=False)
+    folder = export_folder(tmp_path)
+    with pytest.raises(ExportError, match="already exists and is public.*nothing was uploaded"):
+        session.push_to_hub(folder, "me/shared")  # private unless asked
+    assert hub.repos["me/shared"].files == {} and not hub.repos["me/shared"].private
+    session.push_to_hub(folder, "me/shared", private=False)  # asked: published there
+    assert "export.json" in hub.repos["me/shared"].files
 
 
-def _run(nodes, dot, root, variables, out) -> None:
-    for node in nodes:
-        if node[0] == "text":
-            out.append(node[1])
-        elif node[0] == "range":
-            for item in _value(node[1], dot, root, variables):
-                message = {"Role": item["role"], "Content": item["content"]}
-                _run(node[2], message, root, variables, out)
-        elif node[0] == "if":
-            for cond, body in node[1]:
-                if _value(cond, dot, root, variables):
-                    _run(body, dot, root, variables, out)
-                    break
-        elif ":=" in node[1] or " = " in node[1]:
-            name, _, expr = re.split(r"\s*(:?=)\s*", node[1], maxsplit=1)
-            variables[name] = _value(expr, dot, root, variables)
-        else:
-            out.append(str(_value(node[1], dot, root, variables)))
+def test_push_to_hub_says_when_the_hub_refuses_and_keeps_the_folder(session, tmp_path, hub):
+    folder = export_folder(tmp_path)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    hub.refuse_commits = True
+    with pytest.raises(ExportError, match="The Hub refused or could not be reached"):
+        session.push_to_hub(folder, "me/tuned")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

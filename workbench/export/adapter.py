@@ -27,7 +27,7 @@ def save_adapter(adapter: Path, tokenizer, template: Template, out: Path) -> Non
         if (adapter / name).is_file():
             shutil.copy2(adapter / name, out / name)
     bound = template.with_tokenizer(tokenizer)
-    tokenizer.chat_template = bound.jinja
+    tokenizer.chat_template = bound.serving_jinja  # no training-only marks
     tokenizer.save_pretrained(str(out))
     if not (out / "template.json").is_file():
         Template(bound.jinja, template.name, template.train_on).save(out)

@@ -69,7 +69,7 @@ def add_tokenizer(writer, tokenizer, template: Template, vocab_size: int) -> Non
     writer.add_token_types(types)
     writer.add_token_merges(merges)
     _add_ids(writer, tokenizer, template)
-    writer.add_chat_template(template.with_tokenizer(tokenizer).jinja)
+    writer.add_chat_template(template.with_tokenizer(tokenizer).serving_jinja)
 
 
 def _add_ids(writer, tokenizer, template: Template) -> None:

@@ -68,7 +68,7 @@ def save_merged(
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config  # full weights: never written as quantised
     model.save_pretrained(str(out), safe_serialization=True, max_shard_size=shard_size)
-    tokenizer.chat_template = bound.jinja
+    tokenizer.chat_template = bound.serving_jinja  # no training-only marks
     tokenizer.save_pretrained(str(out))
     Template(bound.jinja, template.name, template.train_on).save(out)
 

@@ -207,6 +207,20 @@ def _tracking(blocks: list[str], spans: list[tuple[int, int]]):
         _GENERATION_SPANS.reset(token)
 
 
+GENERATION_MARK = re.compile(r"\{%(-?)\s*(end)?generation\s*(-?)%\}")
+
+
+def serving_source(source: str) -> str:
+    """`source` as a server gets it: each `{% generation %}` mark becomes `{% if true %}` and
+    each `{% endgeneration %}` `{% endif %}`, keeping their whitespace control, so it renders
+    the same text. The marks only tell training which tokens are the answer (transformers'
+    assistant masks); Jinja without that extension, as llama.cpp's, Ollama's importer and
+    llama-cpp-python before its PR #2226 read it, fails on "unknown tag 'generation'"."""
+    return GENERATION_MARK.sub(
+        lambda m: f"{{%{m[1]} {'endif' if m[2] else 'if true'} {m[3]}%}}", source
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def has_generation_blocks(source: str) -> bool:
     """Whether the template marks assistant text with `{% generation %}` (then those spans train)."""

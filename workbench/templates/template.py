@@ -21,7 +21,7 @@ from typing import Any, Literal
 from ..persist import atomic_write_json, fields_from_json, read_json
 from ..progress import progress, quiet_datasets
 from .context import row_context
-from .jinja import TemplateError, compile_template, render, template_variables
+from .jinja import TemplateError, compile_template, render, serving_source, template_variables
 from .presets import CHATML, PRESETS
 from .spans import spans_batch, trained_spans
 from .special_text import prompt_text, special_strings, spelled, tokenize_as_text
@@ -91,6 +91,12 @@ class Template:
     def with_train_on(self, train_on: TrainOn) -> Template:
         """The same template training other turns (every assistant turn, the last, or all)."""
         return dataclasses.replace(self, train_on=train_on)
+
+    @property
+    def serving_jinja(self) -> str:
+        """The Jinja an export carries: `jinja` with the training-only `{% generation %}` marks
+        made plain blocks (jinja.serving_source), so every server's Jinja reads it."""
+        return serving_source(self.jinja)
 
     @property
     def jinja(self) -> str:
