@@ -18,8 +18,9 @@ OFFLINE_VALUES = ("1", "ON", "YES", "TRUE")
 def push_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = True) -> str:
     """Upload the export in `folder` to the model repo `repo_id` (created if new); its URL.
 
-    Raises ExportError when `folder` is not an export, when offline or not logged in, or when
-    the Hub cannot be reached; the folder is never changed.
+    Raises ExportError when `folder` is not an export, when offline or not logged in, when
+    `private` is asked of a repo that exists and is public (the Hub keeps an existing repo's
+    visibility), or when the Hub cannot be reached or refuses; the folder is never changed.
     """
     folder = Path(folder).expanduser().resolve()
     if not (folder / RECORD_FILE).is_file():
@@ -45,7 +46,17 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = True) -
     except Exception as e:  # a 401 or no network: both leave the export untouched
         raise ExportError(_unreachable(folder, e)) from e
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        public = not api.repo_info(repo_id).private
+    except Exception as e:
+        raise ExportError(_unreachable(folder, e)) from e
+    if private and public:  # create_repo leaves an existing repo as it is
+        raise ExportError(
+            f"{repo_id} already exists and is public, and private=True would not change that: "
+            "nothing was uploaded. Make it private on the Hub (its Settings) and push again, or "
+            "push with private=False to publish there."
+        )
+    try:
         api.upload_folder(
             repo_id=repo_id,
             folder_path=str(folder),
@@ -53,7 +64,7 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, private: bool = True) -
         )
     except Exception as e:
         raise ExportError(_unreachable(folder, e)) from e
-    return f"https://huggingface.co/{repo_id}"
+    return str(url)
 
 
 def _offline() -> bool:
