@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..common.compat import with_tooltip
 from ..common.notice import Notice
 from ..common.parts import make_button
 from ..common.theme import plural
@@ -21,10 +22,12 @@ class SplitBar(widgets.VBox):
 
     def __init__(self, session) -> None:
         self.session = session
-        self.share = widgets.BoundedFloatText(
-            DEFAULT_SHARE, min=0.0, max=0.5, step=0.05, description="eval share"
+        self.share = with_tooltip(
+            widgets.BoundedFloatText(
+                DEFAULT_SHARE, min=0.0, max=0.5, step=0.05, description="eval share"
+            ),
+            "The share of rows held out to evaluate runs on (0 to 0.5).",
         )
-        self.share.tooltip = "The share of rows held out to evaluate runs on (0 to 0.5)."
         self.split_button = make_button("Make eval split", self.split)
         self.state = widgets.HTML()
         self.message = Notice()
