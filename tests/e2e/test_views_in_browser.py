@@ -82,13 +82,16 @@ def eventually(check, timeout: float = 300.0):  # a machine busy with training i
     return wait_for(check, timeout=timeout, poll=0.5, what="the page to show what was expected")
 
 
-@pytest.fixture
-def app(lab, page, request):
-    """The notebook run in the page; yields (page, the app's locator, the workspace). Each
-    test has its own notebook and workspace (a kernel of an earlier test may still hold one)."""
+@pytest.fixture(scope="module")
+def app(lab, browser):
+    """The notebook run in a page of its own; yields (page, the app's locator, the workspace).
+    The tests of this file share it, each leaving the view as a person would find it (light
+    theme); the last one, the newcomer's walk, may change what it holds."""
     url, root = lab
-    ws = root / f"ws-{request.node.name}"
-    name = views_notebook(root, ws, request.node.name)
+    ws = root / "ws-views"
+    name = views_notebook(root, ws, "views")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
     page.goto(f"{url}/lab/tree/{name}?reset")
     page.wait_for_selector(".jp-Notebook", timeout=60_000)
     page.wait_for_selector('[data-status="idle"]', state="attached", timeout=120_000)
@@ -103,6 +106,7 @@ def app(lab, page, request):
     eventually(lambda: "per step" in text_of(page, ".wb-training"), timeout=180)
     yield page, found, ws
     set_theme(page, "light")  # the server's settings outlive the page
+    context.close()
 
 
 def text_of(page, selector: str) -> str:
@@ -179,6 +183,7 @@ def test_views_read_in_both_themes(app):
             show_tab(page, found, "Train")
             found.locator(".wb-plot").first.evaluate("(e) => e.scrollIntoView({block: 'end'})")
             screenshot(page, "workbench_dark")
+    set_theme(page, "light")  # as the next test expects it
     assert not failures, "\n".join(failures)
 
 
@@ -242,6 +247,7 @@ def test_a_newcomers_path_meets_no_snag(app):
     # Data: the open file and the selected row are on the page; the eval split is made here
     show_tab(page, found, "Data")
     data = found.locator(".wb-data").first
+    data.get_by_role("button", name="Show all").click()  # an earlier test searched
     assert data.get_by_placeholder("path, folder or hub name").input_value().endswith("demo.jsonl")
     rows = data.locator(".wb-dsb-row")
     rows.nth(3).locator(".wb-turn").first.click()
@@ -284,7 +290,8 @@ def test_a_newcomers_path_meets_no_snag(app):
 
     # Send waits for a prompt; a blind chat hides who answers until the vote
     send = compare.get_by_role("button", name="Send")
-    assert send.is_disabled()
+    compare.locator(".wb-prompt textarea").fill("")  # an earlier test typed there
+    eventually(lambda: send.is_disabled())
     run_in_kernel(
         page,
         "del app.compare.send\napp.compare.settings_form.fields['max_new_tokens'].value = 4",
